@@ -1,0 +1,36 @@
+"""item2vec: item embeddings from interaction logs.
+
+Sessions are sentences and items are words: a shared item Embedding is learned in
+TensorFlow/Keras with skip-gram (or CBOW) and negative sampling, and FAISS answers
+similar-item and next-item queries.
+"""
+
+from __future__ import annotations
+
+from . import datasets
+from .data import Sessions, Vocabulary
+from .exceptions import (
+    DataError,
+    Item2VecError,
+    ModelFormatError,
+    NotFittedError,
+    ParameterError,
+    TrainingError,
+    UnknownItemError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sessions",
+    "Vocabulary",
+    "datasets",
+    "DataError",
+    "Item2VecError",
+    "ModelFormatError",
+    "NotFittedError",
+    "ParameterError",
+    "TrainingError",
+    "UnknownItemError",
+    "__version__",
+]
