@@ -1,0 +1,639 @@
+"""Saving, loading and exporting item embeddings, without pickle.
+
+A saved model is a directory::
+
+    model_dir/
+      meta.json           format name and version, library version, n_items, dim, created
+                          (UTC), config, history, vocabulary info, sha256 + size of each file
+      vectors.npy         float32 (n_items, dim)   written by np.save, read with allow_pickle=False
+      biases.npy          float32 (n_items,)
+      vocabulary.parquet  columns id (int64 or string) and count (int64), one row per item
+      extra_<name>.npy    optional numeric arrays (e.g. a separate output table)
+
+Saving is atomic: every file is written and fsynced in a temporary sibling directory, then
+swapped into place with renames, so a reader sees either the old model or the new one. Loading
+checks every file against its recorded size and sha256 and every array against its expected
+dtype and shape, and reports problems as :class:`~item2vec.exceptions.ModelFormatError`.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from .data import Vocabulary
+from .exceptions import DataError, ModelFormatError, ParameterError
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "LoadedModel",
+    "ModelSaveError",
+    "export_projector",
+    "export_word2vec",
+    "load_model",
+    "save_model",
+]
+
+FORMAT_NAME = "item2vec"
+FORMAT_VERSION = 1
+META = "meta.json"
+VECTORS, BIASES, VOCAB = "vectors.npy", "biases.npy", "vocabulary.parquet"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ModelSaveError(ModelFormatError, OSError):
+    """A model could not be written (read-only or missing directory, disk full, ...).
+
+    Both a :class:`ModelFormatError` and an :class:`OSError`; ``errno`` holds the cause.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = code
+
+
+@dataclass
+class LoadedModel:
+    """Everything :func:`load_model` reads from a model directory.
+
+    ``vectors`` is float32 (n_items, dim), ``biases`` float32 (n_items,); ``meta`` is the
+    whole parsed ``meta.json``; ``extra_arrays`` maps each extra name to its array.
+    """
+
+    vectors: np.ndarray
+    biases: np.ndarray
+    vocabulary: Vocabulary
+    config: dict[str, Any]
+    history: list[dict[str, Any]] | None
+    meta: dict[str, Any]
+    extra_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _after_file_written(name: str) -> None:
+    """Test hook called after each file of a save; tests monkeypatch it to inject failures."""
+
+
+# --------------------------------------------------------------------------------------- save
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    *,
+    vectors: np.ndarray,
+    biases: np.ndarray,
+    vocabulary: Vocabulary,
+    config: Mapping[str, Any],
+    history: list[dict[str, Any]] | None = None,
+    extra_arrays: Mapping[str, np.ndarray] | None = None,
+) -> Path:
+    """Write a model directory at ``path`` atomically, replacing a model already there.
+
+    ``vectors`` (n_items, dim) and ``biases`` (n_items,) are stored as float32 and must be
+    finite; ``config`` and ``history`` must be JSON-serialisable (numpy scalars are
+    converted). ``extra_arrays`` names must be letters, digits, ``_``, ``.`` or ``-``.
+    An existing directory at ``path`` is replaced only if it is empty or an item2vec model.
+
+    On failure the previous model at ``path`` is left intact and the temporary directory is
+    removed; OS errors are raised as :class:`ModelSaveError` (a ``ModelFormatError`` and an
+    ``OSError``) naming the path. Returns the model directory.
+    """
+    target = Path(path).absolute()
+    vectors = _finite_float32("vectors", vectors, ndim=2)
+    n, dim = vectors.shape
+    biases = _finite_float32("biases", biases, ndim=1)
+    if len(biases) != n or len(vocabulary) != n:
+        raise ParameterError(
+            f"vectors, biases and vocabulary must have one row per item, got {n}, "
+            f"{len(biases)} and {len(vocabulary)}"
+        )
+    extras = {k: np.asarray(v) for k, v in (extra_arrays or {}).items()}
+    for name, arr in extras.items():
+        if not _NAME_RE.match(name) or arr.dtype.kind not in "biuf":
+            raise ParameterError(f"extra array {name!r} needs a plain name and a numeric dtype")
+    meta: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": _library_version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "n_items": int(n),
+        "dim": int(dim),
+        "config": _jsonable("config", dict(config)),
+        "history": None if history is None else _jsonable("history", list(history)),
+        "vocabulary": {
+            "id_type": "int64" if vocabulary.is_numeric else "str",
+            "dropped_items": int(vocabulary.dropped_items),
+            "dropped_events": int(vocabulary.dropped_events),
+        },
+        "extra_arrays": sorted(extras),
+        "files": {},
+    }
+    _check_target(target)
+    tmp: Path | None = None
+    try:
+        fresh = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
+        os.mkdir(fresh)  # not mkdtemp: the model directory gets the usual umask permissions
+        tmp = fresh
+        writes = [(VECTORS, vectors), (BIASES, biases), (VOCAB, vocabulary)]
+        writes += [(f"extra_{k}.npy", extras[k]) for k in sorted(extras)]
+        for name, obj in writes:
+            with open(tmp / name, "wb") as f:
+                if isinstance(obj, Vocabulary):
+                    _write_vocabulary(f, obj)
+                else:
+                    np.save(f, obj, allow_pickle=False)
+                _flush(f)
+            with open(tmp / name, "rb") as f:
+                meta["files"][name] = {"sha256": _sha256(f), "size": os.fstat(f.fileno()).st_size}
+            _after_file_written(name)
+        with open(tmp / META, "w", encoding="utf-8") as f:  # written last: marks completeness
+            json.dump(meta, f, indent=2)
+            _flush(f)
+        _after_file_written(META)
+        _fsync_dir(tmp)
+        _swap_into_place(tmp, target)
+        tmp = None
+    except OSError as e:
+        raise _save_error(target, e) from e
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _check_target(target: Path) -> None:
+    parent = target.parent
+    if not parent.is_dir():
+        raise ModelSaveError(
+            f"cannot save model to {target}: directory {parent} does not exist", errno.ENOENT
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ModelSaveError(
+            f"cannot save model to {target}: directory {parent} is not writable", errno.EACCES
+        )
+    if target.exists() or target.is_symlink():
+        if not target.is_dir():
+            raise ModelSaveError(
+                f"cannot save model to {target}: it exists and is not a directory", errno.EEXIST
+            )
+        if any(target.iterdir()) and not _is_model_dir(target):
+            raise ModelSaveError(
+                f"refusing to replace {target}: it is a non-empty directory that is not an "
+                "item2vec model (no meta.json with format 'item2vec'); choose another path",
+                errno.EEXIST,
+            )
+
+
+def _is_model_dir(path: Path) -> bool:
+    try:
+        return json.loads((path / META).read_text("utf-8")).get("format") == FORMAT_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``; an existing ``target`` is renamed aside, then removed.
+
+    Window: between the two renames ``target`` does not exist; a crash there leaves the
+    previous model at ``.<name>.old-<token>`` (``load_model`` points to it).
+    """
+    if not (target.exists() or target.is_symlink()):
+        os.rename(tmp, target)
+        _fsync_dir(target.parent)
+        return
+    old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except OSError as e:
+        try:
+            os.rename(old, target)  # put the previous model back
+        except OSError:
+            msg = f"cannot save model to {target} ({e}); the previous model is now at {old}"
+            raise ModelSaveError(msg + ": rename it back", e.errno) from e
+        raise
+    _fsync_dir(target.parent)
+    if old.is_symlink() or not old.is_dir():
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_error(target: Path, e: OSError) -> ModelSaveError:
+    if isinstance(e, ModelSaveError):
+        return e
+    code = e.errno
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        why = "no space left on the device (or quota exceeded); free space or choose another path"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = f"permission denied or read-only file system ({e.strerror})"
+    else:
+        why = str(e)
+    return ModelSaveError(
+        f"cannot save model to {target}: {why}; any previous model there is unchanged", code
+    )
+
+
+def _write_vocabulary(f: Any, vocabulary: Vocabulary) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if vocabulary.is_numeric:
+        ids = pa.array(np.asarray(vocabulary.ids, dtype=np.int64), type=pa.int64())
+    else:
+        values = vocabulary.ids.tolist()
+        if not all(isinstance(v, str) for v in values):
+            raise ParameterError("vocabulary ids must all be int64 or all be str to be saved")
+        ids = pa.array(values, type=pa.string())
+    counts = pa.array(np.asarray(vocabulary.counts, dtype=np.int64), type=pa.int64())
+    pq.write_table(pa.table({"id": ids, "count": counts}), f)
+
+
+def _finite_float32(name: str, arr: Any, *, ndim: int) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim != ndim or arr.dtype.kind not in "fiu":
+        raise ParameterError(f"{name} must be a {ndim}-D float array, got {arr.dtype} {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{name} contain NaN or inf; refusing to save an unusable model")
+    return arr
+
+
+def _jsonable(what: str, obj: Any) -> Any:
+    def default(o: Any) -> Any:
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, os.PathLike):
+            return os.fspath(o)
+        raise TypeError(f"{type(o).__name__} {o!r}")
+
+    try:
+        return json.loads(json.dumps(obj, default=default))
+    except (TypeError, ValueError) as e:
+        raise ParameterError(f"{what} must be JSON-serialisable: {e}") from None
+
+
+def _library_version() -> str:
+    from . import __version__  # lazy: the package imports this module
+
+    return str(__version__)
+
+
+def _flush(f: Any) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":  # directories cannot be opened for fsync on Windows
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(f: BinaryIO) -> str:
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------- load
+
+
+def load_model(path: str | os.PathLike[str]) -> LoadedModel:
+    """Read and verify a model directory written by :func:`save_model`. Never unpickles.
+
+    Raises :class:`ModelFormatError` naming the file and the problem for a missing path, a
+    directory without ``meta.json``, malformed or newer-format metadata, a file whose size
+    or sha256 differs from ``meta.json``, arrays of the wrong dtype or shape, inconsistent
+    row counts, non-finite vectors or an object (pickled) array. Each file is checksummed
+    and parsed through one open handle, so a concurrent save can fail a load but never
+    mix two models.
+    """
+    root = Path(path)
+    _check_dir(root)
+    meta = _read_meta(root / META)
+    n, dim, files = meta["n_items"], meta["dim"], meta["files"]
+    with _open_verified(root / VECTORS, files[VECTORS]) as f:
+        vectors = _load_array(f, ndim=2, float32=True)
+    if vectors.shape != (n, dim):
+        raise ModelFormatError(
+            f"{root / VECTORS}: shape {vectors.shape} but meta.json says n_items={n}, dim={dim}"
+        )
+    if not np.all(np.isfinite(vectors)):
+        raise ModelFormatError(f"{root / VECTORS}: contains NaN or inf values")
+    with _open_verified(root / BIASES, files[BIASES]) as f:
+        biases = _load_array(f, ndim=1, float32=True)
+    if len(biases) != n:
+        raise ModelFormatError(f"{root / BIASES}: {len(biases)} biases for {n} item vectors")
+    with _open_verified(root / VOCAB, files[VOCAB]) as f:
+        vocabulary = _read_vocabulary(f, meta["vocabulary"])
+    if len(vocabulary) != n:
+        raise ModelFormatError(
+            f"{root / VOCAB}: {len(vocabulary)} items but {VECTORS} has {n} rows"
+        )
+    extras = {}
+    for k in meta["extra_arrays"]:
+        with _open_verified(root / f"extra_{k}.npy", files[f"extra_{k}.npy"]) as f:
+            extras[k] = _load_array(f, ndim=None, float32=False)
+    return LoadedModel(vectors, biases, vocabulary, meta["config"], meta["history"], meta, extras)
+
+
+def _check_dir(root: Path) -> None:
+    if root.is_dir():
+        if not (root / META).is_file():
+            raise ModelFormatError(
+                f"{root} is not an item2vec model directory: {META} is missing "
+                "(not a model, or a save that never completed)"
+            )
+        return
+    if root.exists():
+        raise ModelFormatError(f"{root} is not a directory; a model is a directory of files")
+    msg = f"model directory {root} does not exist"
+    leftovers = sorted(root.absolute().parent.glob(f".{root.name}.old-*"))
+    if leftovers:
+        msg += f"; an interrupted save left the previous model at {leftovers[-1]}: rename it back"
+    raise ModelFormatError(msg)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ModelFormatError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != FORMAT_NAME:
+        raise ModelFormatError(
+            f"{path}: format is {meta.get('format')!r}, expected {FORMAT_NAME!r}; "
+            "not an item2vec model"
+        )
+    version = meta.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise ModelFormatError(
+            f"{path}: format_version must be a positive integer, got {version!r}"
+        )
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{path}: written by a newer item2vec {meta.get('library_version', '')} "
+            f"(format {version}); this version reads up to {FORMAT_VERSION}: upgrade item2vec"
+        )
+    spec: dict[str, Any] = {
+        "library_version": str, "created": str, "n_items": int, "dim": int, "config": dict,
+        "history": (list, type(None)), "vocabulary": dict, "extra_arrays": list, "files": dict,
+    }  # fmt: skip
+    for key, kind in spec.items():
+        if key not in meta:
+            raise ModelFormatError(f"{path}: missing key {key!r}")
+        value = meta[key]
+        if (kind is int and not _is_int(value)) or not isinstance(value, kind):
+            raise ModelFormatError(f"{path}: {key!r} has the wrong type ({value!r})")
+    if meta["n_items"] < 0 or meta["dim"] < 1:
+        raise ModelFormatError(f"{path}: invalid n_items={meta['n_items']} or dim={meta['dim']}")
+    if meta["history"] is not None and not all(isinstance(h, dict) for h in meta["history"]):
+        raise ModelFormatError(f"{path}: 'history' must be a list of objects")
+    voc = meta["vocabulary"]
+    if voc.get("id_type") not in ("int64", "str") or not all(
+        _is_int(voc.get(k)) for k in ("dropped_items", "dropped_events")
+    ):
+        raise ModelFormatError(f"{path}: 'vocabulary' must give id_type, dropped_items/events")
+    extras = meta["extra_arrays"]
+    if not all(isinstance(k, str) and _NAME_RE.match(k) for k in extras):
+        raise ModelFormatError(f"{path}: 'extra_arrays' must be a list of plain names")
+    for name in [VECTORS, BIASES, VOCAB] + [f"extra_{k}.npy" for k in extras]:
+        if name not in meta["files"]:
+            raise ModelFormatError(f"{path}: 'files' has no checksum entry for {name}")
+    for name, info in meta["files"].items():
+        ok = isinstance(info, dict) and _is_int(info.get("size")) and info["size"] >= 0
+        if not (_NAME_RE.match(name) and ok and _HEX_RE.match(str(info.get("sha256")))):
+            raise ModelFormatError(f"{path}: bad 'files' entry {name!r}: {info!r}")
+    return meta
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _open_verified(path: Path, info: dict[str, Any]) -> BinaryIO:
+    """Open ``path``, check its size and sha256 against ``info``, return it rewound."""
+    try:
+        f = open(path, "rb")  # closed by the caller's ``with``
+    except FileNotFoundError:
+        raise ModelFormatError(f"{path}: file is missing") from None
+    except OSError as e:
+        raise ModelFormatError(f"{path}: cannot be opened ({e})") from None
+    try:
+        size = os.fstat(f.fileno()).st_size
+        if size != info["size"]:
+            raise ModelFormatError(
+                f"{path}: size is {size} bytes but meta.json records {info['size']} "
+                "(truncated or modified)"
+            )
+        if _sha256(f) != info["sha256"]:
+            raise ModelFormatError(f"{path}: sha256 checksum mismatch (file corrupted or modified)")
+        f.seek(0)
+        return f
+    except BaseException:
+        f.close()
+        raise
+
+
+def _load_array(f: BinaryIO, *, ndim: int | None, float32: bool) -> np.ndarray:
+    path = f.name
+    if f.read(6) != b"\x93NUMPY":  # np.load would treat any other bytes as a pickle
+        raise ModelFormatError(f"{path}: not a .npy file (bad magic bytes)")
+    f.seek(0)
+    try:
+        arr = np.load(f, allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ModelFormatError(
+                f"{path}: holds a pickled object array; refused (models never unpickle)"
+            ) from None
+        raise ModelFormatError(f"{path}: not a valid .npy array ({e})") from None
+    except (OSError, EOFError) as e:
+        raise ModelFormatError(f"{path}: cannot be read as a .npy array ({e})") from None
+    if float32 and arr.dtype.newbyteorder("=") != np.dtype(np.float32):
+        raise ModelFormatError(f"{path}: dtype is {arr.dtype}, expected float32")
+    if not float32 and arr.dtype.kind not in "biuf":
+        raise ModelFormatError(f"{path}: dtype {arr.dtype} is not numeric")
+    if ndim is not None and arr.ndim != ndim:
+        raise ModelFormatError(f"{path}: expected a {ndim}-D array, got shape {arr.shape}")
+    return arr.astype(arr.dtype.newbyteorder("="), copy=False)
+
+
+def _read_vocabulary(f: BinaryIO, info: dict[str, Any]) -> Vocabulary:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = f.name
+    try:
+        table = pq.read_table(f)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise ModelFormatError(f"{path}: not a readable Parquet file ({e})") from None
+    if table.column_names != ["id", "count"]:
+        raise ModelFormatError(f"{path}: columns are {table.column_names}, expected id, count")
+    ids, counts = table.column("id"), table.column("count")
+    want_str = info["id_type"] == "str"
+    is_str = pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)
+    if is_str != want_str or not (is_str or pa.types.is_int64(ids.type)):
+        raise ModelFormatError(
+            f"{path}: 'id' column is {ids.type}, meta.json says {info['id_type']}"
+        )
+    if not pa.types.is_int64(counts.type):
+        raise ModelFormatError(f"{path}: 'count' column is {counts.type}, expected int64")
+    if ids.null_count or counts.null_count:
+        raise ModelFormatError(f"{path}: missing values in the id or count column")
+    id_arr = (
+        np.array(ids.to_pylist(), dtype=object) if want_str else ids.to_numpy().astype(np.int64)
+    )
+    count_arr = counts.to_numpy().astype(np.int64)
+    if np.any(count_arr < 0):
+        raise ModelFormatError(f"{path}: negative item counts")
+    try:
+        return Vocabulary(
+            id_arr, count_arr, int(info["dropped_items"]), int(info["dropped_events"])
+        )
+    except DataError as e:
+        raise ModelFormatError(f"{path}: {e}") from None
+
+
+# ------------------------------------------------------------------------------------- export
+
+
+def export_word2vec(
+    path: str | os.PathLike[str],
+    vectors: np.ndarray,
+    ids: Any,
+    *,
+    binary: bool = False,
+    whitespace: str | None = "_",
+) -> Path:
+    """Write vectors in the word2vec C format (gensim ``load_word2vec_format`` reads it).
+
+    Header ``"n_items dim"``; then per item the id and its ``dim`` floats, space-separated
+    (text, ``%.9g``: float32 round-trips exactly) or as little-endian float32 after one
+    space, followed by a newline (``binary=True``). The format cannot hold whitespace in an
+    id: each whitespace character is replaced by ``whitespace`` (default ``"_"``), or, with
+    ``whitespace=None``, such ids raise :class:`ParameterError`. Ids that collide after
+    replacement, or empty ids, also raise. UTF-8 encoded. Returns the file path.
+    """
+    vectors, keys = _export_inputs(vectors, ids)
+    out = []
+    for key in keys:
+        if whitespace is None and re.search(r"\s", key):
+            raise ParameterError(f"item id {key!r} contains whitespace; pass whitespace='_'")
+        clean = key if whitespace is None else re.sub(r"\s", whitespace, key)
+        if not clean:
+            raise ParameterError("empty item ids cannot be written in the word2vec format")
+        out.append(clean)
+    if len(set(out)) != len(out):
+        raise ParameterError(f"item ids collide after replacing whitespace with {whitespace!r}")
+    target = Path(path)
+    n, dim = vectors.shape
+    with open(target, "wb") as f:
+        f.write(f"{n} {dim}\n".encode("ascii"))
+        if binary:
+            rows = vectors.astype("<f4")
+            for key, row in zip(out, rows, strict=True):
+                f.write(key.encode("utf-8") + b" " + row.tobytes() + b"\n")
+        else:
+            fmt = " ".join(["%.9g"] * dim)
+            for key, row in zip(out, vectors.tolist(), strict=True):
+                f.write(f"{key} {fmt % tuple(row)}\n".encode())
+    return target
+
+
+def export_projector(
+    directory: str | os.PathLike[str],
+    vectors: np.ndarray,
+    ids: Any,
+    *,
+    descriptions: Mapping[Any, Any] | pd.Series | None = None,
+) -> Path:
+    """Write TensorBoard Embedding Projector files into ``directory`` (created if needed).
+
+    ``vectors.tsv``: one row of tab-separated floats per item, no header.
+    ``metadata.tsv``: with ``descriptions`` (id -> text; a Series indexed by id, first
+    value kept for repeated ids), a header ``id\\tdescription`` and one row per item (empty
+    when an id has none); without, one id per line and no header (the projector's rule for
+    a single column). Tabs and newlines inside fields become spaces.
+    ``projector_config.pbtxt`` points to both files. Returns the directory.
+    """
+    vectors, keys = _export_inputs(vectors, ids)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    fmt = "\t".join(["%.9g"] * vectors.shape[1])
+    with open(out / "vectors.tsv", "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(fmt % tuple(row) + "\n" for row in vectors.tolist())
+    ids_arr = np.asarray(ids)
+    lines = [_tsv(k) for k in keys]
+    if descriptions is not None:
+        lookup = _description_lookup(descriptions)
+        texts = [
+            _describe(lookup, raw, key) for raw, key in zip(ids_arr.tolist(), keys, strict=True)
+        ]
+        lines = ["id\tdescription"] + [f"{k}\t{_tsv(t)}" for k, t in zip(lines, texts, strict=True)]
+    with open(out / "metadata.tsv", "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(line + "\n" for line in lines)
+    config = (
+        "embeddings {\n"
+        '  tensor_name: "item2vec"\n'
+        '  tensor_path: "vectors.tsv"\n'
+        '  metadata_path: "metadata.tsv"\n'
+        "}\n"
+    )
+    (out / "projector_config.pbtxt").write_text(config, encoding="utf-8")
+    return out
+
+
+def _export_inputs(vectors: Any, ids: Any) -> tuple[np.ndarray, list[str]]:
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.dtype.kind not in "fiu":
+        raise ParameterError(
+            f"vectors must be a 2-D float array, got {vectors.dtype} {vectors.shape}"
+        )
+    keys = [str(k) for k in np.asarray(ids).tolist()]
+    if len(keys) != len(vectors):
+        raise ParameterError(f"got {len(keys)} ids for {len(vectors)} vectors")
+    return np.asarray(vectors, dtype=np.float32), keys
+
+
+def _description_lookup(descriptions: Mapping[Any, Any] | pd.Series) -> Mapping[Any, Any]:
+    if isinstance(descriptions, pd.Series):
+        keep = ~descriptions.index.duplicated(keep="first")
+        return dict(
+            zip(descriptions.index[keep].tolist(), descriptions[keep].tolist(), strict=True)
+        )
+    return descriptions
+
+
+def _describe(lookup: Mapping[Any, Any], raw: Any, key: str) -> str:
+    value = lookup.get(raw, lookup.get(key))
+    if value is None or (not isinstance(value, str) and bool(np.all(pd.isna(value)))):
+        return ""
+    return str(value)
+
+
+def _tsv(text: str) -> str:
+    return re.sub(r"[\t\r\n]", " ", text)

@@ -1,0 +1,486 @@
+"""Model persistence (atomic save, verified load, no pickle) and word2vec/projector export."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import pickle
+import re
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from item2vec import Vocabulary
+from item2vec import io as i2v_io
+from item2vec.exceptions import ModelFormatError, ParameterError
+from item2vec.io import (
+    LoadedModel,
+    ModelSaveError,
+    export_projector,
+    export_word2vec,
+    load_model,
+    save_model,
+)
+
+N, DIM = 7, 5
+FILES = ["meta.json", "vectors.npy", "biases.npy", "vocabulary.parquet"]
+
+
+def make_parts(ids: np.ndarray, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    return dict(
+        vectors=rng.standard_normal((n, DIM)).astype(np.float32),
+        biases=rng.standard_normal(n).astype(np.float32),
+        vocabulary=Vocabulary(ids, np.arange(n, 0, -1, dtype=np.int64) * 3, 2, 11),
+        config={"dim": DIM, "window": 3, "ns_exponent": np.float64(0.75), "mode": "skipgram"},
+        history=[{"epoch": 1, "loss": 0.69}, {"epoch": 2, "loss": np.float32(0.5)}],
+    )
+
+
+STR_IDS = np.array(["85123A", "22423", "héllo", "a b", "", "POST", "x" * 40], dtype=object)
+INT_IDS = np.array([5, -1, 10**12, 0, 7, 3, 42], dtype=np.int64)
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    path = tmp_path / "model"
+    save_model(path, **make_parts(STR_IDS))
+    return path
+
+
+def rewrite(path: Path, name: str, data: bytes | None = None, *, fix_checksum: bool = True) -> None:
+    """Replace one file of a model (optionally) and re-record its size and sha256 in meta."""
+    if data is not None:
+        (path / name).write_bytes(data)
+    if fix_checksum:
+        meta = json.loads((path / "meta.json").read_text())
+        blob = (path / name).read_bytes()
+        meta["files"][name] = {"sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}
+        (path / "meta.json").write_text(json.dumps(meta))
+
+
+def npy_bytes(arr: np.ndarray, allow_pickle: bool = False) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def edit_meta(path: Path, fn) -> None:
+    meta = json.loads((path / "meta.json").read_text())
+    fn(meta)
+    (path / "meta.json").write_text(json.dumps(meta))
+
+
+# ---------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.parametrize("ids", [STR_IDS, INT_IDS], ids=["str", "int"])
+def test_round_trip_is_exact(tmp_path: Path, ids: np.ndarray) -> None:
+    parts = make_parts(ids)
+    out = save_model(tmp_path / "m", **parts, extra_arrays={"out": parts["vectors"] * 2})
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + ["extra_out.npy"])
+    m = load_model(tmp_path / "m")
+    assert isinstance(m, LoadedModel)
+    np.testing.assert_array_equal(m.vectors, parts["vectors"])
+    np.testing.assert_array_equal(m.biases, parts["biases"])
+    np.testing.assert_array_equal(m.extra_arrays["out"], parts["vectors"] * 2)
+    assert m.vectors.dtype == np.float32 and m.biases.dtype == np.float32
+    assert m.vocabulary.ids.dtype == ids.dtype
+    assert m.vocabulary.ids.tolist() == ids.tolist()
+    assert all(type(a) is type(b) for a, b in zip(m.vocabulary.ids, ids, strict=True))
+    np.testing.assert_array_equal(m.vocabulary.counts, parts["vocabulary"].counts)
+    assert (m.vocabulary.dropped_items, m.vocabulary.dropped_events) == (2, 11)
+    assert m.vocabulary.index(ids[3]) == 3
+    assert m.config == {"dim": DIM, "window": 3, "ns_exponent": 0.75, "mode": "skipgram"}
+    assert m.history == [{"epoch": 1, "loss": 0.69}, {"epoch": 2, "loss": 0.5}]
+    import item2vec
+
+    assert m.meta["format"] == "item2vec" and m.meta["format_version"] == 1
+    assert m.meta["library_version"] == item2vec.__version__
+    assert (m.meta["n_items"], m.meta["dim"]) == (N, DIM)
+    assert "T" in m.meta["created"]
+    (tmp_path / "plain").mkdir()
+    assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode  # umask, not 0700
+
+
+def test_history_none_and_no_extras(tmp_path: Path) -> None:
+    parts = make_parts(INT_IDS) | {"history": None}
+    save_model(tmp_path / "m", **parts)
+    m = load_model(str(tmp_path / "m"))
+    assert m.history is None and m.extra_arrays == {}
+
+
+def test_save_rejects_bad_inputs_before_touching_disk(tmp_path: Path) -> None:
+    parts = make_parts(STR_IDS)
+    bad = [
+        {"vectors": parts["vectors"][:, 0]},
+        {"biases": parts["biases"][:-1]},
+        {"vectors": np.where(np.eye(N, DIM) > 0, np.nan, parts["vectors"])},
+        {"config": {"fn": object()}},
+    ]
+    for change in bad:
+        with pytest.raises(ParameterError):
+            save_model(tmp_path / "m", **(parts | change))
+    with pytest.raises(ParameterError, match="extra array"):
+        save_model(tmp_path / "m", **parts, extra_arrays={"../x": parts["biases"]})
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- atomic save
+
+
+def test_save_over_existing_replaces_it(saved: Path) -> None:
+    new = make_parts(INT_IDS, seed=1)
+    save_model(saved, **new)
+    m = load_model(saved)
+    np.testing.assert_array_equal(m.vectors, new["vectors"])
+    assert m.vocabulary.ids.tolist() == INT_IDS.tolist()
+    assert [p.name for p in saved.parent.iterdir()] == ["model"]  # no tmp/old leftovers
+
+
+def test_save_refuses_to_replace_a_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"meow")
+    with pytest.raises(ModelSaveError, match="not an item2vec model"):
+        save_model(tmp_path / "photos", **make_parts(STR_IDS))
+    assert (tmp_path / "photos" / "cat.jpg").read_bytes() == b"meow"
+    (tmp_path / "empty").mkdir()
+    save_model(tmp_path / "empty", **make_parts(STR_IDS))  # an empty directory is fine
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelSaveError, match="not a directory"):
+        save_model(tmp_path / "file", **make_parts(STR_IDS))
+
+
+@pytest.mark.parametrize("fail_after", FILES[1:] + ["meta.json"])
+def test_failure_between_writes_keeps_previous_model(
+    saved: Path, monkeypatch: pytest.MonkeyPatch, fail_after: str
+) -> None:
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+
+    def boom(name: str) -> None:
+        if name == fail_after:
+            raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(i2v_io, "_after_file_written", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        save_model(saved, **make_parts(INT_IDS, seed=1))
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    assert [p.name for p in saved.parent.iterdir()] == ["model"]
+    assert load_model(saved).vocabulary.ids.tolist() == STR_IDS.tolist()
+
+
+def test_failure_in_swap_restores_previous_model(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if ".tmp-" in str(src):  # the new model cannot be moved into place
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(i2v_io.os, "rename", rename)
+    with pytest.raises(ModelSaveError, match="cannot save model"):
+        save_model(saved, **make_parts(INT_IDS, seed=1))
+    monkeypatch.undo()
+    assert load_model(saved).vocabulary.ids.tolist() == STR_IDS.tolist()
+    assert [p.name for p in saved.parent.iterdir()] == ["model"]
+
+
+def test_interrupted_swap_is_reported_with_the_old_location(saved: Path) -> None:
+    os.rename(saved, saved.with_name(".model.old-1234abcd"))  # crash between the two renames
+    with pytest.raises(ModelFormatError, match=r"does not exist.*\.model\.old-1234abcd"):
+        load_model(saved)
+
+
+def test_directory_without_complete_meta_is_refused(saved: Path) -> None:
+    text = (saved / "meta.json").read_text()
+    (saved / "meta.json").write_text(text[: len(text) // 2])
+    with pytest.raises(ModelFormatError, match="meta.json: not valid JSON"):
+        load_model(saved)
+    (saved / "meta.json").unlink()
+    with pytest.raises(ModelFormatError, match="not an item2vec model directory: meta.json"):
+        load_model(saved)
+
+
+@pytest.mark.parametrize(
+    "code, reason",
+    [(errno.EROFS, "read-only"), (errno.EACCES, "permission denied"), (errno.ENOSPC, "no space")],
+)
+def test_os_errors_during_save_are_clear_and_keep_previous_model(
+    saved: Path, monkeypatch: pytest.MonkeyPatch, code: int, reason: str
+) -> None:
+    def fail(name: str) -> None:
+        if name == "biases.npy":
+            raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(i2v_io, "_after_file_written", fail)
+    with pytest.raises(ModelSaveError, match=reason) as info:
+        save_model(saved, **make_parts(INT_IDS, seed=1))
+    assert isinstance(info.value, OSError) and info.value.errno == code
+    assert str(saved) in str(info.value)
+    assert [p.name for p in saved.parent.iterdir()] == ["model"]
+    assert load_model(saved).vocabulary.ids.tolist() == STR_IDS.tolist()
+
+
+def test_read_only_parent_directory(saved: Path) -> None:
+    parent = saved.parent
+    parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(parent, os.W_OK):
+            pytest.skip("chmod does not restrict this user (root); covered by the EROFS test")
+        with pytest.raises(ModelSaveError, match="not writable"):
+            save_model(saved, **make_parts(INT_IDS, seed=1))
+    finally:
+        parent.chmod(stat.S_IRWXU)
+    assert load_model(saved).vocabulary.ids.tolist() == STR_IDS.tolist()
+
+
+def test_missing_parent_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelSaveError, match="does not exist"):
+        save_model(tmp_path / "nope" / "model", **make_parts(STR_IDS))
+
+
+# ---------------------------------------------------------------------------- hostile input
+
+
+def test_missing_or_non_directory_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        load_model(tmp_path / "absent")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ModelFormatError, match="is not a directory"):
+        load_model(tmp_path / "f")
+
+
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "random"])
+@pytest.mark.parametrize("fix_checksum", [False, True], ids=["raw", "checksum-fixed"])
+def test_damaged_files_are_refused(saved: Path, name: str, damage: str, fix_checksum: bool) -> None:
+    blob = (saved / name).read_bytes()
+    data = {
+        "truncated": blob[: len(blob) // 2],
+        "emptied": b"",
+        "random": np.random.default_rng(0).bytes(len(blob)),
+    }[damage]
+    (saved / name).write_bytes(data)
+    if fix_checksum and name != "meta.json":
+        rewrite(saved, name)
+    if name == "meta.json":
+        reason = "not valid JSON"
+    elif not fix_checksum:
+        reason = "size is|sha256 checksum mismatch"
+    else:
+        reason = "not a .npy file|not a valid .npy|cannot be read as a .npy|not a readable Parquet"
+    with pytest.raises(ModelFormatError, match=rf"{re.escape(name)}: ({reason})"):
+        load_model(saved)
+
+
+def test_checksum_mismatch_with_same_size(saved: Path) -> None:
+    arr = np.load(saved / "biases.npy")
+    (saved / "biases.npy").write_bytes(npy_bytes(arr + 1))
+    with pytest.raises(ModelFormatError, match=r"biases\.npy: sha256 checksum mismatch"):
+        load_model(saved)
+
+
+def test_missing_data_file(saved: Path) -> None:
+    (saved / "vocabulary.parquet").unlink()
+    with pytest.raises(ModelFormatError, match=r"vocabulary\.parquet: file is missing"):
+        load_model(saved)
+
+
+BAD_META = {
+    "no format": (lambda m: m.pop("format"), "format is None, expected 'item2vec'"),
+    "format name": (lambda m: m.update(format="word2vec"), "format is 'word2vec'"),
+    "version str": (lambda m: m.update(format_version="1"), "format_version must be"),
+    "version bool": (lambda m: m.update(format_version=True), "format_version must be"),
+    "version 0": (lambda m: m.update(format_version=0), "format_version must be"),
+    "n_items str": (lambda m: m.update(n_items="7"), "'n_items' has the wrong type"),
+    "n_items neg": (lambda m: m.update(n_items=-1), "invalid n_items"),
+    "dim float": (lambda m: m.update(dim=5.0), "'dim' has the wrong type"),
+    "dim wrong": (lambda m: m.update(dim=4), r"shape \(7, 5\) but meta.json says"),
+    "n_items wrong": (lambda m: m.update(n_items=8), "but meta.json says n_items=8"),
+    "config list": (lambda m: m.update(config=[1]), "'config' has the wrong type"),
+    "history dict": (lambda m: m.update(history={}), "'history' has the wrong type"),
+    "history items": (lambda m: m.update(history=[1]), "'history' must be a list of objects"),
+    "no files": (lambda m: m.pop("files"), "missing key 'files'"),
+    "no config": (lambda m: m.pop("config"), "missing key 'config'"),
+    "files list": (lambda m: m.update(files=[]), "'files' has the wrong type"),
+    "files no vectors": (lambda m: m["files"].pop("vectors.npy"), "no checksum entry for vec"),
+    "bad sha": (lambda m: m["files"]["biases.npy"].update(sha256="zz"), "bad 'files' entry"),
+    "size str": (lambda m: m["files"]["biases.npy"].update(size="1"), "bad 'files' entry"),
+    "traversal": (lambda m: m["files"].update({"../x": m["files"]["biases.npy"]}), "bad 'files'"),
+    "id_type": (lambda m: m["vocabulary"].update(id_type="float"), "'vocabulary' must give"),
+    "id_type swap": (lambda m: m["vocabulary"].update(id_type="int64"), "'id' column is string"),
+    "extras": (lambda m: m.update(extra_arrays=["../../etc"]), "'extra_arrays' must be"),
+    "extra absent": (lambda m: m.update(extra_arrays=["out"]), "no checksum entry for extra_out"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_META))
+def test_bad_meta_is_refused(saved: Path, case: str) -> None:
+    mutate, reason = BAD_META[case]
+    edit_meta(saved, mutate)
+    with pytest.raises(ModelFormatError, match=reason) as info:
+        load_model(saved)
+    assert re.search(r"(meta\.json|vectors\.npy|vocabulary\.parquet):", str(info.value))
+
+
+def test_meta_json_array_and_bad_utf8(saved: Path) -> None:
+    (saved / "meta.json").write_text("[1, 2]")
+    with pytest.raises(ModelFormatError, match="meta.json: expected a JSON object"):
+        load_model(saved)
+    (saved / "meta.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(ModelFormatError, match="meta.json: not valid JSON"):
+        load_model(saved)
+
+
+def test_newer_format_version_asks_to_upgrade(saved: Path) -> None:
+    edit_meta(saved, lambda m: m.update(format_version=2, library_version="9.0", files=None))
+    msg = r"written by a newer item2vec 9\.0 \(format 2\); this version reads up to 1: upgrade"
+    with pytest.raises(ModelFormatError, match=msg):
+        load_model(saved)
+
+
+@pytest.mark.parametrize(
+    "name, arr, reason",
+    [
+        ("vectors.npy", np.zeros((N, DIM), np.float64), "dtype is float64, expected float32"),
+        ("vectors.npy", np.zeros(N * DIM, np.float32), "expected a 2-D array"),
+        ("vectors.npy", np.full((N, DIM), np.inf, np.float32), "NaN or inf"),
+        ("vectors.npy", np.zeros((N - 1, DIM), np.float32), r"shape \(6, 5\)"),
+        ("biases.npy", np.zeros(N - 1, np.float32), "6 biases for 7 item vectors"),
+        ("biases.npy", np.zeros((N, 1), np.float32), "expected a 1-D array"),
+        ("biases.npy", np.zeros(N, np.int32), "dtype is int32"),
+    ],
+)
+def test_bad_arrays_with_valid_checksums(saved: Path, name: str, arr: np.ndarray, reason: str):
+    rewrite(saved, name, npy_bytes(arr))
+    with pytest.raises(ModelFormatError, match=rf"{re.escape(name)}: .*{reason}"):
+        load_model(saved)
+
+
+def test_big_endian_float32_is_accepted(saved: Path) -> None:
+    arr = np.load(saved / "vectors.npy")
+    rewrite(saved, "vectors.npy", npy_bytes(arr.astype(">f4")))
+    m = load_model(saved)
+    np.testing.assert_array_equal(m.vectors, arr)
+    assert m.vectors.dtype == np.dtype("=f4")
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "frame, reason",
+    [
+        (pd.DataFrame({"id": list(STR_IDS[:-1]), "count": np.ones(N - 1, np.int64)}), "6 items"),
+        (pd.DataFrame({"id": list(STR_IDS), "n": np.ones(N, np.int64)}), "columns are"),
+        (pd.DataFrame({"id": list(STR_IDS), "count": np.ones(N)}), "'count' column is double"),
+        (pd.DataFrame({"id": ["a"] * N, "count": np.ones(N, np.int64)}), "not unique"),
+        (pd.DataFrame({"id": list(STR_IDS), "count": -np.ones(N, np.int64)}), "negative"),
+        (pd.DataFrame({"id": list(range(N)), "count": np.ones(N, np.int64)}), "'id' column is"),
+    ],
+)
+def test_bad_vocabulary_with_valid_checksum(saved: Path, frame: pd.DataFrame, reason: str) -> None:
+    rewrite(saved, "vocabulary.parquet", _parquet_bytes(frame))
+    with pytest.raises(ModelFormatError, match=rf"vocabulary\.parquet: .*{reason}"):
+        load_model(saved)
+
+
+class Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("name", ["vectors.npy", "biases.npy"])
+def test_pickle_smuggled_into_npy_is_never_executed(saved: Path, tmp_path: Path, name: str):
+    marker = tmp_path / "pwned"
+    evil = np.array([Payload(str(marker))] * N, dtype=object)
+    rewrite(saved, name, npy_bytes(evil, allow_pickle=True))
+    with pytest.raises(ModelFormatError, match=rf"{re.escape(name)}: .*pickle"):
+        load_model(saved)
+    assert not marker.exists()
+    np.load(saved / name, allow_pickle=True)  # the payload is live: unpickling runs it
+    assert marker.exists()
+
+
+def test_pickled_meta_json_is_just_invalid_json(saved: Path) -> None:
+    # meta.json is parsed as JSON only: a pickle there is just invalid JSON
+    (saved / "meta.json").write_bytes(pickle.dumps({"format": "item2vec"}))
+    with pytest.raises(ModelFormatError, match="meta.json: not valid JSON"):
+        load_model(saved)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+@pytest.mark.parametrize("ids", [STR_IDS, INT_IDS], ids=["str", "int"])
+def test_word2vec_export_round_trips_through_gensim(
+    tmp_path: Path, binary: bool, ids: np.ndarray
+) -> None:
+    gensim_models = pytest.importorskip("gensim.models")
+    ids = np.where(ids == "", "EMPTY", ids) if ids.dtype == object else ids
+    vectors = make_parts(ids)["vectors"]
+    path = export_word2vec(tmp_path / "v.w2v", vectors, ids, binary=binary)
+    kv = gensim_models.KeyedVectors.load_word2vec_format(str(path), binary=binary)
+    expected = [str(k).replace(" ", "_") for k in ids]
+    assert kv.index_to_key == expected
+    np.testing.assert_allclose(kv.vectors, vectors, rtol=0, atol=0)
+    assert path.read_bytes().startswith(f"{N} {DIM}\n".encode())
+
+
+def test_word2vec_export_whitespace_rules(tmp_path: Path) -> None:
+    vec = np.ones((2, 3), np.float32)
+    with pytest.raises(ParameterError, match="'a b' contains whitespace"):
+        export_word2vec(tmp_path / "x", vec, ["a b", "c"], whitespace=None)
+    with pytest.raises(ParameterError, match="collide"):
+        export_word2vec(tmp_path / "x", vec, ["a b", "a_b"])
+    with pytest.raises(ParameterError, match="empty item ids"):
+        export_word2vec(tmp_path / "x", vec, ["", "c"])
+    with pytest.raises(ParameterError, match="2 ids for 3 vectors"):
+        export_word2vec(tmp_path / "x", np.ones((3, 3)), ["a", "b"])
+    export_word2vec(tmp_path / "x", vec, ["a\tb\nc", "d"])
+    assert (tmp_path / "x").read_text().splitlines()[1].startswith("a_b_c 1 1 1")
+
+
+def test_projector_files(tmp_path: Path) -> None:
+    ids = np.array(["85123A", "22423", "71053"], dtype=object)
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    out = export_projector(tmp_path / "proj", vectors, ids)
+    rows = (out / "vectors.tsv").read_text().splitlines()
+    assert len(rows) == 3 and all(len(r.split("\t")) == 4 for r in rows)
+    np.testing.assert_array_equal(np.loadtxt(out / "vectors.tsv", dtype=np.float32), vectors)
+    assert (out / "metadata.tsv").read_text().splitlines() == ids.tolist()  # one column: no header
+    config = (out / "projector_config.pbtxt").read_text()
+    assert 'tensor_path: "vectors.tsv"' in config and 'metadata_path: "metadata.tsv"' in config
+
+    desc = pd.Series(["WHITE HEART", "RED\tRETRO", "dup"], index=["85123A", "22423", "85123A"])
+    export_projector(tmp_path / "proj", vectors, ids, descriptions=desc)
+    lines = (out / "metadata.tsv").read_text().splitlines()
+    assert lines == ["id\tdescription", "85123A\tWHITE HEART", "22423\tRED RETRO", "71053\t"]
+
+    export_projector(tmp_path / "p2", vectors, np.array([1, 2, 3]), descriptions={2: "two"})
+    assert (tmp_path / "p2" / "metadata.tsv").read_text().splitlines()[1:] == [
+        "1\t",
+        "2\ttwo",
+        "3\t",
+    ]
