@@ -35,5 +35,16 @@ class ModelFormatError(Item2VecError, ValueError):
     """A model directory is missing, corrupt, truncated or from an unsupported version."""
 
 
+class ModelSaveError(ModelFormatError, OSError):
+    """A model could not be written (read-only or missing directory, disk full, ...).
+
+    Both a :class:`ModelFormatError` and an :class:`OSError`; ``errno`` holds the cause.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = code
+
+
 class TrainingError(Item2VecError, RuntimeError):
     """Training diverged (NaN/inf) or could not continue."""

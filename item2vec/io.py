@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .data import Vocabulary
-from .exceptions import DataError, ModelFormatError, ParameterError
+from .exceptions import DataError, ModelFormatError, ModelSaveError, ParameterError
 
 __all__ = [
     "FORMAT_NAME",
@@ -54,17 +54,6 @@ META = "meta.json"
 VECTORS, BIASES, VOCAB = "vectors.npy", "biases.npy", "vocabulary.parquet"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-class ModelSaveError(ModelFormatError, OSError):
-    """A model could not be written (read-only or missing directory, disk full, ...).
-
-    Both a :class:`ModelFormatError` and an :class:`OSError`; ``errno`` holds the cause.
-    """
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.errno = code
 
 
 @dataclass
