@@ -1,0 +1,93 @@
+"""Hyperparameters: one typed dataclass, validated in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .exceptions import ParameterError
+
+MODES = ("skipgram", "cbow")
+OPTIMIZERS = ("sgd", "adagrad")
+
+
+@dataclass
+class Config:
+    """Everything that defines a training run (see :class:`item2vec.Item2Vec` for meanings)."""
+
+    dim: int = 64
+    window: int | str = 3
+    negatives: int = 5
+    ns_exponent: float = 0.75
+    sample: float = 1e-3
+    epochs: int = 10
+    mode: str = "skipgram"
+    min_count: int = 1
+    batch_size: int = 2048
+    learning_rate: float = 0.025
+    min_learning_rate: float = 1e-4
+    optimizer: str = "sgd"
+    shrink_window: bool = True
+    max_contexts: int | None = None
+    separate_output: bool = False
+    workers: int = 2
+    chunk_events: int = 1_000_000
+    seed: int = 0
+
+    def validate(self) -> Config:
+        """Raise :class:`ParameterError` naming the first invalid field; return self."""
+        _int("dim", self.dim, 1)
+        if self.window != "session":
+            _int("window", self.window, 1, extra=" or 'session'")
+        _int("negatives", self.negatives, 0)
+        _real("ns_exponent", self.ns_exponent)
+        _real("sample", self.sample, minimum=0.0)
+        _int("epochs", self.epochs, 1)
+        if self.mode not in MODES:
+            raise ParameterError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        _int("min_count", self.min_count, 1)
+        _int("batch_size", self.batch_size, 1)
+        _real("learning_rate", self.learning_rate, minimum=0.0, strict=True)
+        _real("min_learning_rate", self.min_learning_rate, minimum=0.0)
+        if self.min_learning_rate > self.learning_rate:
+            raise ParameterError(
+                f"min_learning_rate must be <= learning_rate ({self.learning_rate}), "
+                f"got {self.min_learning_rate!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ParameterError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.max_contexts is not None:
+            _int("max_contexts", self.max_contexts, 1)
+        _int("workers", self.workers, 1)
+        _int("chunk_events", self.chunk_events, 1)
+        _int("seed", self.seed, 0)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        """Build from a saved dict; unknown keys are an error (naming them)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ParameterError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**d).validate()
+
+
+def _int(name: str, value: Any, minimum: int, extra: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ParameterError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}")
+
+
+def _real(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ParameterError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (value < minimum or (strict and value == minimum)):
+        op = ">" if strict else ">="
+        raise ParameterError(f"{name} must be {op} {minimum}, got {value!r}")

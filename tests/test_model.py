@@ -1,0 +1,149 @@
+"""The model, pinned: hand-computed logits, shapes, which rows move, hand-written gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from item2vec.model import Item2VecModel, unit_loss_and_grads
+
+N, D = 7, 4
+
+
+def _model(mode: str = "skipgram", separate_output: bool = False, seed: int = 0):
+    m = Item2VecModel(N, D, mode=mode, separate_output=separate_output, seed=seed)
+    rng = np.random.default_rng(seed)
+    E = rng.normal(size=(N, D)).astype(np.float32)
+    b = rng.normal(size=(N, 1)).astype(np.float32)
+    m.E.assign(E)
+    m.b.assign(b)
+    if separate_output:
+        m.E_out.assign(rng.normal(size=(N, D)).astype(np.float32))
+    return m
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_couple_logits_equal_numpy_dot_plus_target_bias():
+    m = _model()
+    E, b = m.E.numpy(), m.b.numpy()[:, 0]
+    ctx = np.array([0, 1, 2, 6, 3])
+    tgt = np.array([1, 1, 5, 0, 3])
+    logits = m({"context": ctx, "target": tgt}).numpy()
+    expected = np.array([E[c] @ E[t] + b[t] for c, t in zip(ctx, tgt, strict=True)])
+    assert logits.shape == (5,)  # one number per couple, never (batch, dim, dim)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5)
+    # bias belongs to the target only: swapping the slots changes the logit by b[t]-b[c]
+    swapped = m({"context": tgt, "target": ctx}).numpy()
+    np.testing.assert_allclose(logits - swapped, b[tgt] - b[ctx], rtol=1e-5, atol=1e-5)
+
+
+def test_tables_have_exact_shapes_and_bias_starts_at_zero():
+    m = Item2VecModel(N, D)
+    assert tuple(m.E.shape) == (N, D)  # never dim + 1 wide
+    assert tuple(m.b.shape) == (N, 1)
+    assert not np.any(m.b.numpy())
+    assert m.E_out is m.E  # shared by default
+    names = [w.path for w in m.weights]
+    assert len(names) == 2, names  # no hidden output table
+
+
+def test_separate_output_is_explicit_and_used_for_targets():
+    m = _model(separate_output=True)
+    assert m.E_out is not m.E and len(m.weights) == 3
+    E, Eo, b = m.E.numpy(), m.E_out.numpy(), m.b.numpy()[:, 0]
+    got = m({"context": np.array([2]), "target": np.array([4])}).numpy()
+    np.testing.assert_allclose(got, [E[2] @ Eo[4] + b[4]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+def test_unit_logits_match_numpy(mode):
+    m = _model(mode)
+    E, b = m.E.numpy(), m.b.numpy()[:, 0]
+    ctx = np.array([[0, 2, -1, 3], [-1, -1, 5, -1]], np.int32)
+    cand = np.array([[1, 4, 6], [2, 0, 3]], np.int32)
+    got = m.unit_logits(ctx, cand).numpy()
+    if mode == "skipgram":
+        assert got.shape == (2, 4, 3)
+        for u in range(2):
+            for c in range(4):
+                if ctx[u, c] >= 0:
+                    want = E[ctx[u, c]] @ E[cand[u]].T + b[cand[u]]
+                    np.testing.assert_allclose(got[u, c], want, rtol=1e-5)
+    else:
+        assert got.shape == (2, 3)
+        for u in range(2):
+            h = E[ctx[u][ctx[u] >= 0]].mean(axis=0)
+            np.testing.assert_allclose(got[u], h @ E[cand[u]].T + b[cand[u]], rtol=1e-5)
+
+
+def _loss_numpy(m, ctx, tgt, neg):
+    E, Eo, b = m.E.numpy(), m.E_out.numpy(), m.b.numpy()[:, 0]
+    total = 0.0
+    for u in range(len(tgt)):
+        cand = np.concatenate([[tgt[u]], neg[u]])
+        labels = np.zeros(len(cand))
+        labels[0] = 1
+        real = ctx[u][ctx[u] >= 0]
+        hs = [E[c] for c in real] if m.mode == "skipgram" else [E[real].mean(axis=0)]
+        for h in hs:
+            p = _sigmoid(h @ Eo[cand].T + b[cand])
+            total -= np.sum(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    return total
+
+
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+@pytest.mark.parametrize("separate_output", [False, True])
+def test_hand_written_gradients_equal_autodiff(mode, separate_output):
+    m = _model(mode, separate_output)
+    ctx = tf.constant([[0, 2, -1, 3], [-1, 6, 5, -1], [1, -1, -1, -1]], tf.int32)
+    tgt = tf.constant([1, 2, 6], tf.int32)
+    neg = tf.constant([[4, 6], [0, 3], [3, 3]], tf.int32)
+    loss, grads = unit_loss_and_grads(m, ctx, tgt, neg)
+    np.testing.assert_allclose(
+        float(loss), _loss_numpy(m, ctx.numpy(), tgt.numpy(), neg.numpy()), rtol=1e-4
+    )
+    variables = [v for v, _ in grads]
+    with tf.GradientTape() as tape:
+        logits = m.unit_logits(ctx, tf.concat([tgt[:, None], neg], 1))
+        labels = tf.one_hot(tf.zeros_like(tgt), 3)
+        if mode == "skipgram":
+            mask = tf.cast(ctx >= 0, tf.float32)[..., None]
+            labels = tf.broadcast_to(labels[:, None, :], tf.shape(logits))
+        else:
+            mask = 1.0
+        ref = tf.reduce_sum(
+            tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits) * mask
+        )
+    ref_grads = tape.gradient(ref, variables)
+    np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
+    for (v, g), r in zip(grads, ref_grads, strict=True):
+        dense = tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]).numpy()
+        np.testing.assert_allclose(dense, tf.convert_to_tensor(r).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_one_sgd_step_moves_only_target_bias_rows_and_both_slots_of_e():
+    m = _model()
+    before_E, before_b = m.E.numpy().copy(), m.b.numpy().copy()
+    ctx = tf.constant([[0, -1], [0, -1]], tf.int32)  # item 0 only ever a context
+    tgt = tf.constant([1, 1], tf.int32)  # item 1 only ever a target
+    neg = tf.constant([[2], [3]], tf.int32)  # 2, 3 only negatives (target slot)
+    _, grads = unit_loss_and_grads(m, ctx, tgt, neg)
+    for v, g in grads:
+        v.scatter_sub(tf.IndexedSlices(g.values * 0.1, g.indices, g.dense_shape))
+    changed_b = np.flatnonzero(np.any(m.b.numpy() != before_b, axis=1))
+    assert changed_b.tolist() == [1, 2, 3]  # target-slot rows only; never the context 0
+    changed_E = np.flatnonzero(np.any(m.E.numpy() != before_E, axis=1))
+    assert changed_E.tolist() == [0, 1, 2, 3]  # shared table: context AND target rows
+
+
+def test_model_is_a_keras_model_with_summary_and_config():
+    m = Item2VecModel(N, D, mode="cbow")
+    lines: list[str] = []
+    m.summary(print_fn=lambda s, **_: lines.append(s))
+    text = "\n".join(lines)
+    assert "item_embedding" in text and "target_bias" in text
+    assert m.get_config()["mode"] == "cbow"
