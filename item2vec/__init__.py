@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from . import datasets
 from .data import Sessions, Vocabulary
+from .estimator import Item2Vec
 from .exceptions import (
     DataError,
     Item2VecError,
     ModelFormatError,
+    ModelSaveError,
     NotFittedError,
     ParameterError,
     TrainingError,
@@ -22,12 +24,14 @@ from .exceptions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Item2Vec",
     "Sessions",
     "Vocabulary",
     "datasets",
     "DataError",
     "Item2VecError",
     "ModelFormatError",
+    "ModelSaveError",
     "NotFittedError",
     "ParameterError",
     "TrainingError",

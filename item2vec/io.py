@@ -89,8 +89,12 @@ def save_model(
     config: Mapping[str, Any],
     history: list[dict[str, Any]] | None = None,
     extra_arrays: Mapping[str, np.ndarray] | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a model directory at ``path`` atomically, replacing a model already there.
+
+    ``state`` (JSON-able) is stored as ``meta["state"]``; training checkpoints keep their
+    position (epoch, step) there.
 
     ``vectors`` (n_items, dim) and ``biases`` (n_items,) are stored as float32 and must be
     finite; ``config`` and ``history`` must be JSON-serialisable (numpy scalars are
@@ -129,6 +133,7 @@ def save_model(
             "dropped_events": int(vocabulary.dropped_events),
         },
         "extra_arrays": sorted(extras),
+        "state": None if state is None else _jsonable("state", dict(state)),
         "files": {},
     }
     _check_target(target)

@@ -1,0 +1,403 @@
+"""``Item2Vec``: the estimator users fit, query, save and load (scikit-learn conventions)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .data import Sessions, Vocabulary
+from .exceptions import NotFittedError, ParameterError
+from .index import ItemIndex
+
+Items = Hashable | Sequence[Hashable]
+
+
+class Item2Vec:
+    """Item embeddings by skip-gram or CBOW with negative sampling.
+
+    Parameters
+    ----------
+    dim : embedding width.
+    window : context items each side, or ``"session"`` (every other item of the session;
+        for unordered baskets).
+    negatives : negative couples per positive; shared by a target's whole window.
+    ns_exponent : negatives are drawn from ``count ** ns_exponent`` (any real; negative
+        values favour rare items, often better for recommendation).
+    sample : subsampling threshold of frequent items (word2vec formula); 0 disables.
+    epochs : passes over the corpus.
+    mode : ``"skipgram"`` or ``"cbow"``.
+    min_count : items seen fewer times are dropped before training.
+    batch_size : window units (targets) per step; each holds up to ``2 * window`` positive
+        couples.
+    learning_rate, min_learning_rate : linear decay from the first to the second (word2vec).
+    optimizer : ``"sgd"`` (default, as word2vec) or ``"adagrad"`` (row-wise, sparse).
+    shrink_window : draw each target's window from ``1..window`` (word2vec).
+    max_contexts : session mode: contexts per target (random subset of longer sessions).
+    separate_output : use a second table for the target slot (classic word2vec); off by
+        default: the model shares one table for both slots.
+    workers : training threads updating the shared tables (Hogwild!, as gensim).
+    chunk_events : events per sampler chunk; bounds the sampler's memory.
+    checkpoint_dir : write training checkpoints here (a model directory with the optimizer
+        and position added); ``fit(..., resume=True)`` continues from it.
+    checkpoint_every : steps between checkpoints (one is also written after every epoch
+        and on Ctrl-C).
+    index : FAISS index kind for queries (``"auto"``, ``"exact"``, ``"hnsw"``, ``"ivf"``,
+        ``"ivfpq"``); ``"auto"`` is exact below 100k items.
+    progress : show progress bars.
+    seed : seeds initialisation and sampling.
+
+    Attributes (after ``fit`` or ``load``)
+    --------------------------------------
+    item_vectors_ : float32 (n_items, dim)
+    item_biases_ : float32 (n_items,)
+    vocabulary_ : Vocabulary (``vocabulary_.ids`` are the item ids in row order)
+    history_ : list of per-epoch dicts (loss, couples, seconds, couples_per_second, ...)
+    """
+
+    def __init__(
+        self,
+        dim: int = 64,
+        window: int | str = 3,
+        negatives: int = 5,
+        ns_exponent: float = 0.75,
+        sample: float = 1e-3,
+        epochs: int = 10,
+        mode: str = "skipgram",
+        min_count: int = 1,
+        batch_size: int = 2048,
+        learning_rate: float = 0.025,
+        min_learning_rate: float = 1e-4,
+        optimizer: str = "sgd",
+        shrink_window: bool = True,
+        max_contexts: int | None = None,
+        separate_output: bool = False,
+        workers: int = 2,
+        chunk_events: int = 1_000_000,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1000,
+        index: str = "auto",
+        progress: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.dim = dim
+        self.window = window
+        self.negatives = negatives
+        self.ns_exponent = ns_exponent
+        self.sample = sample
+        self.epochs = epochs
+        self.mode = mode
+        self.min_count = min_count
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.min_learning_rate = min_learning_rate
+        self.optimizer = optimizer
+        self.shrink_window = shrink_window
+        self.max_contexts = max_contexts
+        self.separate_output = separate_output
+        self.workers = workers
+        self.chunk_events = chunk_events
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.index = index
+        self.progress = progress
+        self.seed = seed
+
+    # ------------------------------------------------------------------ config
+    def config(self) -> Config:
+        """The training hyperparameters as a validated :class:`Config`."""
+        names = Config.__dataclass_fields__
+        return Config(**{k: getattr(self, k) for k in names}).validate()
+
+    def get_params(self) -> dict[str, Any]:
+        return {**self.config().to_dict(), "index": self.index, "progress": self.progress}
+
+    def __repr__(self) -> str:
+        return f"Item2Vec(dim={self.dim}, window={self.window!r}, mode={self.mode!r})"
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, sessions: Sessions, *, validation: Any = None, resume: bool = False) -> Item2Vec:
+        """Train on ``sessions``; returns self.
+
+        Parameters
+        ----------
+        sessions : Sessions
+        validation : optional :class:`item2vec.evaluate.NextEventSplit` whose ``train``
+            is ``sessions``; its HR@10 / NDCG@10 are computed after every epoch and kept
+            in ``history_``.
+        resume : continue from the checkpoint in ``checkpoint_dir`` if there is one (the
+            settings and the vocabulary must match the checkpoint's).
+
+        Ctrl-C stops training after writing a checkpoint (when ``checkpoint_dir`` is set)
+        and re-raises ``KeyboardInterrupt``.
+        """
+        from .model import Item2VecModel
+        from .train import Checkpointer, Trainer
+
+        config = self.config()
+        if not isinstance(sessions, Sessions):
+            raise ParameterError(
+                f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}; "
+                "build one with Sessions.from_frame / from_lists"
+            )
+        if (
+            isinstance(self.checkpoint_every, bool)
+            or not isinstance(self.checkpoint_every, int)
+            or self.checkpoint_every < 1
+        ):
+            raise ParameterError(
+                f"checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}"
+            )
+        if resume and self.checkpoint_dir is None:
+            raise ParameterError("resume=True needs checkpoint_dir to be set")
+        if config.min_count > 1:
+            if validation is not None:
+                raise ParameterError(
+                    "min_count > 1 renumbers the vocabulary and would break the validation "
+                    "split: apply it to the sessions before splitting"
+                )
+            sessions = sessions.restrict(min_count=config.min_count)
+        if config.negatives > 0 and len(sessions.vocabulary) < 2:
+            raise ParameterError(
+                f"negatives={config.negatives} needs at least 2 items, the vocabulary has "
+                f"{len(sessions.vocabulary)}"
+            )
+        if validation is not None and validation.train.vocabulary is not sessions.vocabulary:
+            raise ParameterError("validation must be a split of the sessions being fitted")
+        model = Item2VecModel(
+            len(sessions.vocabulary),
+            config.dim,
+            mode=config.mode,
+            separate_output=config.separate_output,
+            seed=config.seed,
+        )
+        trainer = Trainer(model, sessions, config, progress=self.progress)
+        validate = None if validation is None else self._validator(model, validation)
+        checkpointer = None
+        state = None
+        if self.checkpoint_dir is not None:
+            checkpointer = Checkpointer(
+                trainer, os.fspath(self.checkpoint_dir), self.checkpoint_every
+            )
+            trainer.on_step = checkpointer.on_step
+            if resume and os.path.exists(os.path.join(checkpointer.directory, "meta.json")):
+                state = checkpointer.restore()
+
+        def on_epoch_end(stats: Any) -> None:
+            if validate is not None:
+                validate(stats)
+            if checkpointer is not None:
+                checkpointer.save()
+
+        trainer.on_epoch_end = on_epoch_end
+        self.model_ = model
+        self.vocabulary_ = sessions.vocabulary
+        try:
+            trainer.fit(state)
+        except KeyboardInterrupt:
+            if checkpointer is not None:
+                checkpointer.save()
+                st = trainer.state
+                print(
+                    f"item2vec: training interrupted at epoch {st.epoch + 1}, step "
+                    f"{st.global_step}; checkpoint saved to {checkpointer.directory}. Resume "
+                    "with fit(sessions, resume=True) or `item2vec train ... --resume`.",
+                    file=sys.stderr,
+                )
+            raise
+        self.history_ = [s.as_dict() for s in trainer.history]
+        self._set_weights(model.E.numpy(), model.b.numpy()[:, 0])
+        return self
+
+    @staticmethod
+    def _validator(model: Any, split: Any):
+        from .evaluate import evaluate, vector_recommender
+
+        known = split.train.vocabulary.counts > 0  # items seen in training
+
+        def on_epoch_end(stats: Any) -> None:
+            rec = vector_recommender(model.E.numpy(), known=known)
+            res = evaluate(rec, split, ks=(10,))
+            stats.metrics.update({k: float(v) for k, v in res.items() if k in ("HR@10", "NDCG@10")})
+
+        return on_epoch_end
+
+    def _set_weights(self, vectors: np.ndarray, biases: np.ndarray) -> None:
+        self.item_vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.item_biases_ = np.ascontiguousarray(biases, dtype=np.float32)
+        self._similar_index: ItemIndex | None = None
+        self._recommend_index: ItemIndex | None = None
+
+    # ------------------------------------------------------------------ queries
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "item_vectors_"):
+            raise NotFittedError(
+                "this Item2Vec is not fitted yet: call fit(sessions) or Item2Vec.load(path)"
+            )
+
+    def _rows(self, items: Items) -> tuple[np.ndarray, bool]:
+        single = isinstance(items, str | bytes) or not isinstance(items, Iterable)
+        seq = [items] if single else list(items)
+        if not seq:
+            raise ParameterError("items is empty: give at least one item id")
+        return self.vocabulary_.encode(seq), single
+
+    def _check_k(self, k: Any) -> int:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ParameterError(f"k must be an integer >= 1, got {k!r}")
+        return int(k)
+
+    def _filter_rows(self, items: Iterable[Hashable] | None, name: str) -> np.ndarray | None:
+        if items is None:
+            return None
+        return self.vocabulary_.encode(list(items))
+
+    @property
+    def similar_index_(self) -> ItemIndex:
+        """FAISS index over the normalised vectors (built on first use)."""
+        self._check_fitted()
+        if self._similar_index is None:
+            self._similar_index = ItemIndex(self.item_vectors_, metric="cosine", kind=self.index)
+        return self._similar_index
+
+    @property
+    def recommend_index_(self) -> ItemIndex:
+        """FAISS inner-product index over ``[E, b]`` (built on first use)."""
+        self._check_fitted()
+        if self._recommend_index is None:
+            aug = np.hstack([self.item_vectors_, self.item_biases_[:, None]])
+            self._recommend_index = ItemIndex(aug, metric="ip", kind=self.index)
+        return self._recommend_index
+
+    def similar(
+        self,
+        items: Items,
+        k: int = 10,
+        *,
+        exclude: Iterable[Hashable] | None = None,
+        allowed: Iterable[Hashable] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest items by cosine similarity; the query item itself is never returned.
+
+        ``items`` is one id (returns 1-D ``(ids (k,), scores (k,))``) or a sequence of ids
+        (returns 2-D ``(m, k)`` arrays, one row per query). ``exclude`` / ``allowed``
+        restrict the candidates for all queries. ``k`` above the number of eligible items
+        is clamped with a warning.
+        """
+        self._check_fitted()
+        k = self._check_k(k)
+        rows, single = self._rows(items)
+        ex = self._filter_rows(exclude, "exclude")
+        per_query = (
+            rows[:, None]
+            if ex is None
+            else np.hstack([rows[:, None], np.broadcast_to(ex, (len(rows), len(ex)))])
+        )
+        allowed_rows = self._filter_rows(allowed, "allowed")
+        found, scores = self.similar_index_.search(
+            self.item_vectors_[rows], k, exclude=per_query, allowed=allowed_rows
+        )
+        ids = self.vocabulary_.decode(found)
+        return (ids[0], scores[0]) if single else (ids, scores)
+
+    def recommend(
+        self,
+        context_items: Items,
+        k: int = 10,
+        *,
+        exclude_context: bool = True,
+        exclude: Iterable[Hashable] | None = None,
+        allowed: Iterable[Hashable] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Next-item candidates for one context (a basket or a recent history).
+
+        Scored with the trained objective, ``mean(E[context]) . E[t] + b[t]``, by maximum
+        inner product search. ``context_items`` is one id or a sequence of ids forming
+        ONE context; returns 1-D ``(ids (k,), scores (k,))``. Use
+        :meth:`recommend_batch` for many contexts at once.
+        """
+        ids, scores = self.recommend_batch(
+            [context_items if not _is_single(context_items) else [context_items]],
+            k,
+            exclude_context=exclude_context,
+            exclude=exclude,
+            allowed=allowed,
+        )
+        return ids[0], scores[0]
+
+    def recommend_batch(
+        self,
+        contexts: Sequence[Sequence[Hashable]],
+        k: int = 10,
+        *,
+        exclude_context: bool = True,
+        exclude: Iterable[Hashable] | None = None,
+        allowed: Iterable[Hashable] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` for many contexts: returns ``(m, k)`` ids and scores."""
+        self._check_fitted()
+        k = self._check_k(k)
+        if not len(contexts):
+            raise ParameterError("contexts is empty: give at least one context")
+        ctx_rows = [self._rows(c)[0] for c in contexts]
+        q = np.stack([self.item_vectors_[r].mean(axis=0) for r in ctx_rows])
+        q = np.hstack([q, np.ones((len(q), 1), np.float32)])
+        ex = self._filter_rows(exclude, "exclude")
+        width = max(len(r) for r in ctx_rows) if exclude_context else 0
+        per_query = np.full((len(q), width + (0 if ex is None else len(ex))), -1, np.int64)
+        for i, r in enumerate(ctx_rows):
+            if exclude_context:
+                per_query[i, : len(r)] = r
+            if ex is not None:
+                per_query[i, width:] = ex
+        found, scores = self.recommend_index_.search(
+            q,
+            k,
+            exclude=per_query if per_query.shape[1] else None,
+            allowed=self._filter_rows(allowed, "allowed"),
+        )
+        return self.vocabulary_.decode(found), scores
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model directory atomically (see :func:`item2vec.io.save_model`)."""
+        from .io import save_model
+
+        self._check_fitted()
+        save_model(
+            path,
+            vectors=self.item_vectors_,
+            biases=self.item_biases_,
+            vocabulary=self.vocabulary_,
+            config={**self.config().to_dict(), "index": self.index},
+            history=self.history_,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Item2Vec:
+        """Read a model directory written by :meth:`save`; never unpickles.
+
+        The FAISS indexes are rebuilt from the vectors on first query (exact search
+        takes no build; HNSW on 1M items takes minutes, see benchmarks/README.md).
+        """
+        from .io import load_model
+
+        loaded = load_model(path)
+        cfg = dict(loaded.config)
+        index = cfg.pop("index", "auto")
+        model = cls(**Config.from_dict(cfg).to_dict(), index=index, progress=False)
+        model.vocabulary_ = loaded.vocabulary
+        model.history_ = list(loaded.history or [])
+        model._set_weights(loaded.vectors, loaded.biases)
+        return model
+
+
+def _is_single(items: Any) -> bool:
+    return isinstance(items, str | bytes) or not isinstance(items, Iterable)
+
+
+__all__ = ["Item2Vec", "Vocabulary"]

@@ -1,0 +1,366 @@
+"""The training loop: tf.data from the streaming sampler, a compiled sparse step, LR decay.
+
+One step takes a batch of window units (targets, padded contexts, shared negatives), computes
+the summed sigmoid cross-entropy and its gradients by hand (:func:`unit_loss_and_grads`), and
+applies them as sparse row updates: plain SGD with word2vec's linear learning-rate decay to
+a floor by default, or a row-wise Adagrad. Like gensim's worker threads, ``workers`` Python
+threads run steps concurrently on the shared tables without locks (Hogwild!): TensorFlow
+releases the GIL inside a step, and scatter updates are single-threaded kernels, so a second
+worker uses the second core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from .config import Config
+from .data import Sessions
+from .exceptions import TrainingError
+from .model import Item2VecModel, unit_loss_and_grads
+from .sampling import keep_probability, stream_units
+
+
+@dataclass
+class EpochStats:
+    """What one epoch did; ``metrics`` holds optional validation figures (e.g. ``HR@10``)."""
+
+    epoch: int
+    loss: float
+    couples: int
+    seconds: float
+    learning_rate: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def couples_per_second(self) -> float:
+        return self.couples / self.seconds if self.seconds > 0 else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "loss": self.loss,
+            "couples": self.couples,
+            "seconds": self.seconds,
+            "couples_per_second": self.couples_per_second,
+            "learning_rate": self.learning_rate,
+            **self.metrics,
+        }
+
+
+@dataclass
+class TrainState:
+    """Position in the run, enough to resume: the sampler stream of an epoch is a pure
+    function of ``(seed, epoch)``, so skipping ``batch_in_epoch`` batches restores it."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    global_step: int = 0
+
+
+def expected_units_per_epoch(sessions: Sessions, config: Config) -> float:
+    """Expected number of window units (kept events) per epoch, for the LR schedule."""
+    keep = keep_probability(sessions.vocabulary.counts, config.sample)
+    return float(np.sum(sessions.vocabulary.counts * keep))
+
+
+class Trainer:
+    """Runs epochs of sparse SGD/Adagrad on an :class:`Item2VecModel`.
+
+    Parameters
+    ----------
+    model, sessions, config : what to train, on what, how.
+    on_epoch_end : called with ``(EpochStats)``; may fill ``stats.metrics``.
+    on_step : called with ``(TrainState)`` after each batch (checkpointing, monitoring).
+    progress : show a tqdm progress bar with loss and couples/s.
+    """
+
+    def __init__(
+        self,
+        model: Item2VecModel,
+        sessions: Sessions,
+        config: Config,
+        *,
+        on_epoch_end: Callable[[EpochStats], None] | None = None,
+        on_step: Callable[[TrainState], None] | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.sessions = sessions
+        self.config = config
+        self.on_epoch_end = on_epoch_end
+        self.on_step = on_step
+        self.progress = progress
+        self.state = TrainState()
+        self.history: list[EpochStats] = []
+        per_epoch = expected_units_per_epoch(sessions, config)
+        self.total_steps = max(1, math.ceil(per_epoch / config.batch_size) * config.epochs)
+        self._accumulators: list[tf.Variable] = []
+        if config.optimizer == "adagrad":
+            self._accumulators = [
+                tf.Variable(tf.fill([v.shape[0], 1], 0.1), trainable=False)
+                for v, _ in self._grad_vars()
+            ]
+        self._step_fn = self._build_step()
+
+    # ------------------------------------------------------------------ the step
+    def _grad_vars(self) -> list[tuple[tf.Variable, None]]:
+        m = self.model
+        tables = [m.E] if m.output_embedding is None else [m.E, m.E_out]
+        return [(v, None) for v in [*tables, m.b]]
+
+    def _build_step(self) -> Callable:
+        model, accs = self.model, self._accumulators
+        c = self.config
+        n_ctx = 2 * c.window if c.window != "session" else None
+        sig = [
+            tf.TensorSpec([None, n_ctx], tf.int32),  # contexts (U, C)
+            tf.TensorSpec([None], tf.int32),  # targets (U,)
+            tf.TensorSpec([None, c.negatives], tf.int32),  # negatives (U, K)
+            tf.TensorSpec([], tf.float32),  # learning rate
+        ]
+
+        @tf.function(input_signature=sig)
+        def step(contexts, targets, negatives, lr):
+            loss, grads = unit_loss_and_grads(model, contexts, targets, negatives)
+            for i, (var, g) in enumerate(grads):
+                if accs:  # row-wise Adagrad on deduplicated rows
+                    rows, pos = tf.unique(g.indices)
+                    vals = tf.math.unsorted_segment_sum(g.values, pos, tf.shape(rows)[0])
+                    sq = tf.reduce_mean(tf.square(vals), axis=1, keepdims=True)
+                    accs[i].scatter_add(tf.IndexedSlices(sq, rows))
+                    scale = lr / tf.sqrt(tf.gather(accs[i], rows))
+                    var.scatter_sub(tf.IndexedSlices(vals * scale, rows, g.dense_shape))
+                else:
+                    var.scatter_sub(tf.IndexedSlices(g.values * lr, g.indices, g.dense_shape))
+            return loss
+
+        return step
+
+    def learning_rate(self, step: int) -> float:
+        """Linear decay from ``learning_rate`` to ``min_learning_rate`` over the run."""
+        c = self.config
+        frac = min(1.0, step / self.total_steps)
+        return max(c.min_learning_rate, c.learning_rate * (1.0 - frac))
+
+    # ------------------------------------------------------------------ data
+    def dataset(self, epoch: int, skip: int = 0) -> tf.data.Dataset:
+        """The epoch's batches as a prefetched ``tf.data.Dataset`` of (ctx, tgt, neg)."""
+        c = self.config
+
+        def gen() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            for u in stream_units(
+                self.sessions,
+                batch_size=c.batch_size,
+                window=c.window,
+                negatives=c.negatives,
+                ns_exponent=c.ns_exponent,
+                sample=c.sample,
+                shrink_window=c.shrink_window,
+                max_contexts=c.max_contexts,
+                seed=c.seed,
+                epoch=epoch,
+                chunk_events=c.chunk_events,
+            ):
+                yield u.contexts, u.targets, u.negatives
+
+        n_ctx = 2 * c.window if c.window != "session" else None
+        ds = tf.data.Dataset.from_generator(
+            gen,
+            output_signature=(
+                tf.TensorSpec([None, n_ctx], tf.int32),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([None, c.negatives], tf.int32),
+            ),
+        )
+        if skip:
+            ds = ds.skip(skip)
+        return ds.prefetch(4)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, state: TrainState | None = None) -> list[EpochStats]:
+        """Train from ``state`` (default: the start) to the last epoch."""
+        if state is not None:
+            self.state = state
+        while self.state.epoch < self.config.epochs:
+            stats = self._run_epoch(self.state.epoch, self.state.batch_in_epoch)
+            self.state.epoch += 1
+            self.state.batch_in_epoch = 0
+            self._check_weights(stats.epoch)
+            self.history.append(stats)
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(stats)
+        return self.history
+
+    def _run_epoch(self, epoch: int, skip: int) -> EpochStats:
+        c = self.config
+        iterator = iter(self.dataset(epoch, skip))
+        lock = threading.Lock()
+        totals = {"loss": 0.0, "couples": 0}
+        errors: list[BaseException] = []
+        bar = _progress(self.progress, epoch, c.epochs, self.total_steps // c.epochs)
+        t0 = time.perf_counter()
+        lr = self.learning_rate(self.state.global_step)
+
+        def worker() -> None:
+            nonlocal lr
+            while not errors:
+                with lock:
+                    try:
+                        ctx, tgt, neg = next(iterator)
+                    except StopIteration:
+                        return
+                    step = self.state.global_step
+                    self.state.global_step += 1
+                    lr = self.learning_rate(step)
+                couples = int(tf.reduce_sum(tf.cast(ctx >= 0, tf.int32)))
+                loss = float(self._step_fn(ctx, tgt, neg, tf.constant(lr, tf.float32)))
+                with lock:
+                    if not math.isfinite(loss):
+                        errors.append(
+                            TrainingError(
+                                f"training diverged: loss is {loss} at epoch {epoch + 1}, "
+                                f"step {step + 1} (learning_rate={lr:.3g}); lower "
+                                f"learning_rate or batch_size"
+                            )
+                        )
+                        return
+                    totals["loss"] += loss
+                    totals["couples"] += couples
+                    self.state.batch_in_epoch += 1
+                    if bar is not None:
+                        el = time.perf_counter() - t0
+                        bar.update(1)
+                        bar.set_postfix(
+                            loss=f"{totals['loss'] / max(totals['couples'], 1):.4f}",
+                            couples_s=f"{totals['couples'] / max(el, 1e-9):.3g}",
+                            lr=f"{lr:.2g}",
+                        )
+                    if self.on_step is not None:
+                        self.on_step(self.state)
+
+        try:
+            threads = [threading.Thread(target=worker) for _ in range(c.workers - 1)]
+            for t in threads:
+                t.start()
+            try:
+                worker()
+            except BaseException as e:  # KeyboardInterrupt included: stop the others
+                errors.append(e)
+            for t in threads:
+                t.join()
+        finally:
+            if bar is not None:
+                bar.close()
+        if errors:
+            raise errors[0]
+        seconds = time.perf_counter() - t0
+        return EpochStats(
+            epoch=epoch + 1,
+            loss=totals["loss"] / max(totals["couples"], 1),
+            couples=totals["couples"],
+            seconds=seconds,
+            learning_rate=lr,
+        )
+
+    def _check_weights(self, epoch: int) -> None:
+        for v, _ in self._grad_vars():
+            if not bool(tf.reduce_all(tf.math.is_finite(v))):
+                raise TrainingError(
+                    f"training diverged: non-finite values in {v.name} after epoch {epoch} "
+                    f"(step {self.state.global_step}); lower learning_rate or batch_size"
+                )
+
+
+class Checkpointer:
+    """Writes the trainer's full state every ``every`` steps, atomically, and restores it.
+
+    A checkpoint is an ordinary model directory (:func:`item2vec.io.save_model`, so it can be
+    loaded and queried) plus the optimizer accumulators, the separate output table if any,
+    the history so far and the :class:`TrainState` in ``meta.json``. The sampler needs no
+    saved RNG state: an epoch's stream is a pure function of ``(seed, epoch)`` and resuming
+    skips the batches already done. With several workers a batch that was still running
+    when the checkpoint was taken is redone or skipped: at most ``workers - 1`` batches.
+    """
+
+    def __init__(self, trainer: Trainer, directory: str, every: int) -> None:
+        self.trainer = trainer
+        self.directory = directory
+        self.every = every
+
+    def on_step(self, state: TrainState) -> None:
+        if state.global_step % self.every == 0:
+            self.save()
+
+    def save(self) -> None:
+        from .io import save_model
+
+        t = self.trainer
+        extras = {f"accumulator_{i}": a.numpy() for i, a in enumerate(t._accumulators)}
+        if t.model.output_embedding is not None:
+            extras["output_vectors"] = t.model.E_out.numpy()
+        save_model(
+            self.directory,
+            vectors=t.model.E.numpy(),
+            biases=t.model.b.numpy()[:, 0],
+            vocabulary=t.sessions.vocabulary,
+            config=t.config.to_dict(),
+            history=[h.as_dict() for h in t.history],
+            extra_arrays=extras,
+            state=dataclasses.asdict(t.state),
+        )
+
+    def restore(self) -> TrainState:
+        """Load the checkpoint into the trainer; returns the state to resume from."""
+        from .io import load_model
+
+        t = self.trainer
+        ck = load_model(self.directory)
+        saved = dict(ck.config)
+        ours = t.config.to_dict()
+        differ = sorted(k for k in ours if k != "epochs" and saved.get(k) != ours[k])
+        if differ:
+            raise TrainingError(
+                f"checkpoint {self.directory} was written with different settings "
+                f"({', '.join(f'{k}={saved.get(k)!r} vs {ours[k]!r}' for k in differ)}); "
+                "resume with the same settings or remove the checkpoint"
+            )
+        if not np.array_equal(ck.vocabulary.ids, t.sessions.vocabulary.ids):
+            raise TrainingError(
+                f"checkpoint {self.directory} was trained on a different vocabulary; "
+                "resume on the same data or remove the checkpoint"
+            )
+        if ck.meta.get("state") is None:
+            raise TrainingError(f"{self.directory} is a model, not a training checkpoint")
+        t.model.E.assign(ck.vectors)
+        t.model.b.assign(ck.biases[:, None])
+        if t.model.output_embedding is not None:
+            t.model.E_out.assign(ck.extra_arrays["output_vectors"])
+        for i, a in enumerate(t._accumulators):
+            a.assign(ck.extra_arrays[f"accumulator_{i}"])
+        t.history = [_stats_from_dict(h) for h in ck.history or []]
+        return TrainState(**ck.meta["state"])
+
+
+def _stats_from_dict(d: dict[str, Any]) -> EpochStats:
+    base = ("epoch", "loss", "couples", "seconds", "learning_rate")
+    metrics = {k: v for k, v in d.items() if k not in base and k != "couples_per_second"}
+    return EpochStats(**{k: d[k] for k in base}, metrics=metrics)
+
+
+def _progress(enabled: bool, epoch: int, epochs: int, total: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=None
+    )

@@ -1,0 +1,174 @@
+"""Training and the estimator: planted clusters recovered, errors named, queries exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from item2vec import Item2Vec, Sessions, datasets
+from item2vec.evaluate import next_event_split
+from item2vec.exceptions import NotFittedError, ParameterError, TrainingError, UnknownItemError
+
+FAST = dict(dim=16, window=3, epochs=4, batch_size=256, progress=False, seed=0)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return datasets.synthetic(n_items=300, n_clusters=10, n_sessions=3000, mean_length=8, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(planted):
+    return Item2Vec(**FAST).fit(planted.sessions)
+
+
+def _neighbour_rows(model: Item2Vec) -> np.ndarray:
+    ids, _ = model.similar(list(model.vocabulary_.ids), 10)
+    return model.vocabulary_.encode(ids.ravel()).reshape(ids.shape)
+
+
+def test_skipgram_recovers_planted_clusters(planted, fitted):
+    # Reached 1.0 on this corpus (random neighbours: ~0.10); a model that does not learn,
+    # or learns the wrong slot, stays near 0.1.
+    precision = planted.same_cluster_precision(_neighbour_rows(fitted))
+    assert precision >= 0.9
+
+
+def test_cbow_recovers_planted_clusters(planted):
+    model = Item2Vec(**{**FAST, "mode": "cbow"}).fit(planted.sessions)
+    assert planted.same_cluster_precision(_neighbour_rows(model)) >= 0.9
+
+
+def test_untrained_vectors_do_not_pass_the_cluster_bound(planted):
+    model = Item2Vec(**{**FAST, "epochs": 1, "learning_rate": 1e-7, "min_learning_rate": 0.0})
+    model.fit(planted.sessions)
+    assert planted.same_cluster_precision(_neighbour_rows(model)) < 0.5
+
+
+def test_fitted_attributes_and_history(planted, fitted):
+    n = len(planted.sessions.vocabulary)
+    assert fitted.item_vectors_.shape == (n, 16) and fitted.item_vectors_.dtype == np.float32
+    assert fitted.item_biases_.shape == (n,)
+    assert fitted.vocabulary_ is planted.sessions.vocabulary
+    assert [h["epoch"] for h in fitted.history_] == [1, 2, 3, 4]
+    assert fitted.history_[-1]["loss"] < fitted.history_[0]["loss"]
+    assert all(h["couples"] > 0 and h["couples_per_second"] > 0 for h in fitted.history_)
+    lrs = [h["learning_rate"] for h in fitted.history_]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.01
+
+
+def test_validation_metrics_per_epoch(planted):
+    split = next_event_split(planted.sessions, n_test=300, seed=0)
+    model = Item2Vec(**{**FAST, "epochs": 2}).fit(split.train, validation=split)
+    hr = [h["HR@10"] for h in model.history_]
+    assert len(hr) == 2 and all(0 <= v <= 1 for v in hr)
+    assert hr[-1] > 0.3  # within-cluster successors: popularity alone gets ~0.1
+
+
+def test_divergence_names_epoch_and_step(planted):
+    model = Item2Vec(**{**FAST, "learning_rate": 1e12, "min_learning_rate": 1e12})
+    with pytest.raises(TrainingError, match=r"epoch 1.*step \d+|after epoch 1"):
+        model.fit(planted.sessions)
+
+
+def test_single_worker_is_deterministic(planted):
+    a = Item2Vec(**{**FAST, "epochs": 1, "workers": 1}).fit(planted.sessions)
+    b = Item2Vec(**{**FAST, "epochs": 1, "workers": 1}).fit(planted.sessions)
+    c = Item2Vec(**{**FAST, "epochs": 1, "workers": 1, "seed": 1}).fit(planted.sessions)
+    np.testing.assert_array_equal(a.item_vectors_, b.item_vectors_)
+    assert not np.array_equal(a.item_vectors_, c.item_vectors_)
+
+
+@pytest.mark.parametrize(
+    "param, value, message",
+    [
+        ("dim", 0, r"dim must be an integer >= 1, got 0"),
+        ("epochs", 0, r"epochs must be an integer >= 1, got 0"),
+        ("batch_size", 0, r"batch_size must be an integer >= 1, got 0"),
+        ("mode", "glove", r"mode must be one of skipgram, cbow, got 'glove'"),
+        ("window", 0, r"window must be an integer >= 1 or 'session', got 0"),
+        ("negatives", -1, r"negatives must be an integer >= 0, got -1"),
+        ("ns_exponent", float("nan"), r"ns_exponent must be a finite number, got nan"),
+        ("sample", -1.0, r"sample must be >= 0.0, got -1.0"),
+        ("learning_rate", 0.0, r"learning_rate must be > 0.0, got 0.0"),
+        ("optimizer", "adam", r"optimizer must be one of sgd, adagrad, got 'adam'"),
+        ("workers", 0, r"workers must be an integer >= 1, got 0"),
+        ("min_count", 0, r"min_count must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_hyperparameters_are_named(planted, param, value, message):
+    model = Item2Vec(**{**FAST, param: value})  # __init__ only stores
+    assert getattr(model, param) is value
+    with pytest.raises(ParameterError, match=message):
+        model.fit(planted.sessions)
+
+
+def test_fit_rejects_non_sessions():
+    with pytest.raises(ParameterError, match="sessions must be an item2vec.Sessions, got list"):
+        Item2Vec(**FAST).fit([["a", "b"]])
+
+
+def test_empty_vocabulary_after_min_count():
+    sessions = Sessions.from_lists([["a", "b"], ["c", "d"]])
+    with pytest.raises(ParameterError, match="min_count=5"):
+        Item2Vec(**{**FAST, "min_count": 5}).fit(sessions)
+
+
+def test_queries_on_unfitted_model():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        Item2Vec().similar("x")
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        Item2Vec().recommend(["x"])
+
+
+def test_unknown_item_is_named_with_a_suggestion():
+    sessions = Sessions.from_lists([["apple", "banana", "cherry"]] * 5)
+    model = Item2Vec(**{**FAST, "epochs": 1}).fit(sessions)
+    with pytest.raises(UnknownItemError, match=r"unknown item 'bananna'.*did you mean 'banana'"):
+        model.similar("bananna")
+    with pytest.raises(ParameterError, match=r"k must be an integer >= 1, got 0"):
+        model.similar("apple", k=0)
+
+
+def test_similar_batch_equals_single_and_excludes_query(fitted):
+    ids = list(fitted.vocabulary_.ids[:5])
+    batch_ids, batch_scores = fitted.similar(ids, 7)
+    assert batch_ids.shape == (5, 7)
+    for i, item in enumerate(ids):
+        one_ids, one_scores = fitted.similar(item, 7)
+        assert one_ids.shape == (7,)
+        np.testing.assert_array_equal(one_ids, batch_ids[i])
+        np.testing.assert_allclose(one_scores, batch_scores[i], rtol=1e-6)
+        assert item not in one_ids
+
+
+def test_similar_matches_numpy_cosine(fitted):
+    E = fitted.item_vectors_ / np.linalg.norm(fitted.item_vectors_, axis=1, keepdims=True)
+    q = 3
+    scores = E @ E[q]
+    scores[q] = -np.inf
+    want = fitted.vocabulary_.ids[np.argsort(-scores, kind="stable")[:10]]
+    got, got_scores = fitted.similar(fitted.vocabulary_.ids[q], 10)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got_scores, np.sort(scores)[::-1][:10], rtol=1e-5)
+
+
+def test_recommend_matches_brute_force_dot_plus_bias(fitted):
+    context = list(fitted.vocabulary_.ids[[0, 5, 9]])
+    rows = fitted.vocabulary_.encode(context)
+    q = fitted.item_vectors_[rows].mean(axis=0)
+    scores = fitted.item_vectors_ @ q + fitted.item_biases_
+    scores[rows] = -np.inf
+    want = np.argsort(-scores, kind="stable")[:10]
+    got, got_scores = fitted.recommend(context, 10)
+    np.testing.assert_array_equal(fitted.vocabulary_.encode(got), want)
+    np.testing.assert_allclose(got_scores, scores[want], rtol=1e-4, atol=1e-5)
+    with_context, _ = fitted.recommend(context, 10, exclude_context=False)
+    assert set(with_context) != set(got)
+
+
+def test_allowed_and_exclude_filters(fitted):
+    ids = fitted.vocabulary_.ids
+    allowed = list(ids[10:30])
+    got, _ = fitted.similar(ids[0], 5, allowed=allowed, exclude=[ids[10]])
+    assert set(got) <= set(allowed) - {ids[10]}
