@@ -1,0 +1,264 @@
+"""Command line: ``item2vec data describe``, ``demo``, ``train``, ``similar``, ``recommend``, ..."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .exceptions import Item2VecError
+
+BUNDLED = "online-retail"
+
+
+def _add_log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        help=f"CSV or Parquet log (file or Parquet directory), or '{BUNDLED}' for the bundled data",
+    )
+    p.add_argument("--session-col", help="column with the session / basket id")
+    p.add_argument("--item-col", help="column with the item id")
+    p.add_argument("--time-col", help="column to order events by")
+    p.add_argument("--user-col", help="column with the user id (sessions split by --gap)")
+    p.add_argument("--gap", help="split a user's events into sessions after this gap, e.g. 30min")
+    p.add_argument("--min-count", type=int, default=1, help="drop items seen fewer times")
+    p.add_argument("--min-length", type=int, default=2, help="drop shorter sessions")
+    p.add_argument("--collapse-repeats", action="store_true", help="merge consecutive repeats")
+    p.add_argument(
+        "--kind",
+        choices=("baskets", "customers"),
+        default="customers",
+        help=f"for '{BUNDLED}': invoices as baskets, or customer histories (default)",
+    )
+
+
+def load_sessions(args: argparse.Namespace):
+    """Sessions (and descriptions, if known) from the log options of a command."""
+    from . import datasets
+    from .data import Sessions
+
+    if args.data == BUNDLED:
+        d = datasets.online_retail(args.kind, min_count=args.min_count, min_length=args.min_length)
+        return d.sessions, d.descriptions, d.report
+    if args.item_col is None or (args.session_col is None and args.user_col is None):
+        raise Item2VecError("give --item-col and --session-col (or --user-col with --gap)")
+    kwargs = dict(
+        session=args.session_col,
+        item=args.item_col,
+        time=args.time_col,
+        user=args.user_col,
+        gap=args.gap,
+        min_count=args.min_count,
+        min_length=args.min_length,
+        collapse_repeats=args.collapse_repeats,
+    )
+    path = str(args.data)
+    if path.lower().endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")):
+        sessions = Sessions.from_csv(path, **kwargs)
+    else:
+        sessions = Sessions.from_parquet(path, **kwargs)
+    return sessions, None, {}
+
+
+def cmd_data_describe(args: argparse.Namespace) -> int:
+    sessions, _, report = load_sessions(args)
+    if report:
+        print("source cleaning report")
+        width = max(len(k) for k in report)
+        for k, v in report.items():
+            print(f"  {k:<{width}}  {v:,}")
+    print(sessions.describe())
+    return 0
+
+
+def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
+    from .config import Config
+
+    d = Config()
+    g = p.add_argument_group("model")
+    g.add_argument("--dim", type=int, default=d.dim)
+    g.add_argument("--window", type=_window, default=d.window, help="int, or 'session'")
+    g.add_argument("--negatives", type=int, default=d.negatives)
+    g.add_argument("--ns-exponent", type=float, default=d.ns_exponent)
+    g.add_argument("--sample", type=float, default=d.sample)
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--mode", choices=("skipgram", "cbow"), default=d.mode)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    g.add_argument("--optimizer", choices=("sgd", "adagrad"), default=d.optimizer)
+    g.add_argument("--workers", type=int, default=d.workers)
+    g.add_argument("--seed", type=int, default=d.seed)
+
+
+def _window(value: str) -> int | str:
+    return value if value == "session" else int(value)
+
+
+def _hyperparameters(args: argparse.Namespace) -> dict:
+    keys = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs", "mode",
+            "batch_size", "learning_rate", "optimizer", "workers", "seed")  # fmt: skip
+    return {k: getattr(args, k) for k in keys}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    from .estimator import Item2Vec
+
+    sessions, _, _ = load_sessions(args)
+    print(sessions.describe(), file=sys.stderr)
+    ckpt = args.checkpoint_dir or f"{os.fspath(args.out).rstrip(os.sep)}.checkpoint"
+    model = Item2Vec(
+        **_hyperparameters(args),
+        checkpoint_dir=ckpt,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.quiet,
+    )
+    try:
+        model.fit(sessions, resume=args.resume)
+    except KeyboardInterrupt:
+        print("item2vec: resume with the same command and --resume", file=sys.stderr)
+        return 130
+    model.save(args.out)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    last = model.history_[-1]
+    print(
+        f"saved {args.out}: {len(model.vocabulary_):,} items x {model.dim} dims; last epoch "
+        f"loss {last['loss']:.4f}, {last['couples_per_second']:,.0f} couples/s"
+    )
+    return 0
+
+
+def _print_results(title: str, queries, ids, scores, as_json: bool, descriptions=None) -> None:
+    import json
+
+    if as_json:
+        out = [
+            {"query": q, "results": [{"item": _plain(i), "score": float(s)} for i, s in zip(r, c)]}
+            for q, r, c in zip(queries, ids, scores)
+        ]
+        print(json.dumps(out, indent=2))
+        return
+    for q, r, c in zip(queries, ids, scores):
+        print(f"{title} {q}")
+        for rank, (i, sc) in enumerate(zip(r, c), 1):
+            desc = f"  {descriptions.get(i, '')}" if descriptions is not None else ""
+            print(f"  {rank:>3}  {str(i):<14} {sc:8.4f}{desc}")
+
+
+def _plain(x):
+    return x.item() if hasattr(x, "item") else x
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from .estimator import Item2Vec
+
+    model = Item2Vec.load(args.model)
+    ids, scores = model.similar(args.items, args.k)
+    _print_results("similar to", args.items, ids, scores, args.json)
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from .estimator import Item2Vec
+
+    model = Item2Vec.load(args.model)
+    ids, scores = model.recommend(args.items, args.k)
+    _print_results("after", [" + ".join(args.items)], [ids], [scores], args.json)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .estimator import Item2Vec
+    from .io import export_projector, export_word2vec
+
+    model = Item2Vec.load(args.model)
+    if args.format == "projector":
+        out = export_projector(args.out, model.item_vectors_, model.vocabulary_.ids)
+    else:
+        binary = args.format == "word2vec-binary"
+        out = export_word2vec(args.out, model.item_vectors_, model.vocabulary_.ids, binary=binary)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(out=args.out, epochs=args.epochs, quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="item2vec",
+        description="Item embeddings from interaction logs (skip-gram/CBOW, FAISS queries).",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"item2vec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    data = sub.add_parser("data", help="inspect interaction logs")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    data_sub.required = True
+    describe = data_sub.add_parser("describe", help="sessions, items, lengths, cleaning report")
+    _add_log_options(describe)
+    describe.set_defaults(func=cmd_data_describe)
+
+    train = sub.add_parser("train", help="train a model on a log and save it")
+    _add_log_options(train)
+    _add_hyperparameters(train)
+    train.add_argument("--out", required=True, help="model directory to write")
+    train.add_argument("--checkpoint-dir", help="default: OUT.checkpoint")
+    train.add_argument("--checkpoint-every", type=int, default=1000, help="steps")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=cmd_train)
+
+    for name, helptext, func in (
+        ("similar", "items most similar to each ITEM (cosine)", cmd_similar),
+        ("recommend", "next-item candidates after the ITEMs (one context)", cmd_recommend),
+    ):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("model", metavar="MODEL_DIR")
+        q.add_argument("items", metavar="ITEM", nargs="+")
+        q.add_argument("-k", type=int, default=10, help="results per query (default 10)")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+        q.set_defaults(func=func)
+
+    export = sub.add_parser("export", help="write vectors for gensim or TensorBoard")
+    export.add_argument("model", metavar="MODEL_DIR")
+    export.add_argument(
+        "--format", choices=("word2vec", "word2vec-binary", "projector"), default="word2vec"
+    )
+    export.add_argument("--out", required=True, help="file (word2vec) or folder (projector)")
+    export.set_defaults(func=cmd_export)
+
+    demo = sub.add_parser(
+        "demo", help="train on the bundled Online Retail data and show neighbours"
+    )
+    demo.add_argument("--out", default="item2vec-demo", help="report folder (default: %(default)s)")
+    demo.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
+    demo.add_argument("--quick", action="store_true", help="a few-second smoke run")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except Item2VecError as e:
+        print(f"item2vec: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("item2vec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

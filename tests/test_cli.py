@@ -1,0 +1,123 @@
+"""The command line, run in-process through ``item2vec.cli.main``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from item2vec import Item2Vec, datasets
+from item2vec.cli import main
+
+
+@pytest.fixture(scope="module")
+def log_csv(tmp_path_factory):
+    data = datasets.synthetic(n_items=60, n_clusters=6, n_sessions=600, mean_length=6, seed=2)
+    rows = [(f"s{s}", f"item{it}") for s, items in enumerate(data.sessions.to_lists())
+            for it in items]  # fmt: skip
+    path = tmp_path_factory.mktemp("log") / "log.csv"
+    pd.DataFrame(rows, columns=["basket", "product"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(log_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("m") / "model"
+    rc = main(["train", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--dim", "8", "--epochs", "2", "--batch-size", "128", "--out", str(out),
+               "--quiet"])  # fmt: skip
+    assert rc == 0
+    return out
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("data", "demo", "train", "similar", "recommend", "export"):
+        assert cmd in out
+
+
+def test_describe_bundled_data(capsys):
+    assert main(["data", "describe", "online-retail", "--kind", "baskets"]) == 0
+    out = capsys.readouterr().out
+    assert "rows of cancelled invoices" in out and "9,288" in out
+    assert "sessions" in out and "session length" in out
+
+
+def test_describe_csv(log_csv, capsys):
+    assert main(["data", "describe", str(log_csv), "--session-col", "basket",
+                 "--item-col", "product"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "sessions        600" in out
+
+
+def test_describe_misspelled_column(log_csv, capsys):
+    rc = main(["data", "describe", str(log_csv), "--session-col", "baskt", "--item-col", "product"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "session column 'baskt' not found" in err and "basket, product" in err
+
+
+def test_describe_unsupported_file(tmp_path, capsys):
+    bad = tmp_path / "log.xlsx"
+    bad.write_bytes(b"not a spreadsheet")
+    assert main(["data", "describe", str(bad), "--session-col", "a", "--item-col", "b"]) == 2
+    assert "unsupported file type" in capsys.readouterr().err
+
+
+def test_train_saves_a_loadable_model_and_removes_its_checkpoint(model_dir):
+    model = Item2Vec.load(model_dir)
+    assert model.item_vectors_.shape[1] == 8 and len(model.history_) == 2
+    assert not model_dir.with_name("model.checkpoint").exists()
+
+
+def test_similar_table_and_json(model_dir, capsys):
+    assert main(["similar", str(model_dir), "item0", "item1", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("similar to") == 2
+    assert main(["similar", str(model_dir), "item0", "-k", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    model = Item2Vec.load(model_dir)
+    ids, scores = model.similar("item0", 3)
+    assert [r["item"] for r in result[0]["results"]] == list(ids)
+    np.testing.assert_allclose([r["score"] for r in result[0]["results"]], scores, rtol=1e-6)
+
+
+def test_recommend_json_matches_the_api(model_dir, capsys):
+    assert main(["recommend", str(model_dir), "item0", "item6", "-k", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    ids, _ = Item2Vec.load(model_dir).recommend(["item0", "item6"], 4)
+    assert [r["item"] for r in result[0]["results"]] == list(ids)
+
+
+def test_unknown_item_exit_code_and_message(model_dir, capsys):
+    assert main(["similar", str(model_dir), "item9999"]) == 2
+    assert "unknown item 'item9999'" in capsys.readouterr().err
+
+
+def test_not_a_model_directory(tmp_path, capsys):
+    assert main(["similar", str(tmp_path), "x"]) == 2
+    assert "meta.json" in capsys.readouterr().err
+
+
+def test_export_word2vec_and_projector(model_dir, tmp_path):
+    w2v = tmp_path / "vectors.txt"
+    assert main(["export", str(model_dir), "--format", "word2vec", "--out", str(w2v)]) == 0
+    n, dim = map(int, w2v.read_text().splitlines()[0].split())
+    assert dim == 8 and n == len(Item2Vec.load(model_dir).vocabulary_)
+    proj = tmp_path / "proj"
+    assert main(["export", str(model_dir), "--format", "projector", "--out", str(proj)]) == 0
+    assert len((proj / "vectors.tsv").read_text().splitlines()) == n
+
+
+def test_demo_quick(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "WHITE HANGING HEART T-LIGHT HOLDER" in out and "transitions" in out
+    for name in ("neighbours.csv", "metrics.csv", "loss.png", "hr.png", "map.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0
+    assert Item2Vec.load(tmp_path / "demo" / "model").item_vectors_.shape[1] == 16
