@@ -42,6 +42,10 @@ class Item2Vec:
         default: the model shares one table for both slots.
     workers : training threads updating the shared tables (Hogwild!, as gensim).
     chunk_events : events per sampler chunk; bounds the sampler's memory.
+    monitor : item ids whose current nearest neighbours are printed every
+        ``monitor_every`` steps while training (one matrix product per print).
+    monitor_every : steps between neighbour prints.
+    descriptions : optional mapping item id -> text, used by the monitor.
     checkpoint_dir : write training checkpoints here (a model directory with the optimizer
         and position added); ``fit(..., resume=True)`` continues from it.
     checkpoint_every : steps between checkpoints (one is also written after every epoch
@@ -78,6 +82,9 @@ class Item2Vec:
         separate_output: bool = False,
         workers: int = 2,
         chunk_events: int = 1_000_000,
+        monitor: Sequence[Hashable] | None = None,
+        monitor_every: int = 500,
+        descriptions: Any = None,
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int = 1000,
         index: str = "auto",
@@ -101,6 +108,9 @@ class Item2Vec:
         self.separate_output = separate_output
         self.workers = workers
         self.chunk_events = chunk_events
+        self.monitor = monitor
+        self.monitor_every = monitor_every
+        self.descriptions = descriptions
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.index = index
@@ -136,7 +146,7 @@ class Item2Vec:
         and re-raises ``KeyboardInterrupt``.
         """
         from .model import Item2VecModel
-        from .train import Checkpointer, Trainer
+        from .train import Checkpointer, NeighbourMonitor, Trainer
 
         config = self.config()
         if not isinstance(sessions, Sessions):
@@ -176,6 +186,16 @@ class Item2Vec:
             seed=config.seed,
         )
         trainer = Trainer(model, sessions, config, progress=self.progress)
+        if self.monitor:
+            trainer.on_step.append(
+                NeighbourMonitor(
+                    model,
+                    sessions.vocabulary,
+                    list(self.monitor),
+                    every=self.monitor_every,
+                    descriptions=self.descriptions,
+                )
+            )
         validate = None if validation is None else self._validator(model, validation)
         checkpointer = None
         state = None
@@ -183,7 +203,7 @@ class Item2Vec:
             checkpointer = Checkpointer(
                 trainer, os.fspath(self.checkpoint_dir), self.checkpoint_every
             )
-            trainer.on_step = checkpointer.on_step
+            trainer.on_step.append(checkpointer.on_step)
             if resume and os.path.exists(os.path.join(checkpointer.directory, "meta.json")):
                 state = checkpointer.restore()
 

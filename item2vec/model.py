@@ -138,23 +138,30 @@ class Item2VecModel(keras.Model):
 
 
 def unit_loss_and_grads(
-    model: Item2VecModel, contexts: tf.Tensor, targets: tf.Tensor, negatives: tf.Tensor
+    model: Item2VecModel,
+    contexts: tf.Tensor,
+    targets: tf.Tensor,
+    negatives: tf.Tensor,
+    scale: tf.Tensor | float = 1.0,
 ) -> tuple[tf.Tensor, list[tuple[tf.Variable, tf.IndexedSlices]]]:
     """Summed sigmoid cross-entropy of a batch of units and its sparse gradients.
 
     Gradients are written out by hand (they are two batched matrix products) rather than
-    taken with a tape: it keeps every update an ``IndexedSlices`` over the rows that were
-    read, which is what makes the step cheap. ``tests/test_model.py`` checks them against
-    ``tf.GradientTape`` on :meth:`Item2VecModel.unit_logits`.
+    taken with a tape: every update stays an ``IndexedSlices`` over the rows that were read,
+    and ``scale`` (e.g. the learning rate) multiplies the small ``(U, C, 1+K)`` logit
+    gradient rather than the ``(rows, D)`` updates. ``tests/test_model.py`` checks them
+    against ``tf.GradientTape`` on :meth:`Item2VecModel.unit_logits`.
 
-    Returns the loss (sum over real couples) and ``[(variable, IndexedSlices), ...]``.
+    Returns the loss (sum over real couples) and ``[(variable, IndexedSlices), ...]`` times
+    ``scale``. A variable may appear more than once (the shared table gets one entry for the
+    context rows and one for the target rows); apply every entry.
     """
     candidates = tf.concat([targets[:, None], negatives], axis=1)  # (U, 1+K)
     mask = tf.cast(contexts >= 0, tf.float32)  # (U, C)
     safe_ctx = tf.maximum(contexts, 0)
     ec = tf.gather(model.E, safe_ctx)  # (U, C, D)
     et = tf.gather(model.E_out, candidates)  # (U, 1+K, D)
-    bt = tf.gather(model.b[:, 0], candidates)  # (U, 1+K)
+    bt = tf.gather(model.b, candidates)[..., 0]  # (U, 1+K)
     k1 = tf.shape(candidates)[1]
     labels = tf.one_hot(tf.zeros_like(targets), k1)  # (U, 1+K): column 0 is the positive
     dim = tf.shape(ec)[-1]
@@ -162,11 +169,8 @@ def unit_loss_and_grads(
         n = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)  # (U, 1)
         h = tf.reduce_sum(ec * mask[..., None], axis=1) / n  # (U, D)
         logits = tf.einsum("ud,ukd->uk", h, et) + bt  # (U, 1+K)
-        has_ctx = tf.cast(n[:, 0] > 0, tf.float32)[:, None]
-        loss = tf.reduce_sum(
-            tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits) * has_ctx
-        )
-        g = (tf.sigmoid(logits) - labels) * has_ctx  # (U, 1+K)
+        loss = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+        g = (tf.sigmoid(logits) - labels) * scale  # (U, 1+K)
         d_h = tf.einsum("uk,ukd->ud", g, et)  # (U, D)
         d_ec = (d_h / n)[:, None, :] * mask[..., None]  # (U, C, D)
         d_et = g[..., None] * h[:, None, :]  # (U, 1+K, D)
@@ -177,22 +181,17 @@ def unit_loss_and_grads(
             labels=tf.broadcast_to(labels[:, None, :], tf.shape(logits)), logits=logits
         )
         loss = tf.reduce_sum(xent * mask[..., None])
-        g = (tf.sigmoid(logits) - labels[:, None, :]) * mask[..., None]  # (U, C, 1+K)
+        g = (tf.sigmoid(logits) - labels[:, None, :]) * (mask * scale)[..., None]  # (U, C, 1+K)
         d_ec = tf.matmul(g, et)  # (U, C, D)
         d_et = tf.matmul(g, ec, transpose_a=True)  # (U, 1+K, D)
         d_b = tf.reduce_sum(g, axis=1)  # (U, 1+K)
     flat_ctx = tf.reshape(safe_ctx, [-1])
     flat_cand = tf.reshape(candidates, [-1])
-    d_ec = tf.reshape(d_ec, [-1, dim])
-    d_et = tf.reshape(d_et, [-1, dim])
-    bias_grad = tf.IndexedSlices(tf.reshape(d_b, [-1, 1]), flat_cand, tf.shape(model.b))
-    if model.output_embedding is None:
-        e_grad = tf.IndexedSlices(
-            tf.concat([d_ec, d_et], 0), tf.concat([flat_ctx, flat_cand], 0), tf.shape(model.E)
-        )
-        return loss, [(model.E, e_grad), (model.b, bias_grad)]
     return loss, [
-        (model.E, tf.IndexedSlices(d_ec, flat_ctx, tf.shape(model.E))),
-        (model.E_out, tf.IndexedSlices(d_et, flat_cand, tf.shape(model.E_out))),
-        (model.b, bias_grad),
+        (model.E, tf.IndexedSlices(tf.reshape(d_ec, [-1, dim]), flat_ctx, tf.shape(model.E))),
+        (
+            model.E_out,
+            tf.IndexedSlices(tf.reshape(d_et, [-1, dim]), flat_cand, tf.shape(model.E_out)),
+        ),
+        (model.b, tf.IndexedSlices(tf.reshape(d_b, [-1, 1]), flat_cand, tf.shape(model.b))),
     ]

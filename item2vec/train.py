@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Config
-from .data import Sessions
+from .data import Sessions, Vocabulary
 from .exceptions import TrainingError
 from .model import Item2VecModel, unit_loss_and_grads
 from .sampling import keep_probability, stream_units
@@ -79,7 +79,8 @@ class Trainer:
     ----------
     model, sessions, config : what to train, on what, how.
     on_epoch_end : called with ``(EpochStats)``; may fill ``stats.metrics``.
-    on_step : called with ``(TrainState)`` after each batch (checkpointing, monitoring).
+    on_step : callables called with ``(TrainState)`` after each batch (checkpointing,
+        monitoring), in order.
     progress : show a tqdm progress bar with loss and couples/s.
     """
 
@@ -90,14 +91,14 @@ class Trainer:
         config: Config,
         *,
         on_epoch_end: Callable[[EpochStats], None] | None = None,
-        on_step: Callable[[TrainState], None] | None = None,
+        on_step: list[Callable[[TrainState], None]] | None = None,
         progress: bool = True,
     ) -> None:
         self.model = model
         self.sessions = sessions
         self.config = config
         self.on_epoch_end = on_epoch_end
-        self.on_step = on_step
+        self.on_step = list(on_step or [])
         self.progress = progress
         self.state = TrainState()
         self.history: list[EpochStats] = []
@@ -107,18 +108,19 @@ class Trainer:
         if config.optimizer == "adagrad":
             self._accumulators = [
                 tf.Variable(tf.fill([v.shape[0], 1], 0.1), trainable=False)
-                for v, _ in self._grad_vars()
+                for v in self._variables()
             ]
         self._step_fn = self._build_step()
 
     # ------------------------------------------------------------------ the step
-    def _grad_vars(self) -> list[tuple[tf.Variable, None]]:
+    def _variables(self) -> list[tf.Variable]:
         m = self.model
         tables = [m.E] if m.output_embedding is None else [m.E, m.E_out]
-        return [(v, None) for v in [*tables, m.b]]
+        return [*tables, m.b]
 
     def _build_step(self) -> Callable:
         model, accs = self.model, self._accumulators
+        variables = self._variables()
         c = self.config
         n_ctx = 2 * c.window if c.window != "session" else None
         sig = [
@@ -130,18 +132,24 @@ class Trainer:
 
         @tf.function(input_signature=sig)
         def step(contexts, targets, negatives, lr):
+            n_pos = tf.reduce_sum(tf.cast(contexts >= 0, tf.int32))
+            if not accs:  # SGD: the learning rate is folded into the gradients
+                loss, grads = unit_loss_and_grads(model, contexts, targets, negatives, lr)
+                for var, g in grads:
+                    var.scatter_sub(g)
+                return loss, n_pos
             loss, grads = unit_loss_and_grads(model, contexts, targets, negatives)
-            for i, (var, g) in enumerate(grads):
-                if accs:  # row-wise Adagrad on deduplicated rows
-                    rows, pos = tf.unique(g.indices)
-                    vals = tf.math.unsorted_segment_sum(g.values, pos, tf.shape(rows)[0])
-                    sq = tf.reduce_mean(tf.square(vals), axis=1, keepdims=True)
-                    accs[i].scatter_add(tf.IndexedSlices(sq, rows))
-                    scale = lr / tf.sqrt(tf.gather(accs[i], rows))
-                    var.scatter_sub(tf.IndexedSlices(vals * scale, rows, g.dense_shape))
-                else:
-                    var.scatter_sub(tf.IndexedSlices(g.values * lr, g.indices, g.dense_shape))
-            return loss
+            for var, acc in zip(variables, accs):  # row-wise Adagrad on deduplicated rows
+                parts = [g for v, g in grads if v is var]
+                rows, pos = tf.unique(tf.concat([g.indices for g in parts], 0))
+                values = tf.concat([g.values for g in parts], 0)
+                vals = tf.math.unsorted_segment_sum(values, pos, tf.shape(rows)[0])
+                acc.scatter_add(
+                    tf.IndexedSlices(tf.reduce_mean(tf.square(vals), 1, keepdims=True), rows)
+                )
+                scale = lr / tf.sqrt(tf.gather(acc, rows))
+                var.scatter_sub(tf.IndexedSlices(vals * scale, rows, tf.shape(var)))
+            return loss, n_pos
 
         return step
 
@@ -221,8 +229,8 @@ class Trainer:
                     step = self.state.global_step
                     self.state.global_step += 1
                     lr = self.learning_rate(step)
-                couples = int(tf.reduce_sum(tf.cast(ctx >= 0, tf.int32)))
-                loss = float(self._step_fn(ctx, tgt, neg, tf.constant(lr, tf.float32)))
+                loss_t, n_pos = self._step_fn(ctx, tgt, neg, tf.constant(lr, tf.float32))
+                loss, couples = float(loss_t), int(n_pos)
                 with lock:
                     if not math.isfinite(loss):
                         errors.append(
@@ -244,8 +252,8 @@ class Trainer:
                             couples_s=f"{totals['couples'] / max(el, 1e-9):.3g}",
                             lr=f"{lr:.2g}",
                         )
-                    if self.on_step is not None:
-                        self.on_step(self.state)
+                    for callback in self.on_step:
+                        callback(self.state)
 
         try:
             threads = [threading.Thread(target=worker) for _ in range(c.workers - 1)]
@@ -272,7 +280,7 @@ class Trainer:
         )
 
     def _check_weights(self, epoch: int) -> None:
-        for v, _ in self._grad_vars():
+        for v in self._variables():
             if not bool(tf.reduce_all(tf.math.is_finite(v))):
                 raise TrainingError(
                     f"training diverged: non-finite values in {v.name} after epoch {epoch} "
@@ -348,6 +356,61 @@ class Checkpointer:
             a.assign(ck.extra_arrays[f"accumulator_{i}"])
         t.history = [_stats_from_dict(h) for h in ck.history or []]
         return TrainState(**ck.meta["state"])
+
+
+class NeighbourMonitor:
+    """Every ``every`` steps, print the current nearest neighbours of a few items.
+
+    All queries are answered by one matrix product of the normalised query rows with the
+    normalised table, inside TensorFlow; no model call per item. ``descriptions`` (a
+    mapping from item id to text) makes the lines readable.
+    """
+
+    def __init__(
+        self,
+        model: Item2VecModel,
+        vocabulary: Vocabulary,
+        items: list,
+        *,
+        every: int = 500,
+        k: int = 5,
+        descriptions: Any = None,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.vocabulary = vocabulary
+        self.rows = vocabulary.encode(items)
+        self.every = every
+        self.k = min(k, len(vocabulary) - 1)
+        self.descriptions = descriptions
+        self.write = write or _write
+
+    def neighbours(self) -> np.ndarray:
+        """Rows of the ``k`` nearest neighbours of each monitored item, (m, k)."""
+        table = tf.math.l2_normalize(self.model.E, axis=1)  # (n, D)
+        sims = tf.matmul(tf.gather(table, self.rows), table, transpose_b=True)  # (m, n)
+        sims += tf.one_hot(self.rows, len(self.vocabulary), on_value=-3.0, off_value=0.0)
+        return tf.math.top_k(sims, k=self.k).indices.numpy()
+
+    def label(self, row: int) -> str:
+        item = self.vocabulary.ids[row]
+        if self.descriptions is None:
+            return str(item)
+        return f"{item} {str(self.descriptions.get(item, '')).strip()}".strip()
+
+    def __call__(self, state: TrainState) -> None:
+        if state.global_step % self.every:
+            return
+        lines = [f"step {state.global_step} (epoch {state.epoch + 1}) nearest neighbours:"]
+        for row, nb in zip(self.rows, self.neighbours(), strict=True):
+            lines.append(f"  {self.label(row)}: " + " | ".join(self.label(r) for r in nb))
+        self.write("\n".join(lines))
+
+
+def _write(text: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(text)
 
 
 def _stats_from_dict(d: dict[str, Any]) -> EpochStats:

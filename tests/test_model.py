@@ -106,7 +106,7 @@ def test_hand_written_gradients_equal_autodiff(mode, separate_output):
     np.testing.assert_allclose(
         float(loss), _loss_numpy(m, ctx.numpy(), tgt.numpy(), neg.numpy()), rtol=1e-4
     )
-    variables = [v for v, _ in grads]
+    variables = [m.E, m.b] if not separate_output else [m.E, m.E_out, m.b]
     with tf.GradientTape() as tape:
         logits = m.unit_logits(ctx, tf.concat([tgt[:, None], neg], 1))
         labels = tf.one_hot(tf.zeros_like(tgt), 3)
@@ -120,9 +120,19 @@ def test_hand_written_gradients_equal_autodiff(mode, separate_output):
         )
     ref_grads = tape.gradient(ref, variables)
     np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
-    for (v, g), r in zip(grads, ref_grads, strict=True):
-        dense = tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]).numpy()
+    for v, r in zip(variables, ref_grads, strict=True):
+        # the shared table gets one entry per slot: their sum is its gradient
+        dense = sum(
+            tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]).numpy()
+            for var, g in grads
+            if var is v
+        )
         np.testing.assert_allclose(dense, tf.convert_to_tensor(r).numpy(), rtol=1e-4, atol=1e-5)
+    # scale multiplies every gradient and leaves the loss alone
+    loss2, scaled = unit_loss_and_grads(m, ctx, tgt, neg, scale=0.5)
+    np.testing.assert_allclose(float(loss2), float(loss), rtol=1e-6)
+    for (_, g), (_, g2) in zip(grads, scaled, strict=True):
+        np.testing.assert_allclose(g2.values.numpy(), 0.5 * g.values.numpy(), rtol=1e-5)
 
 
 def test_one_sgd_step_moves_only_target_bias_rows_and_both_slots_of_e():

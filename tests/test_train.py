@@ -163,8 +163,11 @@ def test_recommend_matches_brute_force_dot_plus_bias(fitted):
     got, got_scores = fitted.recommend(context, 10)
     np.testing.assert_array_equal(fitted.vocabulary_.encode(got), want)
     np.testing.assert_allclose(got_scores, scores[want], rtol=1e-4, atol=1e-5)
+    unmasked = fitted.item_vectors_ @ q + fitted.item_biases_
     with_context, _ = fitted.recommend(context, 10, exclude_context=False)
-    assert set(with_context) != set(got)
+    np.testing.assert_array_equal(
+        fitted.vocabulary_.encode(with_context), np.argsort(-unmasked, kind="stable")[:10]
+    )
 
 
 def test_allowed_and_exclude_filters(fitted):
@@ -172,3 +175,27 @@ def test_allowed_and_exclude_filters(fitted):
     allowed = list(ids[10:30])
     got, _ = fitted.similar(ids[0], 5, allowed=allowed, exclude=[ids[10]])
     assert set(got) <= set(allowed) - {ids[10]}
+
+
+def test_neighbour_monitor_matches_similar_and_respects_its_interval(fitted):
+    from item2vec.train import NeighbourMonitor, TrainState
+
+    items = list(fitted.vocabulary_.ids[:3])
+    lines: list[str] = []
+    monitor = NeighbourMonitor(
+        fitted.model_, fitted.vocabulary_, items, every=10, k=4,
+        descriptions={items[0]: "first item"}, write=lines.append,
+    )  # fmt: skip
+    monitor(TrainState(epoch=0, global_step=15))
+    assert lines == []
+    monitor(TrainState(epoch=1, global_step=20))
+    assert len(lines) == 1 and "step 20 (epoch 2)" in lines[0] and "first item" in lines[0]
+    want, _ = fitted.similar(items, 4)
+    np.testing.assert_array_equal(fitted.vocabulary_.decode(monitor.neighbours()), want)
+
+
+def test_monitor_prints_during_fit(planted, capsys):
+    item = planted.sessions.vocabulary.ids[0]
+    Item2Vec(**{**FAST, "epochs": 1}, monitor=[item], monitor_every=5).fit(planted.sessions)
+    out = capsys.readouterr()
+    assert "nearest neighbours" in out.out + out.err
