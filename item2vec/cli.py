@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from .exceptions import Item2VecError
 
 BUNDLED = "online-retail"
@@ -184,6 +186,57 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Next-event protocol: item2vec (trained per split, or a saved model), baselines, gensim."""
+    import importlib.util
+
+    from . import evaluate as ev
+    from .estimator import Item2Vec
+
+    sessions, _, _ = load_sessions(args)
+    params = _hyperparameters(args)
+    methods: dict = {}
+    if args.model:
+        saved = Item2Vec.load(args.model)
+        print(
+            "note: a saved model is scored as is; it must not have been trained on the held-out "
+            "last items, or the figures are optimistic",
+            file=sys.stderr,
+        )
+
+        def saved_model(train):
+            rows = train.vocabulary.encode(saved.vocabulary_.ids, missing="ignore")
+            vectors = np.zeros((len(train.vocabulary), saved.dim), np.float32)
+            vectors[rows[rows >= 0]] = saved.item_vectors_[rows >= 0]
+            return ev.vector_recommender(vectors, known=np.any(vectors != 0, axis=1))
+
+        methods[f"item2vec ({args.model})"] = saved_model
+    else:
+
+        def trained(train, seed):
+            model = Item2Vec(**{**params, "seed": seed}, progress=False).fit(train)
+            return ev.vector_recommender(model.item_vectors_, known=train.vocabulary.counts > 0)
+
+        methods["item2vec"] = trained
+    methods["transitions"] = ev.transitions
+    methods["popularity"] = ev.popularity
+    if not args.no_gensim and importlib.util.find_spec("gensim") is not None:
+        shared = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs")
+        gensim_params = {k: params[k] for k in shared}
+        if gensim_params["window"] == "session":
+            gensim_params["window"] = 10_000
+        methods["gensim sg"] = lambda train, seed: ev.gensim_recommender(
+            train, **gensim_params, workers=args.workers, seed=seed
+        )[0]
+    table = ev.compare(methods, sessions, seeds=args.seeds, ks=tuple(args.k), n_test=args.n_test)
+    print(ev.format_table(table))
+    if args.json:
+        table.to_json(args.json, orient="index", indent=2)
+    if args.csv:
+        table.to_csv(args.csv)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -236,6 +289,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", required=True, help="file (word2vec) or folder (projector)")
     export.set_defaults(func=cmd_export)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="next-event HR/NDCG/MRR of item2vec vs baselines (and gensim)"
+    )
+    _add_log_options(evaluate)
+    _add_hyperparameters(evaluate)
+    evaluate.add_argument("--model", help="score this saved model instead of training")
+    evaluate.add_argument("--n-test", type=int, default=2000, help="held-out sessions")
+    evaluate.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split per seed")
+    evaluate.add_argument("-k", type=int, nargs="+", default=[10, 20], help="cut-offs")
+    evaluate.add_argument("--no-gensim", action="store_true", help="skip the gensim peer")
+    evaluate.add_argument("--json", help="also write the table as JSON here")
+    evaluate.add_argument("--csv", help="also write the table as CSV here")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     demo = sub.add_parser(
         "demo", help="train on the bundled Online Retail data and show neighbours"

@@ -121,3 +121,24 @@ def test_demo_quick(tmp_path, capsys):
     for name in ("neighbours.csv", "metrics.csv", "loss.png", "hr.png", "map.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     assert Item2Vec.load(tmp_path / "demo" / "model").item_vectors_.shape[1] == 16
+
+
+def test_evaluate_prints_one_table_and_writes_json(log_csv, tmp_path, capsys):
+    out = tmp_path / "table.json"
+    rc = main(["evaluate", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--dim", "8", "--epochs", "2", "--batch-size", "128", "--n-test", "100",
+               "--no-gensim", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    for method in ("item2vec", "transitions", "popularity"):
+        assert method in text
+    table = json.loads(out.read_text())
+    assert table["popularity"]["n_cases"] == 100 and 0 <= table["item2vec"]["HR@10"] <= 1
+
+
+def test_evaluate_a_saved_model(log_csv, model_dir, capsys):
+    rc = main(["evaluate", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--model", str(model_dir), "--n-test", "100", "--no-gensim"])  # fmt: skip
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert f"item2vec ({model_dir})" in captured.out and "optimistic" in captured.err
