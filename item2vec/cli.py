@@ -107,13 +107,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     import os
     import shutil
 
-    from .estimator import Item2Vec
+    from .config import Config
+    from .estimator import Item2Vec, model_bytes
+    from .io import check_writable
 
+    params = _hyperparameters(args)
+    config = Config(**params).validate()  # bad settings fail before the data is read
+    check_writable(args.out)
     sessions, _, _ = load_sessions(args)
     print(sessions.describe(), file=sys.stderr)
     ckpt = args.checkpoint_dir or f"{os.fspath(args.out).rstrip(os.sep)}.checkpoint"
+    check_writable(args.out, model_bytes(len(sessions.vocabulary), config))
     model = Item2Vec(
-        **_hyperparameters(args),
+        **params,
         checkpoint_dir=ckpt,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,

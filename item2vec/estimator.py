@@ -11,8 +11,9 @@ import numpy as np
 
 from .config import Config
 from .data import Sessions, Vocabulary
-from .exceptions import NotFittedError, ParameterError
+from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .index import ItemIndex
+from .io import check_writable
 
 Items = Hashable | Sequence[Hashable]
 
@@ -164,6 +165,8 @@ class Item2Vec:
             )
         if resume and self.checkpoint_dir is None:
             raise ParameterError("resume=True needs checkpoint_dir to be set")
+        if self.checkpoint_dir is not None:
+            check_writable(self.checkpoint_dir, model_bytes(len(sessions.vocabulary), config))
         if config.min_count > 1:
             if validation is not None:
                 raise ParameterError(
@@ -409,11 +412,30 @@ class Item2Vec:
         loaded = load_model(path)
         cfg = dict(loaded.config)
         index = cfg.pop("index", "auto")
-        model = cls(**Config.from_dict(cfg).to_dict(), index=index, progress=False)
+        meta_path = os.path.join(os.fspath(path), "meta.json")
+        try:
+            config = Config.from_dict(cfg)
+        except (ParameterError, TypeError) as e:
+            raise ModelFormatError(f"{meta_path}: invalid config: {e}") from e
+        if config.dim != loaded.vectors.shape[1]:
+            raise ModelFormatError(
+                f"{meta_path}: config dim={config.dim} but the vectors have "
+                f"{loaded.vectors.shape[1]} columns"
+            )
+        model = cls(**config.to_dict(), index=index, progress=False)
         model.vocabulary_ = loaded.vocabulary
         model.history_ = list(loaded.history or [])
         model._set_weights(loaded.vectors, loaded.biases)
         return model
+
+
+def model_bytes(n_items: int, config: Config) -> int:
+    """Rough size of a saved model or checkpoint: tables (+ optimizer state) and vocabulary."""
+    tables = 2 if config.separate_output else 1
+    per_row = (
+        4 * config.dim * tables + 4 + (8 * (tables + 1) if config.optimizer == "adagrad" else 0)
+    )
+    return n_items * (per_row + 64) + 65_536
 
 
 def _is_single(items: Any) -> bool:

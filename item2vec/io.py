@@ -42,6 +42,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LoadedModel",
     "ModelSaveError",
+    "check_writable",
     "export_projector",
     "export_word2vec",
     "load_model",
@@ -167,6 +168,24 @@ def save_model(
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def check_writable(path: str | os.PathLike[str], needed_bytes: int = 0) -> None:
+    """Fail early, before hours of training, if a model cannot be saved at ``path``.
+
+    Raises :class:`ModelSaveError` when the parent directory is missing or not writable,
+    ``path`` is a file or a non-model directory, or the file system has less than
+    ``needed_bytes`` free.
+    """
+    target = Path(path).absolute()
+    _check_target(target)
+    free = shutil.disk_usage(target.parent).free
+    if free < needed_bytes:
+        raise ModelSaveError(
+            f"cannot save model to {target}: {free:,} bytes free on the device, the model "
+            f"needs about {needed_bytes:,}; free space or choose another path",
+            errno.ENOSPC,
+        )
 
 
 def _check_target(target: Path) -> None:

@@ -142,3 +142,34 @@ def test_evaluate_a_saved_model(log_csv, model_dir, capsys):
     assert rc == 0
     captured = capsys.readouterr()
     assert f"item2vec ({model_dir})" in captured.out and "optimistic" in captured.err
+
+
+def test_train_refuses_an_unwritable_output_before_training(log_csv, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    rc = main(["train", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--out", str(blocker / "model"), "--quiet"])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "cannot save model to" in err and "does not exist" in err
+    assert "sessions" not in err  # refused before the log was read
+
+
+def test_train_refuses_when_the_disk_is_too_full(log_csv, tmp_path, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(100, 100, 0))
+    rc = main(["train", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--out", str(tmp_path / "model"), "--quiet"])  # fmt: skip
+    assert rc == 2
+    assert "bytes free on the device" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
+
+
+def test_train_bad_hyperparameter_is_named(log_csv, tmp_path, capsys):
+    rc = main(["train", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--dim", "0", "--out", str(tmp_path / "m")])  # fmt: skip
+    assert rc == 2
+    assert "dim must be an integer >= 1, got 0" in capsys.readouterr().err
