@@ -5,16 +5,20 @@ A corpus is stored CSR-style, the form the sampler consumes::
     items   int32[n_events]      dense item index of every event, session after session
     offsets int64[n_sessions+1]  session s is items[offsets[s]:offsets[s+1]]
 
-Item ids keep the type they had in the log (strings stay strings; integer ids stay integers;
-float columns holding whole numbers, e.g. ids read next to NaN, become integers). Mixed
-columns are compared as strings.
+Item ids keep the type they had in the log: strings stay strings (``"00123"`` too); integer
+ids stay int64; float columns holding whole numbers (e.g. integer ids next to NaN) become
+int64. Everything else (mixed columns, non-whole floats, integers beyond int64) is compared
+as strings, so ``1`` and ``"1"`` in one column are the same item.
+
+Missing ids (NaN, None, empty or blank strings) are dropped and counted in ``report``.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,52 +28,75 @@ from .exceptions import DataError, ParameterError, UnknownItemError
 
 __all__ = ["Vocabulary", "Sessions", "normalize_ids"]
 
-
-def normalize_ids(values: Any) -> np.ndarray:
-    """Return item ids as a 1-D array of int64 (integer-like ids) or Python str objects."""
-    arr = pd.Series(values)
-    if arr.dtype.kind in "iu":
-        return arr.to_numpy(np.int64)
-    if arr.dtype.kind == "b":
-        return arr.astype(str).to_numpy(object)
-    if arr.dtype.kind == "f":
-        vals = arr.to_numpy(np.float64)
-        if np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)):
-            return vals.astype(np.int64)
-    return arr.astype(str).to_numpy(object)
+_INT64_LIMIT = 2.0**63
+#: Missing-value markers of a CSV time column (pandas' defaults); id columns use only "".
+_CSV_NA = ("", "#N/A", "#NA", "N/A", "NA", "<NA>", "NULL", "NaN", "-NaN", "nan", "-nan", "None",
+           "n/a", "null")  # fmt: skip
 
 
-@dataclass(frozen=True)
+def normalize_ids(values: Any, name: Hashable = "item") -> np.ndarray:
+    """Item ids (no missing values) as a 1-D int64 array or an object array of ``str``."""
+    s = pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(s.cat.categories.dtype)
+    if s.dtype == object:
+        kinds = set(map(type, s.tolist()))
+        if any(issubclass(k, list | tuple | dict | set | frozenset | np.ndarray) for k in kinds):
+            raise DataError(f"column {name!r} holds containers (lists, ...), not item ids")
+        s = s.infer_objects()
+    kind = s.dtype.kind
+    if kind == "u" and len(s) and s.max() >= _INT64_LIMIT:
+        kind = "too large"
+    if kind in "iu":
+        return s.to_numpy(np.int64)
+    if kind == "f":
+        v = s.to_numpy(np.float64)
+        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < _INT64_LIMIT):
+            return v.astype(np.int64)
+    if s.dtype == object:  # mixed: str() each, bytes as UTF-8 where they are
+        text = [v.decode(errors="backslashreplace") if isinstance(v, bytes) else str(v) for v in s]
+        return np.array(text, dtype=object)
+    return s.astype(str).to_numpy(object)
+
+
+@dataclass(frozen=True, eq=False)
 class Vocabulary:
     """Item id <-> dense row index, with the count of each item in the corpus.
 
-    Rows are ordered by descending count (ties by order of first appearance), so row 0 is
-    the most frequent item. The embedding table has exactly ``len(vocabulary)`` rows.
+    Rows are ordered by descending count, ties by first appearance in the corpus, so row 0
+    is the most frequent item. The embedding table has exactly ``len(vocabulary)`` rows.
 
     Attributes
     ----------
     ids : ndarray, shape (n_items,)
-        Item id of each row (int64 or object array of str).
+        Item id of each row (int64, or object array of str).
     counts : ndarray of int64, shape (n_items,)
         Occurrences of each item in the training corpus.
     dropped_items, dropped_events : int
-        Items (and their events) removed by ``min_count`` / ``max_items``.
+        Items (and their events) removed by ``min_count`` / ``max_items`` / short sessions.
     """
 
     ids: np.ndarray
     counts: np.ndarray
     dropped_items: int = 0
     dropped_events: int = 0
-    _lookup: dict = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _lookup: dict = field(default=None, init=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if len(self.ids) != len(self.counts):
-            raise DataError(
-                f"vocabulary ids and counts differ in length: {len(self.ids)} != {len(self.counts)}"
-            )
+        ids = np.asarray(self.ids)
+        if ids.dtype.kind not in "iu":
+            ids = ids.astype(object)
+            if not all(isinstance(i, str) for i in ids.tolist()):
+                ids = np.array([str(i) for i in ids.tolist()], dtype=object)
+        object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "counts", np.asarray(self.counts, dtype=np.int64))
-        object.__setattr__(self, "_lookup", {k: i for i, k in enumerate(self.ids.tolist())})
-        if len(self._lookup) != len(self.ids):
+        if ids.ndim != 1 or ids.shape != self.counts.shape:
+            raise DataError(
+                f"vocabulary ids and counts must be 1-D of one length, got shapes "
+                f"{ids.shape} and {self.counts.shape}"
+            )
+        object.__setattr__(self, "_lookup", {k: i for i, k in enumerate(ids.tolist())})
+        if len(self._lookup) != len(ids):
             raise DataError("vocabulary ids are not unique")
 
     def __len__(self) -> int:
@@ -78,56 +105,75 @@ class Vocabulary:
     def __contains__(self, item: Hashable) -> bool:
         return self._key(item) in self._lookup
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vocabulary):
+            return NotImplemented
+        return (
+            self.ids.dtype.kind == other.ids.dtype.kind
+            and np.array_equal(self.ids, other.ids)
+            and np.array_equal(self.counts, other.counts)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def is_numeric(self) -> bool:
         return self.ids.dtype.kind in "iu"
 
     def _key(self, item: Hashable) -> Hashable:
-        if self.is_numeric:
-            if isinstance(item, str):
-                try:
-                    return int(item)
-                except ValueError:
-                    return item
-            if isinstance(item, float | np.floating) and float(item).is_integer():
-                return int(item)
-            if isinstance(item, np.integer):
-                return int(item)
-            return item
-        return item if isinstance(item, str) else str(item)
+        if not self.is_numeric:
+            return item if isinstance(item, str) else str(item)
+        if isinstance(item, str):
+            try:
+                return int(item.strip())
+            except ValueError:
+                return item
+        if isinstance(item, float | np.floating) and float(item).is_integer():
+            return int(item)
+        if isinstance(item, np.integer):
+            return int(item)
+        return item
 
     def index(self, item: Hashable) -> int:
         """Row of one item; raises :class:`UnknownItemError` naming it (and a close id)."""
-        key = self._key(item)
         try:
-            return self._lookup[key]
-        except KeyError:
+            return self._lookup[self._key(item)]
+        except (KeyError, TypeError):
             raise UnknownItemError(self._unknown_message(item)) from None
 
     def _unknown_message(self, item: Hashable) -> str:
-        import difflib
-
         msg = f"unknown item {item!r}: not in the vocabulary of {len(self)} items"
-        if not self.is_numeric and len(self) <= 200_000:
-            close = difflib.get_close_matches(str(item), self.ids.tolist(), n=1, cutoff=0.6)
+        if 0 < len(self) <= 200_000:
+            names = [str(i) for i in self.ids.tolist()]
+            close = difflib.get_close_matches(str(item), names, n=1, cutoff=0.6)
             if close:
-                msg += f"; did you mean {close[0]!r}?"
+                msg += f"; did you mean {self.ids.tolist()[names.index(close[0])]!r}?"
         return msg
 
     def encode(self, items: Iterable[Hashable], *, missing: str = "raise") -> np.ndarray:
         """Rows of many items as int32. ``missing="raise"`` or ``"ignore"`` (gives -1)."""
+        if missing not in ("raise", "ignore"):
+            raise ParameterError(f"missing must be 'raise' or 'ignore', got {missing!r}")
         rows = []
         for it in items:
-            key = self._key(it)
-            row = self._lookup.get(key, -1)
+            try:
+                row = self._lookup.get(self._key(it), -1)
+            except TypeError:  # unhashable
+                row = -1
             if row < 0 and missing == "raise":
                 raise UnknownItemError(self._unknown_message(it))
             rows.append(row)
         return np.asarray(rows, dtype=np.int32)
 
-    def decode(self, rows: np.ndarray) -> np.ndarray:
-        """Item ids of rows (any shape)."""
-        return self.ids[np.asarray(rows)]
+    def decode(self, rows: Any) -> np.ndarray:
+        """Item ids of rows (any shape); rows must lie in ``[0, len(self))``."""
+        rows = np.asarray(rows)
+        if rows.size and (rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= len(self)):
+            bad = rows[(rows < 0) | (rows >= len(self))] if rows.dtype.kind in "iu" else rows
+            raise ParameterError(
+                f"rows must be integers in [0, {len(self)}), got {bad.ravel()[:5].tolist()}"
+            )
+        return self.ids[rows]
 
     @classmethod
     def from_codes(
@@ -148,17 +194,14 @@ class Vocabulary:
         counts = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
         # descending count, ties by first appearance (codes are in appearance order)
         order = np.lexsort((np.arange(len(counts)), -counts))
-        keep = order[counts[order] >= min_count]
-        if max_items is not None:
-            keep = keep[:max_items]
+        keep = order[counts[order] >= min_count][:max_items]
         row_of_code = np.full(len(uniques), -1, dtype=np.int32)
         row_of_code[keep] = np.arange(len(keep), dtype=np.int32)
-        kept_events = int(counts[keep].sum())
         vocab = cls(
             ids=np.asarray(uniques)[keep],
             counts=counts[keep],
             dropped_items=int(len(uniques) - len(keep)),
-            dropped_events=int(len(codes) - kept_events),
+            dropped_events=int(len(codes) - counts[keep].sum()),
         )
         return vocab, row_of_code[codes]
 
@@ -215,7 +258,15 @@ class Sessions:
         return np.diff(self.offsets)
 
     def __getitem__(self, s: int) -> np.ndarray:
+        """Rows of session ``s`` (negative counts from the end, like a list)."""
+        n = len(self)
+        if not -n <= s < n:
+            raise IndexError(f"session {s} out of range for {n} sessions")
+        s = s % n
         return self.items[self.offsets[s] : self.offsets[s + 1]]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.items[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True))
 
     def __repr__(self) -> str:
         return (
@@ -229,15 +280,59 @@ class Sessions:
         o = self.offsets.tolist()
         return [ids[o[i] : o[i + 1]] for i in range(len(self))]
 
-    def subset(self, sessions: np.ndarray) -> Sessions:
-        """A new corpus with the given sessions (indices), same vocabulary."""
-        sessions = np.asarray(sessions, dtype=np.int64)
+    def subset(self, sessions: Any) -> Sessions:
+        """A new corpus with the given sessions (indices or a boolean mask), same vocabulary."""
+        sessions = np.asarray(sessions)
+        if sessions.dtype == bool:
+            if sessions.shape != (len(self),):
+                raise IndexError(f"boolean mask needs {len(self)} values, got {sessions.shape}")
+            sessions = np.flatnonzero(sessions)
+        if sessions.size and sessions.dtype.kind not in "iu":
+            raise IndexError(f"session indices must be integers, got dtype {sessions.dtype}")
+        sessions = sessions.astype(np.int64).ravel()
+        if sessions.size and (sessions.min() < -len(self) or sessions.max() >= len(self)):
+            raise IndexError(f"session indices out of range for {len(self)} sessions")
+        sessions = sessions % max(len(self), 1)
         lengths = self.lengths[sessions]
         offsets = np.zeros(len(sessions) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
         starts = self.offsets[sessions]
         idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
         return Sessions(self.items[idx], offsets, self.vocabulary, self.report)
+
+    def restrict(
+        self, *, min_count: int = 1, max_items: int | None = None, min_length: int = 2
+    ) -> Sessions:
+        """A new corpus without rare items, as if built with these options (new row numbers).
+
+        Items seen fewer than ``min_count`` times (or beyond the ``max_items`` most frequent)
+        leave their sessions, then sessions shorter than ``min_length`` are dropped and the
+        vocabulary is compacted. ``report`` gains ``"restrict: ..."`` entries.
+        """
+        _check_int("min_length", min_length, 1)
+        new_session = np.zeros(self.n_events, dtype=bool)
+        new_session[self.offsets[:-1][self.lengths > 0]] = True
+        report: dict[str, int] = {}
+        try:
+            out = type(self)._finish(
+                self.items, self.vocabulary.ids, new_session, report, min_count, max_items,
+                min_length,
+            )  # fmt: skip
+        except DataError as e:
+            raise ParameterError(
+                f"min_count={min_count}, max_items={max_items}, min_length={min_length} leave "
+                f"nothing of {len(self)} sessions: {e}"
+            ) from None
+        v, before = out.vocabulary, self.vocabulary
+        out.vocabulary = replace(
+            v,
+            dropped_items=v.dropped_items + before.dropped_items,
+            dropped_events=v.dropped_events + before.dropped_events,
+        )
+        totals = ("sessions", "events", "items")  # these describe the new corpus
+        steps = {f"restrict: {k}": n for k, n in report.items() if k not in totals}
+        out.report = {**self.report, **steps, **{k: report[k] for k in totals}}
+        return out
 
     def describe(self) -> str:
         """A human-readable summary: sizes, length distribution, cleaning report."""
@@ -259,10 +354,19 @@ class Sessions:
 
     # ----------------------------------------------------------------- constructors
     @classmethod
-    def from_lists(cls, sessions: Iterable[Sequence[Hashable]], **kwargs: Any) -> Sessions:
+    def from_lists(cls, sessions: Iterable[Iterable[Hashable]], **kwargs: Any) -> Sessions:
         """Build from an iterable of item-id sequences, one per session."""
-        sess, items = [], []
+        if isinstance(sessions, str | bytes):
+            raise DataError("from_lists needs an iterable of sessions, got a single string")
+        sess: list[int] = []
+        items: list = []
         for s, seq in enumerate(sessions):
+            if isinstance(seq, str | bytes) or not isinstance(seq, Iterable):
+                raise DataError(
+                    f"session {s} must be a sequence of item ids, got {type(seq).__name__} "
+                    f"{seq!r:.40}"
+                )
+            seq = list(seq)
             items.extend(seq)
             sess.extend([s] * len(seq))
         df = pd.DataFrame({"session": np.asarray(sess, np.int64), "item": pd.Series(items)})
@@ -290,8 +394,10 @@ class Sessions:
         df : DataFrame, one row per event.
         session : column that identifies a session (basket, order, playlist).
         item : column with the item id.
-        time : optional column to order events within a session (stable for ties);
-            without it, the row order of ``df`` is kept.
+        time : optional column to order events within a session (stable: equal times keep
+            row order); without it the row order of ``df`` is kept. Datetimes, strings that
+            parse as datetimes (time zones are converted to UTC), or numbers. Sessions come
+            in the order of their first row.
         user : column to group by when there is no ``session`` column; with ``gap``,
             a user's events are split into sessions wherever consecutive events are more
             than ``gap`` apart (a ``pd.Timedelta``, a string such as ``"30min"``, or a
@@ -300,49 +406,49 @@ class Sessions:
         min_count : items seen fewer times are dropped from the sessions (and counted).
         max_items : keep only the most frequent items.
         min_length : sessions shorter than this after cleaning are dropped (and counted).
-        collapse_repeats : merge consecutive repeats of the same item into one event.
+        collapse_repeats : merge consecutive repeats of the same item within a session
+            into one event (before ``min_count``).
         """
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
+        _check_int("min_count", min_count, 1)
         _check_int("min_length", min_length, 1)
+        if max_items is not None:
+            _check_int("max_items", max_items, 1)
+        if not isinstance(collapse_repeats, bool | np.bool_):
+            raise ParameterError(
+                f"collapse_repeats must be True or False, got {collapse_repeats!r}"
+            )
         group = session if session is not None else user
         if group is None:
             raise DataError("give a session column (session=...) or a user column (user=...)")
-        wanted = {"session": session, "item": item, "time": time, "user": user}
-        for role, col in wanted.items():
-            if col is not None and col not in df.columns:
-                raise DataError(
-                    f"{role} column {col!r} not found; columns present: "
-                    f"{', '.join(map(str, df.columns))}"
-                )
-        if gap is not None and time is None:
-            raise DataError("gap needs a time column (time=...)")
         if len(df) == 0:
-            raise DataError("the log is empty (0 rows)")
+            raise DataError(f"the log is empty (0 rows; columns: {list(df.columns)})")
+        roles = {"session": session, "item": item, "time": time, "user": user}
+        _needed_columns(df.columns, **roles)
+        if gap is not None and time is None:
+            raise DataError(f"gap={gap!r} needs a time column (time=...)")
 
         report: dict[str, int] = {"rows read": len(df)}
-        item_col = df[item]
-        bad_item = item_col.isna().to_numpy().copy()
-        if item_col.dtype.kind in "OSUT" or str(item_col.dtype) in ("str", "string"):
-            bad_item |= item_col.astype(str).str.strip().eq("").to_numpy() & ~bad_item
+        bad_item = _missing(df[item])
         report["rows with missing or empty item id"] = int(bad_item.sum())
-        bad_group = df[group].isna().to_numpy().copy()
-        report[f"rows with missing {group}"] = int((bad_group & ~bad_item).sum())
+        bad_group = _missing(df[group]) & ~bad_item
+        report[f"rows with missing {group}"] = int(bad_group.sum())
         keep = ~(bad_item | bad_group)
-        t = None
         if time is not None:
             t = _parse_time(df[time], time)
-            bad_time = np.isnan(t) if t.dtype.kind == "f" else np.isnat(t)
+            max_step = None if gap is None else _parse_gap(gap, t)
+            bad_time = np.zeros(len(t), bool) if t.dtype.kind in "iu" else pd.isna(t)
             report[f"rows with missing {time}"] = int((bad_time & keep).sum())
             keep &= ~bad_time
         if not keep.any():
-            raise DataError(f"no rows left after dropping missing ids: {report}")
+            raise DataError(f"no rows left after dropping missing values: {report}")
 
-        groups = pd.factorize(df[group].to_numpy()[keep], sort=False)[0]
-        item_values = normalize_ids(item_col.to_numpy()[keep])
-        if t is not None:
+        groups = _factorize(df[group].to_numpy()[keep], group)[0]
+        item_values = normalize_ids(df[item][keep], item)
+        if time is not None:
             t = t[keep]
-            order = np.lexsort((t, groups))  # stable: ties keep row order
+            order = np.lexsort((t, groups))  # lexsort is stable: ties keep row order
         else:
             order = np.argsort(groups, kind="stable")
         groups, item_values = groups[order], item_values[order]
@@ -350,16 +456,9 @@ class Sessions:
         new_session[1:] = groups[1:] != groups[:-1]
         if gap is not None:
             t = t[order]
-            g = _parse_gap(gap, t)
-            if t.dtype.kind == "M":
-                diff = np.diff(t).astype("timedelta64[ns]")
-            else:
-                diff = np.diff(t)
-            new_session[1:] |= diff > g
-        codes, uniques = pd.factorize(item_values, sort=False)
-        uniques = np.asarray(uniques)
-        if uniques.dtype.kind not in "iu":
-            uniques = uniques.astype(object)
+            step = np.diff(t)  # a negative step inside a session: int64 overflow, a split
+            new_session[1:] |= (step > max_step) | (step < step.dtype.type(0))
+        codes, uniques = _factorize(item_values, item)
         if collapse_repeats:
             rep = np.zeros(len(codes), dtype=bool)
             rep[1:] = (codes[1:] == codes[:-1]) & ~new_session[1:]
@@ -379,7 +478,9 @@ class Sessions:
         min_length: int,
     ) -> Sessions:
         """Vocabulary, min_count, short-session removal and compaction."""
-        vocab, rows = Vocabulary.from_codes(codes, uniques, min_count=min_count, max_items=max_items)
+        vocab, rows = Vocabulary.from_codes(
+            codes, uniques, min_count=min_count, max_items=max_items
+        )
         report["items dropped by min_count/max_items"] = vocab.dropped_items
         report["events dropped by min_count/max_items"] = vocab.dropped_events
         session_no = np.cumsum(new_session) - 1
@@ -398,17 +499,20 @@ class Sessions:
                 f"({n_sessions} sessions before); report: {report}"
             )
         lengths = lengths[long_enough]
-        # compact the vocabulary to items that still occur
+        # compact the vocabulary to items that still occur: descending final count,
+        # ties by first appearance in the final corpus
         counts = np.bincount(rows, minlength=len(vocab))
+        first = np.full(len(vocab), len(rows), np.int64)
+        np.minimum.at(first, rows, np.arange(len(rows)))
         present = np.flatnonzero(counts)
+        counts = counts[present]
+        order = np.lexsort((first[present], -counts))
+        remap = np.full(len(vocab), -1, np.int32)
+        remap[present[order]] = np.arange(len(order), dtype=np.int32)
         vanished = len(vocab) - len(present)
         report["items only in dropped sessions"] = int(vanished)
-        remap = np.full(len(vocab), -1, np.int32)
-        # keep descending-count order on the final counts (stable: ties keep old order)
-        order = present[np.argsort(-counts[present], kind="stable")]
-        remap[order] = np.arange(len(order), dtype=np.int32)
         final_vocab = Vocabulary(
-            ids=vocab.ids[order],
+            ids=vocab.ids[present[order]],
             counts=counts[order],
             dropped_items=vocab.dropped_items + vanished,
             dropped_events=vocab.dropped_events,
@@ -434,21 +538,36 @@ class Sessions:
     ) -> Sessions:
         """Read the needed columns of a CSV file and call :meth:`from_frame`.
 
-        Id columns are read as strings, so ``"00123"`` stays ``"00123"``.
+        Id columns are read verbatim as strings: ``"00123"`` stays ``"00123"``, and only an
+        empty field is a missing id (``"NA"`` or ``"null"`` are ids like any other).
+        ``read_csv_kwargs`` go to :func:`pandas.read_csv` (``sep``, ``encoding``, ...).
         """
-        path = _check_path(path, (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz"))
+        path = _check_path(path, (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz"), "from_csv")
         opts = dict(read_csv_kwargs or {})
-        if str(path).endswith((".tsv", ".tsv.gz")):
+        for key in ("usecols", "nrows", "iterator", "chunksize"):
+            if key in opts:
+                raise ParameterError(f"read_csv_kwargs may not set {key!r} (got {opts[key]!r})")
+        if path.lower().endswith((".tsv", ".tsv.gz")):
             opts.setdefault("sep", "\t")
+        ids = [c for c in (session, item, user) if c is not None]
+        if "na_values" not in opts and "keep_default_na" not in opts:
+            na = {c: [""] for c in ids}  # ids: only an empty field is missing
+            if time is not None and time not in na:
+                na[time] = list(_CSV_NA)
+            opts.update(keep_default_na=False, na_values=na)
+        dtype = opts.pop("dtype", {})
+        if not isinstance(dtype, dict):
+            raise ParameterError(f"read_csv_kwargs dtype must be a dict per column, got {dtype!r}")
+        dtype = {**dtype, **dict.fromkeys(ids, str)}
         try:
             header = pd.read_csv(path, nrows=0, **opts).columns
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-            raise DataError(f"cannot read {path} as CSV: {e}") from e
-        cols = _needed_columns(header, session=session, item=item, time=time, user=user)
-        dtypes = {c: str for c in (session, item, user) if c is not None}
-        try:
-            df = pd.read_csv(path, usecols=cols, dtype=dtypes, **opts)
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+            cols = _needed_columns(header, session=session, item=item, time=time, user=user)
+            df = pd.read_csv(path, usecols=cols, dtype=dtype, **opts)
+        except DataError:
+            raise
+        except TypeError as e:  # an unknown or ill-typed read_csv argument
+            raise ParameterError(f"read_csv_kwargs {sorted(opts)} rejected: {e}") from e
+        except (ValueError, UnicodeDecodeError, OSError, EOFError) as e:  # ParserError too
             raise DataError(f"cannot read {path} as CSV: {e}") from e
         return cls.from_frame(df, session=session, item=item, time=time, user=user, **kwargs)
 
@@ -466,46 +585,94 @@ class Sessions:
         """Read only the needed columns of a Parquet file or dataset directory.
 
         String columns are read dictionary-encoded (categoricals), so millions of rows do
-        not become millions of Python strings.
+        not become millions of Python strings; integer columns with nulls stay integers.
         """
         import pyarrow as pa
         import pyarrow.dataset as ds
 
-        path = _check_path(path, (".parquet", ".pq"), allow_dir=True)
+        path = _check_path(path, (".parquet", ".pq"), "from_parquet", allow_dir=True)
         try:
-            dataset = ds.dataset(str(path), format="parquet")
-            header = dataset.schema.names
-        except (pa.ArrowInvalid, OSError) as e:
-            raise DataError(f"cannot read {path} as Parquet: {e}") from e
-        cols = _needed_columns(header, session=session, item=item, time=time, user=user)
-        try:
+            dataset = ds.dataset(path, format="parquet", partitioning="hive")
+            cols = _needed_columns(
+                dataset.schema.names, session=session, item=item, time=time, user=user
+            )
             table = dataset.to_table(columns=cols)
-        except (pa.ArrowInvalid, OSError) as e:
+            for name in (session, item, user):
+                typ = table.schema.field(name).type if name is not None else None
+                if typ is not None and (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+                    i = table.schema.get_field_index(name)
+                    table = table.set_column(i, name, table.column(name).dictionary_encode())
+            df = table.to_pandas(types_mapper=_nullable_int)
+        except DataError:
+            raise
+        except (pa.ArrowException, OSError, ValueError, TypeError) as e:
             raise DataError(f"cannot read {path} as Parquet: {e}") from e
-        for name in (session, item, user):
-            if name is not None and pa.types.is_string(table.schema.field(name).type):
-                i = table.schema.get_field_index(name)
-                table = table.set_column(i, name, table.column(name).dictionary_encode())
-        df = table.to_pandas()
         return cls.from_frame(df, session=session, item=item, time=time, user=user, **kwargs)
 
 
-def _needed_columns(header: Sequence[str], **roles: str | None) -> list[str]:
-    cols = []
+def _nullable_int(typ: Any) -> Any:
+    """pandas nullable integer dtype for an Arrow integer type (no float detour for nulls)."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(typ):
+        return pd.api.types.pandas_dtype(
+            f"{'U' if pa.types.is_unsigned_integer(typ) else ''}Int{typ.bit_width}"
+        )
+    return None
+
+
+def _needed_columns(header: Iterable[Hashable], **roles: Hashable | None) -> list:
+    """The columns given for ``roles``, checked to exist once in ``header``."""
+    header = list(header)
+    names = [str(h) for h in header]
+    cols: list = []
     for role, col in roles.items():
         if col is None:
             continue
         if col not in header:
+            close = difflib.get_close_matches(str(col), names, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise DataError(
-                f"{role} column {col!r} not found; columns present: {', '.join(map(str, header))}"
+                f"{role} column {col!r} not found; columns present: {', '.join(names)}{hint}"
             )
+        if header.count(col) > 1:
+            raise DataError(f"{role} column {col!r} appears {header.count(col)} times")
         if col not in cols:
             cols.append(col)
     return cols
 
 
-def _check_path(path: str | os.PathLike, suffixes: tuple[str, ...], allow_dir: bool = False):
+def _missing(col: pd.Series) -> np.ndarray:
+    """True where an id is missing: NaN/None/NA, or a string that is empty or blank."""
+    bad = col.isna().to_numpy(dtype=bool, copy=True)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        blank = np.append(_missing(pd.Series(col.cat.categories)), False)
+        return bad | blank[codes]  # code -1 (missing) reads the appended False
+    if isinstance(col.dtype, pd.StringDtype):
+        return bad | col.str.strip().eq("").to_numpy(dtype=bool, na_value=False)
+    if col.dtype.kind in "OSU":
+        is_blank = np.frompyfunc(lambda v: isinstance(v, str) and not v.strip(), 1, 1)
+        bad |= is_blank(col.to_numpy(object)).astype(bool)
+    return bad
+
+
+def _factorize(values: np.ndarray, name: Hashable) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` in order of appearance; unhashable values become a DataError."""
+    try:
+        codes, uniques = pd.factorize(values, sort=False)
+    except TypeError as e:
+        raise DataError(f"column {name!r} holds values that cannot be ids: {e}") from e
+    uniques = np.asarray(uniques)
+    return codes, uniques if uniques.dtype.kind in "iu" else uniques.astype(object)
+
+
+def _check_path(
+    path: str | os.PathLike, suffixes: tuple[str, ...], reader: str, allow_dir: bool = False
+) -> str:
     p = os.fspath(path)
+    if not isinstance(p, str):
+        p = os.fsdecode(p)
     if allow_dir and os.path.isdir(p):
         return p
     if not os.path.exists(p):
@@ -513,35 +680,74 @@ def _check_path(path: str | os.PathLike, suffixes: tuple[str, ...], allow_dir: b
     if not os.path.isfile(p) or not os.access(p, os.R_OK):
         raise DataError(f"cannot read {p}: not a readable file")
     if not p.lower().endswith(suffixes):
-        raise DataError(f"unsupported file type for {p}: expected one of {', '.join(suffixes)}")
+        other = "from_parquet" if reader == "from_csv" else "from_csv"
+        raise DataError(
+            f"unsupported file type for {reader}: {p} (expected {', '.join(suffixes)}; "
+            f"see Sessions.{other}, or convert the file, e.g. Excel with pandas.read_excel "
+            "and Sessions.from_frame)"
+        )
     return p
 
 
-def _parse_time(col: pd.Series, name: str) -> np.ndarray:
-    """Time column as datetime64[ns] or float64 (numeric timestamps)."""
+def _parse_time(col: pd.Series, name: Hashable) -> np.ndarray:
+    """Time column as int64, float64 (NaN: missing), datetime64 or timedelta64 (NaT: missing).
+
+    Datetimes keep their resolution (no silent overflow of dates far from 1970); time
+    zones are converted to UTC.
+    """
+    if col.dtype == object:
+        col = col.infer_objects()
+    if col.dtype.kind == "b":
+        raise DataError(f"time column {name!r} holds booleans, not timestamps")
+    if col.dtype.kind in "iu" and not col.hasnans:
+        return col.to_numpy(np.int64)
     if col.dtype.kind in "iuf":
-        return col.to_numpy(np.float64)
-    if col.dtype.kind == "M" or isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.to_numpy(np.float64, na_value=np.nan)
+    if col.dtype.kind in "mM":
         s = col
     else:
         try:
-            s = pd.to_datetime(col, errors="raise", format="mixed")
-        except (ValueError, TypeError) as e:
+            s = pd.to_datetime(col, errors="raise", format="mixed", utc=True)
+        except (ValueError, TypeError, OverflowError, NotImplementedError) as e:
             raise DataError(f"time column {name!r} has values that are not timestamps: {e}") from e
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    return s.to_numpy("datetime64[ns]")
+    return s.to_numpy()
 
 
 def _parse_gap(gap: Any, t: np.ndarray) -> Any:
-    if t.dtype.kind == "M":
+    """``gap`` in the unit of ``t``; refuses a bare number for datetime times (ambiguous)."""
+    if t.dtype.kind in "mM":
+        unit = np.datetime_data(t.dtype)[0]
+        if _is_plain_number(gap) or (isinstance(gap, str) and _is_number(gap)):
+            raise ParameterError(
+                f"gap must be a duration such as '30min' or pd.Timedelta(minutes=30) for the "
+                f"datetime column, got {gap!r} (a bare number has no unit)"
+            )
         try:
             g = pd.Timedelta(gap)
         except (ValueError, TypeError) as e:
             raise ParameterError(f"gap must be a duration such as '30min', got {gap!r}") from e
         if pd.isna(g) or g <= pd.Timedelta(0):
             raise ParameterError(f"gap must be a positive duration, got {gap!r}")
-        return np.timedelta64(g.value, "ns")
-    if isinstance(gap, bool) or not isinstance(gap, int | float) or not gap > 0:
-        raise ParameterError(f"gap must be a positive number for a numeric time column, got {gap!r}")
-    return float(gap)
+        return np.timedelta64(g.value, "ns").astype(f"m8[{unit}]")
+    if isinstance(gap, str) and _is_number(gap):
+        gap = float(gap)
+    if isinstance(gap, bool) or not _is_plain_number(gap) or not gap > 0:
+        raise ParameterError(
+            f"gap must be a positive number for a numeric time column, got {gap!r}"
+        )
+    return gap
+
+
+def _is_plain_number(value: Any) -> bool:
+    """int, float or a numpy number, but not a np.timedelta64 (a numpy integer too)."""
+    return isinstance(value, int | float | np.number) and not isinstance(value, np.timedelta64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

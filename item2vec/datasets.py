@@ -9,10 +9,18 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from .data import Sessions, Vocabulary
+from .data import Sessions, Vocabulary, _check_int
 from .exceptions import ParameterError
 
-__all__ = ["online_retail", "online_retail_frame", "synthetic", "RetailData", "SyntheticData"]
+__all__ = [
+    "online_retail",
+    "online_retail_frame",
+    "clean_online_retail",
+    "retail_descriptions",
+    "synthetic",
+    "RetailData",
+    "SyntheticData",
+]
 
 #: Product stock codes start with five digits (``85123A``, ``22423``); everything else
 #: (POST, DOT, M, C2, BANK CHARGES, AMAZONFEE, CRUK, gift vouchers, DCGS...) is a fee,
@@ -20,6 +28,9 @@ __all__ = ["online_retail", "online_retail_frame", "synthetic", "RetailData", "S
 PRODUCT_CODE = re.compile(r"^\d{5}")
 
 _DATA = "online_retail.parquet"
+
+#: Descriptions that name no product: the copy fills missing ones with "Unknown".
+PLACEHOLDERS = frozenset({"", "Unknown"})
 
 
 @dataclass
@@ -31,7 +42,8 @@ class RetailData:
     sessions : Sessions
         Invoices (``kind="baskets"``) or customer histories ordered by time (``"customers"``).
     descriptions : pandas.Series
-        Human-readable product name per StockCode (the most frequent description).
+        Human-readable product name per StockCode (the most frequent real description,
+        see :func:`retail_descriptions`).
     report : dict[str, int]
         What the cleaning removed, with counts (before sessionisation; ``sessions.report``
         continues from there).
@@ -61,9 +73,7 @@ def clean_online_retail(df: pd.DataFrame, *, require_customer: bool) -> tuple[pd
     report: dict[str, int] = {"rows": len(df)}
     invoice = df["InvoiceNo"].astype(str)
     cancelled = invoice.str.startswith("C").to_numpy()
-    report["cancelled invoices (InvoiceNo starting with C)"] = int(
-        invoice[cancelled].nunique()
-    )
+    report["cancelled invoices (InvoiceNo starting with C)"] = int(invoice[cancelled].nunique())
     report["rows of cancelled invoices"] = int(cancelled.sum())
     keep = ~cancelled
     nonpos = (df["Quantity"] <= 0).to_numpy() & keep
@@ -85,6 +95,34 @@ def clean_online_retail(df: pd.DataFrame, *, require_customer: bool) -> tuple[pd
     return df[keep], report
 
 
+def retail_descriptions(df: pd.DataFrame) -> pd.Series:
+    """One product name per StockCode: its most frequent real description.
+
+    Real means not missing and not the placeholder ``"Unknown"`` (which this copy of the data
+    uses for missing descriptions); a code with no real description keeps ``"Unknown"``.
+    Ties go to the description seen first; surrounding blanks are stripped.
+    """
+    desc = df["Description"].astype(str).str.strip()
+    placeholder = (desc.isin(PLACEHOLDERS) | df["Description"].isna()).to_numpy()
+    rows = pd.DataFrame(
+        {
+            "code": df["StockCode"].astype(str).to_numpy(),
+            "desc": np.where(placeholder, "Unknown", desc.to_numpy(object)),
+            "placeholder": placeholder,
+            "pos": np.arange(len(df)),
+        }
+    )
+    best = (
+        rows.groupby(["code", "desc"], sort=False)
+        .agg(placeholder=("placeholder", "first"), n=("pos", "size"), first=("pos", "min"))
+        .reset_index()
+        .sort_values(["code", "placeholder", "n", "first"], ascending=[True, True, False, True])
+        .drop_duplicates("code")
+    )
+    index = pd.Index(best["code"].to_numpy(), name="StockCode")
+    return pd.Series(best["desc"].to_numpy(), index=index, name="Description").astype(str)
+
+
 def online_retail(
     kind: str = "baskets",
     *,
@@ -103,23 +141,30 @@ def online_retail(
     """
     if kind not in ("baskets", "customers"):
         raise ParameterError(f"kind must be 'baskets' or 'customers', got {kind!r}")
+    _check_int("min_count", min_count, 1)  # before loading half a million rows
+    _check_int("min_length", min_length, 1)
     raw = online_retail_frame()
     df, report = clean_online_retail(raw, require_customer=kind == "customers")
     if kind == "baskets":
         sessions = Sessions.from_frame(
-            df, session="InvoiceNo", item="StockCode", min_count=min_count,
-            min_length=min_length, collapse_repeats=collapse_repeats,
+            df,
+            session="InvoiceNo",
+            item="StockCode",
+            min_count=min_count,
+            min_length=min_length,
+            collapse_repeats=collapse_repeats,
         )
     else:
         sessions = Sessions.from_frame(
-            df, user="CustomerID", item="StockCode", time="InvoiceDate", min_count=min_count,
-            min_length=min_length, collapse_repeats=collapse_repeats,
+            df,
+            user="CustomerID",
+            item="StockCode",
+            time="InvoiceDate",
+            min_count=min_count,
+            min_length=min_length,
+            collapse_repeats=collapse_repeats,
         )
-    desc = (
-        raw.groupby("StockCode")["Description"]
-        .agg(lambda s: s.value_counts().index[0] if s.notna().any() else "")
-        .astype(str)
-    )
+    desc = retail_descriptions(raw)
     return RetailData(sessions=sessions, descriptions=desc, report=report)
 
 
@@ -138,10 +183,26 @@ class SyntheticData:
     sessions: Sessions
     clusters: np.ndarray
 
-    def same_cluster_precision(self, neighbour_rows: np.ndarray) -> float:
-        """Share of neighbour rows (n_items, k) that are in the query row's cluster."""
-        q = self.clusters[:, None]
-        return float(np.mean(self.clusters[neighbour_rows] == q))
+    def same_cluster_precision(
+        self, neighbour_rows: np.ndarray, query_rows: np.ndarray | None = None
+    ) -> float:
+        """Share of neighbours that are in their query's cluster.
+
+        ``neighbour_rows`` has shape (n_queries, k); the queries are ``query_rows`` (default:
+        every vocabulary row, in order). A missing neighbour (-1, as FAISS returns) counts
+        as a miss.
+        """
+        nb = np.asarray(neighbour_rows)
+        q = np.arange(len(self.clusters)) if query_rows is None else np.asarray(query_rows)
+        if nb.ndim != 2 or q.ndim != 1 or len(nb) != len(q):
+            raise ParameterError(
+                f"neighbour_rows must have shape (n_queries, k) with n_queries = {len(q)}, "
+                f"got {nb.shape}"
+            )
+        if nb.dtype.kind not in "iu" or nb.size and nb.max() >= len(self.clusters):
+            raise ParameterError(f"neighbour_rows must be rows in [0, {len(self.clusters)}) or -1")
+        hit = (self.clusters[np.maximum(nb, 0)] == self.clusters[q][:, None]) & (nb >= 0)
+        return float(hit.mean()) if hit.size else 0.0
 
 
 def synthetic(
@@ -162,16 +223,22 @@ def synthetic(
     corpus of 50 M events takes seconds. Item ids are the integers ``0..n_items-1``.
     """
     for name, v, lo in (("n_items", n_items, 2), ("n_clusters", n_clusters, 1),
-                        ("n_sessions", n_sessions, 1)):
+                        ("n_sessions", n_sessions, 1)):  # fmt: skip
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
             raise ParameterError(f"{name} must be an integer >= {lo}, got {v!r}")
     if n_clusters > n_items // 2:
-        raise ParameterError(f"n_clusters must be <= n_items // 2, got {n_clusters}")
-    if not mean_length >= 2:
-        raise ParameterError(f"mean_length must be >= 2, got {mean_length!r}")
-    if not 0 <= noise <= 1:
-        raise ParameterError(f"noise must be in [0, 1], got {noise!r}")
-    rng = np.random.default_rng(seed)
+        raise ParameterError(
+            f"n_clusters must be <= n_items // 2 (every cluster needs two items), got "
+            f"n_clusters={n_clusters} for n_items={n_items}"
+        )
+    for name, v, lo, hi in (("mean_length", mean_length, 2, 1e9), ("noise", noise, 0, 1),
+                            ("zipf", zipf, -10, 10)):  # fmt: skip
+        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not lo <= v <= hi:
+            raise ParameterError(f"{name} must be a number in [{lo}, {hi:g}], got {v!r}")
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as e:
+        raise ParameterError(f"seed must be an integer or a numpy Generator, got {seed!r}") from e
     lengths = 2 + rng.poisson(mean_length - 2, size=n_sessions)
     n_events = int(lengths.sum())
     session_cluster = rng.integers(0, n_clusters, size=n_sessions)
@@ -180,7 +247,7 @@ def synthetic(
     size = (n_items - np.arange(n_clusters) + n_clusters - 1) // n_clusters
     max_size = int(size.max())
     ranks = np.arange(1, max_size + 1, dtype=np.float64)
-    weights = ranks ** -zipf
+    weights = ranks**-zipf
     # rank within cluster: inverse CDF of the truncated Zipf for each cluster size
     u = rng.random(n_events)
     cdf_all = np.cumsum(weights)
@@ -193,8 +260,10 @@ def synthetic(
     offsets = np.zeros(n_sessions + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     counts = np.bincount(items, minlength=n_items)
-    present = np.flatnonzero(counts)
-    order = present[np.argsort(-counts[present], kind="stable")]
+    first = np.full(n_items, n_events, np.int64)
+    np.minimum.at(first, items, np.arange(n_events))
+    present = np.flatnonzero(counts)  # rows: descending count, ties by first appearance
+    order = present[np.lexsort((first[present], -counts[present]))]
     row_of_item = np.full(n_items, -1, np.int64)
     row_of_item[order] = np.arange(len(order))
     vocab = Vocabulary(ids=order.astype(np.int64), counts=counts[order])

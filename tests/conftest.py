@@ -1,0 +1,29 @@
+"""Shared helpers for the data-layer tests (``from conftest import check_corpus``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from item2vec.data import Sessions
+
+
+def check_corpus(s: Sessions, min_length: int = 1) -> None:
+    """The invariants every corpus keeps, whatever the log looked like."""
+    n = len(s.vocabulary)
+    assert s.items.dtype == np.int32 and s.offsets.dtype == np.int64
+    assert s.offsets[0] == 0 and s.offsets[-1] == len(s.items)
+    assert np.all(np.diff(s.offsets) >= max(min_length, 1))
+    assert len(s.items) == 0 or (s.items.min() >= 0 and s.items.max() < n)
+    counts = np.bincount(s.items, minlength=n)
+    np.testing.assert_array_equal(s.vocabulary.counts, counts)  # every row used, exact counts
+    assert np.all(counts > 0)
+    assert np.all(np.diff(s.vocabulary.counts) <= 0)  # most frequent first
+    first = np.full(n, len(s.items))
+    np.minimum.at(first, s.items, np.arange(len(s.items)))
+    ties = np.diff(s.vocabulary.counts) == 0
+    assert np.all(np.diff(first)[ties] > 0)  # ties by first appearance
+    ids = s.vocabulary.ids
+    assert ids.dtype == np.int64 or all(isinstance(i, str) for i in ids.tolist())
+    assert len(set(ids.tolist())) == n
+    assert s.report.get("sessions", len(s)) == len(s)
+    assert s.report.get("events", s.n_events) == s.n_events
