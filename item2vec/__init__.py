@@ -7,7 +7,7 @@ similar-item and next-item queries.
 
 from __future__ import annotations
 
-from . import datasets
+from . import datasets, sampling
 from .data import Sessions, Vocabulary
 from .estimator import Item2Vec
 from .exceptions import (
@@ -28,6 +28,7 @@ __all__ = [
     "Sessions",
     "Vocabulary",
     "datasets",
+    "sampling",
     "DataError",
     "Item2VecError",
     "ModelFormatError",

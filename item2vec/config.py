@@ -62,6 +62,11 @@ class Config:
             )
         if self.max_contexts is not None:
             _int("max_contexts", self.max_contexts, 1)
+            if self.window != "session":
+                raise ParameterError(
+                    f"max_contexts applies only to window='session', got "
+                    f"max_contexts={self.max_contexts!r} with window={self.window!r}"
+                )
         _int("workers", self.workers, 1)
         _int("chunk_events", self.chunk_events, 1)
         _int("seed", self.seed, 0)

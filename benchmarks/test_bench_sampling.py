@@ -1,0 +1,209 @@
+"""Sampler benchmarks: couples/second vs Keras ``skipgrams``, corpus throughput, streaming RSS.
+
+* Keras drop-in: ``tf.keras.preprocessing.sequence.skipgrams`` and our vectorised
+  :func:`item2vec.sampling.skipgrams` on the same 300,000-word Zipf(1.2) sequence
+  (vocabulary 10,000, window 3, one negative per positive, shuffled), in the same run.
+* :func:`skipgram_couples` on that sequence as one session, with unigram^0.75 negatives and
+  subsampling (sample=1e-3, fixed window 3, 1 negative per positive).
+* Online Retail customer histories (bundled) and synthetic corpora of 5 M and 50 M events
+  (``datasets.synthetic(n_items=100_000, n_sessions=...)``): :func:`window_units`,
+  :func:`skipgram_couples` and :func:`stream_units` with word2vec defaults (window 5 shrunk,
+  5 negatives, sample 1e-3).
+* Peak extra RSS of one streamed epoch, measured in a fresh subprocess per corpus (VmHWM
+  after resetting it with ``/proc/self/clear_refs``, minus the RSS holding the corpus).
+
+Run::
+
+    pytest benchmarks/test_bench_sampling.py --benchmark-only -s   # -s prints the summary
+
+``I2V_BENCH_SAMPLER_SESSIONS=500000`` restricts the synthetic sizes (comma separated).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from item2vec import datasets
+from item2vec.data import Sessions, Vocabulary
+from item2vec.sampling import skipgram_couples, skipgrams, stream_units, window_units
+
+V, N_WORDS, WINDOW = 10_000, 300_000, 3
+W2V = dict(window=5, negatives=5, ns_exponent=0.75, sample=1e-3)
+BATCH = 8192
+SIZES = [int(s) for s in os.environ.get("I2V_BENCH_SAMPLER_SESSIONS", "500000,5000000").split(",")]
+RESULTS: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def zipf() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.minimum(rng.zipf(1.2, N_WORDS), V - 1).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def retail() -> Sessions:
+    return datasets.online_retail("customers").sessions
+
+
+@pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n // 100_000 / 10:g}M-sessions")
+def synthetic(request) -> Sessions:
+    return datasets.synthetic(n_items=100_000, n_sessions=request.param).sessions
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    yield
+    if RESULTS:
+        print("\n\nsampler benchmark summary")
+        for name, r in RESULTS.items():
+            print(f"  {name:42s} " + "  ".join(f"{k}={v}" for k, v in r.items()))
+
+
+def record(benchmark, name: str, n: int, what: str = "couples", **extra) -> float:
+    seconds = benchmark.stats.stats.min
+    rate = n / seconds
+    info = {what: n, "seconds": round(seconds, 4), f"{what}_per_s": round(rate), **extra}
+    benchmark.extra_info.update(info)
+    RESULTS[name] = info
+    return rate
+
+
+# --------------------------------------------------------------------------- Keras drop-in
+def test_keras_skipgrams(benchmark, zipf):
+    tf = pytest.importorskip("tensorflow")
+    keras_skipgrams = tf.keras.preprocessing.sequence.skipgrams
+    seq = zipf.tolist()
+    _, labels = benchmark.pedantic(
+        keras_skipgrams, args=(seq, V), kwargs=dict(window_size=WINDOW, seed=0),
+        rounds=1, iterations=1,
+    )  # fmt: skip
+    record(benchmark, "keras skipgrams (zipf 300k, w3)", len(labels))
+
+
+def test_skipgrams(benchmark, zipf):
+    _, labels = benchmark.pedantic(
+        skipgrams, args=(zipf, V), kwargs=dict(window_size=WINDOW, seed=0),
+        rounds=7, iterations=1, warmup_rounds=1,
+    )  # fmt: skip
+    rate = record(benchmark, "item2vec skipgrams (zipf 300k, w3)", len(labels))
+    keras = RESULTS.get("keras skipgrams (zipf 300k, w3)")
+    if keras:
+        ratio = round(rate / keras["couples_per_s"], 1)
+        benchmark.extra_info["ratio_vs_keras"] = ratio
+        RESULTS["item2vec skipgrams (zipf 300k, w3)"]["ratio_vs_keras"] = ratio
+
+
+def test_skipgram_couples_zipf(benchmark, zipf):
+    counts = np.bincount(zipf, minlength=V)
+    vocab = Vocabulary(ids=np.arange(V, dtype=np.int64), counts=counts)
+    s = Sessions(zipf.astype(np.int32), np.array([0, N_WORDS]), vocab)
+    c = benchmark.pedantic(
+        skipgram_couples, args=(s,),
+        kwargs=dict(window=WINDOW, negatives=1, sample=1e-3, shrink_window=False, seed=0),
+        rounds=5, iterations=1, warmup_rounds=1,
+    )  # fmt: skip
+    rate = record(benchmark, "skipgram_couples (zipf 300k, w3, sample)", len(c))
+    keras = RESULTS.get("keras skipgrams (zipf 300k, w3)")
+    if keras:
+        RESULTS["skipgram_couples (zipf 300k, w3, sample)"]["ratio_vs_keras"] = round(
+            rate / keras["couples_per_s"], 1
+        )
+
+
+# --------------------------------------------------------------------------- corpora
+def consume(sessions: Sessions) -> tuple[int, int]:
+    units = pos = 0
+    for b in stream_units(sessions, batch_size=BATCH, seed=0, **W2V):
+        units += len(b)
+        pos += b.n_positive
+    return units, pos
+
+
+@pytest.mark.parametrize("form", ["window_units", "skipgram_couples", "stream_units"])
+def test_online_retail(benchmark, retail, form):
+    name = f"{form} (retail customers, {retail.n_events:,} events)"
+    if form == "stream_units":
+        units, pos = benchmark.pedantic(consume, args=(retail,), rounds=3, iterations=1)
+        record(benchmark, name, pos, "positives", units=units)
+    elif form == "window_units":
+        u = benchmark.pedantic(window_units, args=(retail,), kwargs=W2V, rounds=3, iterations=1)
+        record(benchmark, name, u.n_positive, "positives", units=len(u))
+    else:
+        c = benchmark.pedantic(skipgram_couples, args=(retail,), kwargs=W2V, rounds=3)
+        record(benchmark, name, len(c), positives=int(c.labels.sum()))
+
+
+@pytest.mark.parametrize("form", ["window_units", "skipgram_couples", "stream_units"])
+def test_synthetic(benchmark, synthetic, form):
+    name = f"{form} (synthetic, {synthetic.n_events / 1e6:.0f}M events)"
+    if form == "stream_units":
+        units, pos = benchmark.pedantic(consume, args=(synthetic,), rounds=1, iterations=1)
+        record(benchmark, name, pos, "positives", units=units)
+    elif form == "window_units":
+        u = benchmark.pedantic(window_units, args=(synthetic,), kwargs=W2V, rounds=1)
+        record(benchmark, name, u.n_positive, "positives", units=len(u))
+    else:
+        if synthetic.n_events > 10_000_000:
+            pytest.skip("~1.9 G couples (22 GB) do not fit: use stream_couples")
+        c = benchmark.pedantic(skipgram_couples, args=(synthetic,), kwargs=W2V, rounds=1)
+        record(benchmark, name, len(c), positives=int(c.labels.sum()))
+
+
+# --------------------------------------------------------------------------- memory
+RSS_SCRIPT = textwrap.dedent(
+    """
+    import gc, json, sys, time
+    from item2vec import datasets
+    from item2vec.sampling import stream_units
+
+    def status(key):
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) * 1024 for x in f if x.startswith(key))
+
+    s = datasets.synthetic(n_items=100_000, n_sessions=int(sys.argv[1])).sessions
+    gc.collect()
+    base = status("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # peak RSS (VmHWM) := current RSS
+    t = time.perf_counter()
+    units = pos = 0
+    for b in stream_units(s, batch_size=int(sys.argv[2]), seed=0, **json.loads(sys.argv[3])):
+        units += len(b)
+        pos += b.n_positive
+    seconds = time.perf_counter() - t
+    print(json.dumps(dict(events=s.n_events, corpus=s.items.nbytes + s.offsets.nbytes,
+                          base=base, extra=status("VmHWM:") - base, seconds=seconds,
+                          units=units, positives=pos)))
+    """
+)
+
+
+@pytest.mark.parametrize("n_sessions", SIZES, ids=lambda n: f"{n // 100_000 / 10:g}M-sessions")
+def test_stream_peak_rss(benchmark, n_sessions):
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux /proc/self/clear_refs")
+
+    def run() -> dict:
+        args = [sys.executable, "-c", RSS_SCRIPT, str(n_sessions), str(BATCH), json.dumps(W2V)]
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    r = benchmark.pedantic(run, rounds=1, iterations=1)
+    mib = 1 << 20
+    info = dict(
+        events=r["events"],
+        corpus_MiB=round(r["corpus"] / mib),
+        base_rss_MiB=round(r["base"] / mib),
+        peak_extra_MiB=round(r["extra"] / mib),
+        stream_seconds=round(r["seconds"], 2),
+        positives_per_s=round(r["positives"] / r["seconds"]),
+    )
+    benchmark.extra_info.update(info)
+    RESULTS[f"stream_units peak extra RSS ({r['events'] / 1e6:.0f}M events)"] = info
