@@ -94,6 +94,7 @@ def test_single_worker_is_deterministic(planted):
         ("optimizer", "adam", r"optimizer must be one of sgd, adagrad, got 'adam'"),
         ("workers", 0, r"workers must be an integer >= 1, got 0"),
         ("min_count", 0, r"min_count must be an integer >= 1, got 0"),
+        ("max_contexts", 5, r"max_contexts applies only to window='session', got max_contexts=5"),
     ],
 )
 def test_bad_hyperparameters_are_named(planted, param, value, message):
