@@ -20,11 +20,13 @@ from .exceptions import (
     TrainingError,
     UnknownItemError,
 )
+from .index import ItemIndex
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Item2Vec",
+    "ItemIndex",
     "Sessions",
     "Vocabulary",
     "datasets",

@@ -270,3 +270,26 @@ def synthetic(
     report = {"sessions": n_sessions, "events": n_events, "items": len(vocab)}
     sessions = Sessions(row_of_item[items].astype(np.int32), offsets, vocab, report)
     return SyntheticData(sessions=sessions, clusters=(order % n_clusters).astype(np.int64))
+
+
+def vector_clusters(
+    n: int,
+    *,
+    dim: int = 64,
+    n_clusters: int = 1000,
+    spread: float = 1.0,
+    n_queries: int = 0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded gaussian mixture of item vectors, for index tests and benchmarks.
+
+    ``n_clusters`` unit-normal centres in ``dim`` dimensions; each vector is a centre plus
+    ``spread`` times unit-normal noise. Returns ``(vectors (n, dim), queries (n_queries,
+    dim))``, float32, the queries drawn from the same mixture.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, dim), dtype=np.float32)
+    labels = rng.integers(0, n_clusters, n + n_queries)
+    x = centres[labels]
+    x += spread * rng.standard_normal((n + n_queries, dim), dtype=np.float32)
+    return x[:n], x[n:]

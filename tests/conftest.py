@@ -1,10 +1,16 @@
-"""Shared helpers for the data-layer tests (``from conftest import check_corpus``)."""
+"""Shared test set-up, and helpers for the data-layer tests (``from conftest import ...``)."""
 
 from __future__ import annotations
 
-import numpy as np
+import os
 
-from item2vec.data import Sessions
+# Idle OpenMP threads (FAISS) spin by default; on a shared 2-core machine that slowed the
+# index tests 10x. Set before anything imports faiss.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+from item2vec.data import Sessions  # noqa: E402
 
 
 def check_corpus(s: Sessions, min_length: int = 1) -> None:
