@@ -200,3 +200,10 @@ def test_monitor_prints_during_fit(planted, capsys):
     Item2Vec(**{**FAST, "epochs": 1}, monitor=[item], monitor_every=5).fit(planted.sessions)
     out = capsys.readouterr()
     assert "nearest neighbours" in out.out + out.err
+
+
+def test_several_workers_stay_within_the_documented_tolerance(planted):
+    # Hogwild threads race like gensim's: vectors differ run to run, quality does not.
+    runs = [Item2Vec(**{**FAST, "workers": 2}).fit(planted.sessions) for _ in range(2)]
+    precisions = [planted.same_cluster_precision(_neighbour_rows(m)) for m in runs]
+    assert min(precisions) >= 0.9 and abs(precisions[0] - precisions[1]) <= 0.05
