@@ -243,6 +243,56 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _space_value(text: str):
+    if text == "session":
+        return text
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import json
+
+    from .tune import DEFAULT_SPACE, tune
+
+    space = dict(DEFAULT_SPACE)
+    for spec in args.space or []:
+        name, _, values = spec.partition("=")
+        space[name.replace("-", "_")] = [_space_value(v) for v in values.split(",") if v]
+    sessions, _, _ = load_sessions(args)
+    result = tune(
+        sessions,
+        space=space,
+        budget_seconds=args.budget,
+        n_test=args.n_test,
+        n_valid=args.n_valid,
+        min_epochs=args.min_epochs,
+        max_epochs=args.max_epochs,
+        metric=args.metric,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    print(result.trials.round(4).to_string(index=False))
+    print(result.summary())
+    if args.json:
+        out = {
+            "best_params": result.best_params,
+            "best_validation": result.best_validation,
+            "metric": result.metric,
+            "test_metrics": result.test_metrics,
+            "baselines": result.baselines,
+            "interrupted": result.interrupted,
+            "trials": json.loads(result.trials.to_json(orient="records")),
+        }
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -309,6 +359,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the table as JSON here")
     evaluate.add_argument("--csv", help="also write the table as CSV here")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    tune_p = sub.add_parser("tune", help="hyperparameter search by successive halving")
+    _add_log_options(tune_p)
+    tune_p.add_argument("--budget", type=float, default=900.0, help="seconds (default 900)")
+    tune_p.add_argument(
+        "--space",
+        action="append",
+        metavar="NAME=V1,V2,...",
+        help="replace one dimension of the default space, e.g. --space window=1,2,3",
+    )
+    tune_p.add_argument("--n-test", type=int, default=None, help="test cases")
+    tune_p.add_argument("--n-valid", type=int, default=None, help="validation cases")
+    tune_p.add_argument("--min-epochs", type=int, default=2)
+    tune_p.add_argument("--max-epochs", type=int, default=50)
+    tune_p.add_argument("--metric", default="HR@10", help="HR@K, NDCG@K or MRR@K")
+    tune_p.add_argument("--seed", type=int, default=0)
+    tune_p.add_argument("--json", help="write the best settings, scores and trials here")
+    tune_p.add_argument("--quiet", action="store_true", help="no progress bar")
+    tune_p.set_defaults(func=cmd_tune)
 
     demo = sub.add_parser(
         "demo", help="train on the bundled Online Retail data and show neighbours"

@@ -173,3 +173,25 @@ def test_train_bad_hyperparameter_is_named(log_csv, tmp_path, capsys):
                "--dim", "0", "--out", str(tmp_path / "m")])  # fmt: skip
     assert rc == 2
     assert "dim must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_tune_reports_trials_best_settings_and_test_scores(log_csv, tmp_path, capsys):
+    out = tmp_path / "tune.json"
+    rc = main(["tune", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--space", "window=1,2", "--space", "dim=8", "--space", "ns_exponent=0.75",
+               "--space", "sample=0", "--space", "mode=skipgram", "--min-epochs", "1",
+               "--max-epochs", "1", "--budget", "300", "--n-test", "60", "--n-valid", "60",
+               "--quiet", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "best HR@10 on validation" in text and "transitions" in text
+    result = json.loads(out.read_text())
+    assert result["best_params"]["window"] in (1, 2) and result["best_params"]["dim"] == 8
+    assert len(result["trials"]) >= 2 and result["test_metrics"]["n_cases"] == 60
+
+
+def test_tune_empty_space_dimension_is_named(log_csv, capsys):
+    rc = main(["tune", str(log_csv), "--session-col", "basket", "--item-col", "product",
+               "--space", "window=", "--quiet"])  # fmt: skip
+    assert rc == 2
+    assert "window" in capsys.readouterr().err

@@ -1,0 +1,583 @@
+"""Hyperparameter search by successive halving under a wall-clock budget.
+
+Caselles-Dupré et al. ("Word2vec applied to Recommendation: Hyperparameters Matter", RecSys
+2018) showed that the text defaults of word2vec (5 epochs, window 5, ``ns_exponent`` 0.75)
+can be far from the best settings for recommendation. :func:`tune` searches them:
+
+1. Split the sessions for next-event prediction (:func:`~item2vec.evaluate.next_event_split`,
+   the *test* split) and carve a validation split out of its training part, disjoint from
+   the test sessions (:func:`~item2vec.evaluate.validation_split`).
+2. Successive halving (Jamieson & Talwalkar 2016; the inner loop of Hyperband): draw ``n``
+   random configurations from the space (seeded), train each for ``min_epochs`` epochs on the
+   validation split's training corpus, keep the best ``1/eta`` by the validation metric,
+   train those from scratch with ``eta`` times more epochs, and so on up to ``max_epochs``.
+   ``n`` is the largest number whose bracket fits in the time left (trial times are measured
+   as the search goes); while time remains, new brackets run with fresh configurations.
+3. Refit the best configuration (a trial's settings *and* its epochs) on the test split's
+   training corpus and report its test metrics beside the popularity and transition
+   baselines.
+
+The budget covers steps 2 and 3: a trial starts only if its estimated time and that of the
+final refit fit in what is left, so the run ends near ``budget_seconds`` (a trial slower than
+its estimate can overrun it by the difference).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import re
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Config
+from .data import Sessions
+from .evaluate import (
+    NextEventSplit,
+    Recommender,
+    evaluate,
+    next_event_split,
+    popularity,
+    transitions,
+    validation_split,
+    vector_recommender,
+)
+from .exceptions import DataError, ParameterError
+
+__all__ = ["DEFAULT_SPACE", "TuneResult", "tune", "item2vec_trainer", "gensim_trainer"]
+
+#: The default search space (values drawn uniformly). Epochs are not in it: they are the
+#: resource successive halving hands out, from ``min_epochs`` to ``max_epochs``.
+DEFAULT_SPACE: dict[str, list[Any]] = {
+    "ns_exponent": [-1.0, -0.5, 0.0, 0.5, 0.75, 1.0],
+    "window": [1, 2, 3, 5],
+    "sample": [0.0, 1e-5, 1e-4, 1e-3],
+    "dim": [32, 64, 128],
+    "mode": ["skipgram", "cbow"],
+}
+
+#: Lower bounds used to refuse a budget before any training: set-up time of one model and
+#: training speed in positive couples per second (optimistic for a 2-core machine).
+_MIN_SETUP_SECONDS = 0.5
+_MAX_COUPLES_PER_SECOND = 4e6
+
+#: Item2Vec arguments the search never varies (epochs is the halving resource).
+_NOT_SEARCHABLE = ("epochs", "seed", "progress", "checkpoint_dir", "checkpoint_every")
+
+Trainer = Callable[..., Recommender]
+
+
+# ----------------------------------------------------------------------------- trainers
+def item2vec_trainer(train: Sessions, *, epochs: int, seed: int, **params: Any) -> Recommender:
+    """Fit :class:`~item2vec.Item2Vec` on ``train``; recommend cosine neighbours.
+
+    Rows of ``train``'s vocabulary that the model does not know (``min_count``) get no
+    neighbours and are never recommended. The returned recommender carries ``model`` (the
+    fitted estimator) and ``train_seconds`` (time spent in epochs, without set-up), which
+    :func:`tune` uses to plan the budget.
+    """
+    from .estimator import Item2Vec
+
+    model = Item2Vec(**params, epochs=epochs, seed=seed, progress=False).fit(train)
+    vectors = model.item_vectors_
+    if model.vocabulary_ is not train.vocabulary:  # min_count > 1 renumbered the rows
+        vectors = np.zeros((len(train.vocabulary), vectors.shape[1]), np.float32)
+        vectors[train.vocabulary.encode(model.vocabulary_.ids.tolist())] = model.item_vectors_
+    rec = vector_recommender(vectors, known=train.vocabulary.counts > 0)
+    rec.model = model  # type: ignore[attr-defined]
+    rec.train_seconds = float(sum(h["seconds"] for h in model.history_))  # type: ignore[attr-defined]
+    return rec
+
+
+def gensim_trainer(
+    train: Sessions,
+    *,
+    epochs: int,
+    seed: int,
+    dim: int = 64,
+    window: int = 5,
+    negatives: int = 5,
+    ns_exponent: float = 0.75,
+    sample: float = 1e-3,
+    sg: int = 1,
+    workers: int = 2,
+) -> Recommender:
+    """gensim ``Word2Vec`` as a :func:`tune` trainer (needs ``pip install 'item2vec[bench]'``).
+
+    Same recommender as :func:`~item2vec.evaluate.gensim_recommender` (cosine neighbours,
+    popularity backfill); ``sg=1`` is skip-gram, ``sg=0`` CBOW.
+    """
+    from .evaluate import gensim_recommender
+
+    rec, _ = gensim_recommender(
+        train, dim=dim, window=window, negatives=negatives, ns_exponent=ns_exponent,
+        sample=sample, epochs=epochs, workers=workers, seed=seed, sg=sg,
+    )  # fmt: skip
+    return rec
+
+
+# ----------------------------------------------------------------------------- result
+@dataclass
+class TuneResult:
+    """What :func:`tune` found.
+
+    Attributes
+    ----------
+    best_params : dict
+        Settings of the best trial, epochs and ``base_params`` included:
+        ``Item2Vec(**best_params)`` rebuilds it (for the default trainer).
+    best_validation : float
+        Its validation metric.
+    metric : str
+        The metric searched on, e.g. ``"HR@10"``.
+    test_metrics : dict
+        HR@10/20, NDCG@10/20, MRR and n_cases of the refit best configuration on the test
+        split; empty when the search was interrupted.
+    baselines : dict
+        ``{"popularity": metrics, "transitions": metrics}`` on the same test split.
+    trials : pandas.DataFrame
+        One row per trial: ``trial``, ``bracket``, ``rung``, ``epochs``, one column per
+        searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (validation, K of ``metric``)
+        and ``seconds``.
+    budget_seconds, elapsed : float
+        The budget and the wall time spent (search and refit).
+    interrupted : bool
+        True when Ctrl-C stopped the search (no refit was done).
+    model : Any
+        The refit model (an ``Item2Vec`` for the default trainer, trained on the test
+        split's training corpus), or None.
+    split, validation : NextEventSplit
+        The test split and the validation split carved out of its training corpus (their
+        ``test_sessions`` are disjoint).
+    """
+
+    best_params: dict[str, Any]
+    best_validation: float
+    metric: str
+    test_metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    trials: pd.DataFrame
+    budget_seconds: float
+    elapsed: float
+    interrupted: bool = False
+    model: Any = field(default=None, repr=False)
+    split: NextEventSplit | None = field(default=None, repr=False)
+    validation: NextEventSplit | None = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        """A few lines for humans: budget, trials, best settings, test scores vs baselines."""
+        t = self.trials
+        lines = [
+            f"tune: {len(t)} trials in {t['bracket'].nunique() if len(t) else 0} bracket(s), "
+            f"{self.elapsed:.0f} s of a {self.budget_seconds:.0f} s budget"
+            + (" (interrupted)" if self.interrupted else ""),
+            f"best {self.metric} on validation: {self.best_validation:.4f} with "
+            + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()),
+        ]
+        if self.test_metrics:
+            rows = {"tuned": self.test_metrics, **self.baselines}
+            lines.append(f"test ({int(self.test_metrics['n_cases'])} cases):")
+            for name, m in rows.items():
+                lines.append(
+                    f"  {name:<12} HR@10 {m['HR@10']:.4f}  NDCG@10 {m['NDCG@10']:.4f}  "
+                    f"HR@20 {m['HR@20']:.4f}"
+                )
+        else:
+            lines.append("test: not evaluated (search interrupted; refit best_params yourself)")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- checks
+def _parse_metric(metric: Any) -> int:
+    """K of ``"HR@K"``, ``"NDCG@K"`` or ``"MRR@K"``."""
+    m = re.fullmatch(r"(HR|NDCG|MRR)@(\d+)", metric) if isinstance(metric, str) else None
+    if m is None:
+        raise ParameterError(
+            f"metric must be 'HR@K', 'NDCG@K' or 'MRR@K' (e.g. 'HR@10'), got {metric!r}"
+        )
+    if int(m.group(2)) < 1:
+        raise ParameterError(f"metric {metric!r}: K must be >= 1, got {m.group(2)}")
+    return int(m.group(2))
+
+
+def _config_args(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`Config` fields among Item2Vec arguments (``index`` is not one)."""
+    return {k: v for k, v in params.items() if k in Config.__dataclass_fields__}
+
+
+def _check_params(space: Any, base: dict[str, Any], trainer: Trainer | None) -> dict[str, list]:
+    """Validate ``base_params`` and the space (names, then every value); return the space."""
+    clash = sorted(set(base) & {"epochs", "seed"})
+    if clash:
+        raise ParameterError(f"base_params must not set {', '.join(clash)}: tune sets them")
+    if trainer is None:  # Item2Vec: names and values are checked against Config
+        allowed: set[str] | None = set(Config.__dataclass_fields__) - set(_NOT_SEARCHABLE)
+        unknown = sorted(set(base) - set(Config.__dataclass_fields__) - {"index"})
+        if unknown:
+            raise ParameterError(f"unknown parameter in base_params: {unknown[0]!r}")
+        Config(**_config_args(base)).validate()
+    else:  # a custom trainer: names are checked against its signature
+        sig = inspect.signature(trainer).parameters
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.values())
+        allowed = None if var_kw else set(list(sig)[1:]) - {"epochs", "seed"}
+    if not isinstance(space, Mapping) or not space:
+        raise ParameterError(
+            f"space must be a non-empty dict of parameter -> list of values, got {space!r}"
+        )
+    out: dict[str, list] = {}
+    for name, values in space.items():
+        if name == "epochs":
+            raise ParameterError(
+                "space['epochs']: epochs is the resource successive halving hands out; "
+                "set min_epochs and max_epochs instead"
+            )
+        if allowed is not None and name not in allowed:
+            raise ParameterError(
+                f"unknown parameter in space: {name!r}; searchable: {', '.join(sorted(allowed))}"
+            )
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+            raise ParameterError(f"space[{name!r}] must be a list of values, got {values!r}")
+        if len(values) == 0:
+            raise ParameterError(f"space[{name!r}] is empty: give at least one value")
+        for v in values if trainer is None else ():
+            try:
+                Config(**{**_config_args(base), name: v}).validate()
+            except ParameterError as e:
+                raise ParameterError(f"space[{name!r}] holds an invalid value: {e}") from None
+        out[name] = list(values)
+    return out
+
+
+def _check_number(name: str, value: Any, minimum: float, integer: bool = False) -> None:
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    bad = isinstance(value, bool) or not isinstance(value, kinds)
+    if bad or not math.isfinite(value) or value < minimum:
+        what = "an integer" if integer else "a number"
+        raise ParameterError(f"{name} must be {what} >= {minimum}, got {value!r}")
+
+
+def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
+    """Epochs of each rung: ``min_epochs * eta**i`` below ``max_epochs``, then ``max_epochs``.
+
+    >>> rung_epochs(2, 50, 3)
+    [2, 6, 18, 50]
+    """
+    out = [min_epochs]
+    while out[-1] * eta < max_epochs:
+        out.append(out[-1] * eta)
+    return out if out[-1] == max_epochs else [*out, max_epochs]
+
+
+# ----------------------------------------------------------------------------- the search
+Key = tuple[int, ...]  # a configuration: one value index per parameter of the space
+
+
+class _Search:
+    """One :func:`tune` run: the configuration pool, the trials and the timing model.
+
+    Timing model: a trial takes ``setup + epochs * per_epoch(config)`` seconds, with
+    ``setup`` the median measured outside the epochs and ``per_epoch`` the configuration's own
+    measurement (or the mean over configurations not yet seen).
+    """
+
+    def __init__(self, trainer: Trainer, val: NextEventSplit, refit_events: int,
+                 space: dict[str, list], base: dict[str, Any], seed: int, metric: str,
+                 deadline: float) -> None:  # fmt: skip
+        self.trainer, self.val, self.refit_events = trainer, val, refit_events
+        self.space, self.base, self.seed, self.deadline = space, base, seed, deadline
+        self.metric, self.k = metric, _parse_metric(metric)
+        self.rng = np.random.default_rng(seed)
+        self.grid_size = math.prod(len(v) for v in space.values())
+        self.tried: set[Key] = set()
+        self.rows: list[dict[str, Any]] = []
+        self.done: dict[tuple[int, Key, int], float] = {}  # (bracket, key, epochs) -> score
+        self.setup: list[float] = []
+        self.per_epoch: dict[Key, float] = {}
+        self.bar: Any = None
+
+    def draw(self, n: int) -> list[Key]:
+        """Up to ``n`` untried configurations, uniformly at random."""
+        sizes = [len(v) for v in self.space.values()]
+        if self.grid_size - len(self.tried) <= 4 * n:  # small or nearly exhausted: enumerate
+            rest = [c for c in itertools.product(*map(range, sizes)) if c not in self.tried]
+            out = [rest[i] for i in self.rng.permutation(len(rest))[:n]]
+        else:  # rejection sampling: at least 3/4 of the grid is untried
+            out = []
+            while len(out) < n:
+                c = tuple(int(self.rng.integers(s)) for s in sizes)
+                if c not in self.tried and c not in out:
+                    out.append(c)
+        self.tried.update(out)
+        return out
+
+    def params(self, key: Key) -> dict[str, Any]:
+        return {n: v[i] for (n, v), i in zip(self.space.items(), key, strict=True)}
+
+    def estimate(self, key: Key | None, epochs: int, events: int | None = None) -> float:
+        # the first trial's set-up also pays for imports and warm-up: left out once others ran
+        setup = float(np.median(self.setup[1:] or self.setup or [_MIN_SETUP_SECONDS]))
+        if key in self.per_epoch:
+            per = self.per_epoch[key]
+        elif self.per_epoch:
+            per = float(np.mean(list(self.per_epoch.values())))
+        else:  # nothing measured yet: a lower bound (two couples per event)
+            per = 2 * self.val.train.n_events / _MAX_COUPLES_PER_SECOND
+        scale = 1.0 if events is None else max(1.0, events / max(self.val.train.n_events, 1))
+        return setup + epochs * per * scale
+
+    def fits(self, key: Key, epochs: int) -> bool:
+        """Whether this trial and the refit of the best trial (maybe this one) fit."""
+        refit = self.estimate(key, epochs, self.refit_events)
+        if self.rows:
+            best = max(self.rows, key=lambda r: r[self.metric])
+            refit = max(refit, self.estimate(best["_key"], best["epochs"], self.refit_events))
+        return time.perf_counter() + self.estimate(key, epochs) + refit <= self.deadline
+
+    def run(self, key: Key, epochs: int, bracket: int, rung: int) -> float:
+        """Train and validate one configuration; record the trial; return its score."""
+        t0 = time.perf_counter()
+        rec = self.trainer(
+            self.val.train, epochs=epochs, seed=self.seed, **{**self.base, **self.params(key)}
+        )
+        res = evaluate(rec, self.val, ks=(self.k,))
+        seconds = time.perf_counter() - t0
+        train_s = getattr(rec, "train_seconds", None)
+        if train_s is not None:
+            self.setup.append(max(0.0, seconds - train_s))
+        self.per_epoch[key] = (seconds if train_s is None else train_s) / epochs
+        k = self.k
+        row = {"trial": len(self.rows), "bracket": bracket, "rung": rung, "epochs": epochs,
+               **self.params(key), f"HR@{k}": res[f"HR@{k}"], f"NDCG@{k}": res[f"NDCG@{k}"],
+               f"MRR@{k}": res["MRR"], "seconds": seconds, "_key": key}  # fmt: skip
+        self.rows.append(row)
+        self.done[bracket, key, epochs] = row[self.metric]
+        if self.bar is not None:
+            self.bar.update(min(seconds, self.bar.total - self.bar.n))
+            self.bar.set_postfix_str(
+                f"trial {row['trial']} ({epochs} ep) {self.metric} {row[self.metric]:.3f}, "
+                f"best {max(r[self.metric] for r in self.rows):.3f}"
+            )
+        return row[self.metric]
+
+    def bracket_cost(self, n: int, rungs: list[int], eta: int) -> float:
+        total = 0.0
+        for epochs in rungs:
+            total, n = total + n * self.estimate(None, epochs), max(1, n // eta)
+        return total
+
+    def plan(self, rungs: list[int], eta: int, spent: float, n_min: int) -> tuple[int, list[int]]:
+        """Size of the next bracket: every rung if at least ``eta ** (rungs - 1)``
+        configurations fit (so one reaches the top), else fewer rungs; then as many
+        configurations as fit. ``(0, [])`` when nothing fits."""
+        avail = n_min + self.grid_size - len(self.tried)  # n_min are drawn already
+        for top in range(len(rungs), 0, -1):
+            rs = rungs[:top]
+            left = self.deadline - time.perf_counter() + spent
+            left -= self.estimate(None, rs[-1], self.refit_events)
+            lo, hi = min(max(n_min, eta ** (top - 1)), avail), avail
+            if self.bracket_cost(lo, rs, eta) > left:
+                continue
+            while lo < hi:  # bisection: the largest n that fits
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if self.bracket_cost(mid, rs, eta) <= left else (lo, mid - 1)
+            return lo, rs
+        return 0, []
+
+    def bracket(self, index: int, n: int | None, rungs: list[int], eta: int,
+                first: list[Key]) -> bool:  # fmt: skip
+        """One successive-halving bracket; False when the budget ran out."""
+        if n is None:
+            spent = sum(r["seconds"] for r in self.rows if r["bracket"] == index)
+            n, rungs = self.plan(rungs, eta, spent, len(first))
+            if n == 0:
+                return False
+        keys = first + self.draw(n - len(first))
+        for rung, epochs in enumerate(rungs):
+            scores = []
+            for key in keys:
+                score = self.done.get((index, key, epochs))
+                if score is None:
+                    if not self.fits(key, epochs):
+                        return False
+                    score = self.run(key, epochs, index, rung)
+                scores.append(score)
+            order = np.argsort(-np.asarray(scores), kind="stable")  # ties: drawn first
+            keys = [keys[i] for i in order[: max(1, len(keys) // eta)]]
+        return True
+
+
+def tune(
+    sessions: Sessions,
+    *,
+    space: Mapping[str, Sequence[Any]] | None = None,
+    budget_seconds: float = 900.0,
+    n_valid: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    eta: int = 3,
+    min_epochs: int = 2,
+    max_epochs: int = 50,
+    n_configs: int | None = None,
+    metric: str = "HR@10",
+    progress: bool = True,
+    base_params: Mapping[str, Any] | None = None,
+    trainer: Trainer | None = None,
+) -> TuneResult:
+    """Search hyperparameters by successive halving within ``budget_seconds``.
+
+    Parameters
+    ----------
+    sessions : Sessions
+        The whole corpus; needs at least 2 sessions with >= 3 items (one test, one
+        validation case).
+    space : dict of parameter -> list of values, default :data:`DEFAULT_SPACE`
+        Any :class:`~item2vec.Item2Vec` argument except ``epochs`` (the halving resource),
+        ``seed``, ``progress`` and checkpoint settings. Values are validated up front.
+    budget_seconds : wall-clock budget of the search and the final refit.
+    n_valid, n_test : validation and test cases; default ``min(2000, eligible // 4)`` for
+        the test and ``min(2000, rest // 3)`` for validation.
+    seed : seeds the splits, the draw of configurations and every model (with
+        ``workers > 1`` the lock-free updates make trials vary slightly between runs).
+    eta : halving rate: each rung keeps the best ``1/eta`` and gives them ``eta`` x epochs.
+    min_epochs, max_epochs : epochs of the first and the last rung
+        (see :func:`rung_epochs`).
+    n_configs : configurations in the first rung of each bracket; default: as many as the
+        time left allows (estimated from the trials so far).
+    metric : ``"HR@K"``, ``"NDCG@K"`` or ``"MRR@K"`` on the validation split.
+    progress : show a progress bar of the budget, with the best score so far.
+    base_params : fixed arguments of every trial (e.g. ``{"negatives": 10}``); the space
+        overrides them.
+    trainer : ``trainer(train, *, epochs, seed, **params) -> recommender`` (see
+        :mod:`item2vec.evaluate`); default :func:`item2vec_trainer`. :func:`gensim_trainer`
+        tunes gensim the same way.
+
+    Returns
+    -------
+    TuneResult
+
+    Ctrl-C (``KeyboardInterrupt``) stops the search and *returns* the best result so far,
+    with ``interrupted=True`` and empty ``test_metrics`` (no refit is done); it re-raises
+    only when no trial has finished yet.
+    """
+    t_start = time.perf_counter()
+    if not isinstance(sessions, Sessions):
+        raise ParameterError(
+            f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}"
+        )
+    base = dict(base_params or {})
+    space = _check_params(DEFAULT_SPACE if space is None else space, base, trainer)
+    trainer = item2vec_trainer if trainer is None else trainer
+    _check_number("budget_seconds", budget_seconds, 0.0)
+    _check_number("eta", eta, 2, integer=True)
+    _check_number("min_epochs", min_epochs, 1, integer=True)
+    _check_number("max_epochs", max_epochs, min_epochs, integer=True)
+    _check_number("seed", seed, 0, integer=True)
+    if n_configs is not None:
+        _check_number("n_configs", n_configs, 1, integer=True)
+    _parse_metric(metric)
+    eligible = int(np.sum(sessions.lengths >= 3))
+    if eligible < 2:
+        raise DataError(
+            f"sessions: tune needs at least 2 sessions with >= 3 items (a test and a "
+            f"validation case for next-event prediction), got {eligible}"
+        )
+    n_test = max(1, min(2000, eligible // 4)) if n_test is None else n_test
+    split = next_event_split(sessions, n_test=n_test, seed=seed)
+    if n_valid is None:
+        n_valid = max(1, min(2000, (eligible - len(split)) // 3))
+    val = validation_split(split, n_valid=n_valid, seed=seed)
+
+    rungs = rung_epochs(min_epochs, max_epochs, eta)
+    search = _Search(trainer, val, split.train.n_events, space, base, seed, metric,
+                     t_start + budget_seconds)  # fmt: skip
+    one = search.estimate(None, min_epochs, split.train.n_events)  # a lower bound
+    need = time.perf_counter() - t_start + 2 * one
+    if budget_seconds < need:
+        raise ParameterError(
+            f"budget_seconds={budget_seconds!r} is too small for one trial and the refit: "
+            f"{min_epochs} epoch(s) on {val.train.n_events:,} events take at least ~{need:.1f} s "
+            f"(a lower bound: {_MAX_COUPLES_PER_SECOND / 1e6:.0f} M couples/s plus "
+            f"{_MIN_SETUP_SECONDS} s set-up per model); give more time"
+        )
+    search.bar = _bar(progress, budget_seconds)
+    interrupted = False
+    try:
+        first = search.draw(1)  # measures the speed before the first bracket is sized
+        search.run(first[0], rungs[0], 0, 0)
+        index = 0
+        while search.bracket(index, n_configs, rungs, eta, first):
+            first, index = [], index + 1
+            if len(search.tried) >= search.grid_size:
+                break
+        if len(search.rows) == 1 and search.grid_size > 1:
+            warnings.warn(
+                f"budget_seconds={budget_seconds} left room for one trial only (it took "
+                f"{search.rows[0]['seconds']:.1f} s, and the refit takes about as long); "
+                "give more time for a search",
+                stacklevel=2,
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+        if not search.rows:
+            _close(search.bar)
+            raise
+        print(f"tune: interrupted after {len(search.rows)} trials; returning the best so far "
+              "(no refit)", file=sys.stderr)  # fmt: skip
+
+    best = max(search.rows, key=lambda r: r[metric])  # the first of the best on ties
+    best_params = {**base, **search.params(best["_key"]), "epochs": best["epochs"]}
+    test_metrics: dict[str, float] = {}
+    baselines: dict[str, dict[str, float]] = {}
+    model = None
+    if not interrupted:
+        if search.bar is not None:
+            search.bar.set_description("tune: refit")
+        try:
+            kw = {k: v for k, v in best_params.items() if k != "epochs"}
+            rec = trainer(split.train, epochs=best["epochs"], seed=seed, **kw)
+            test_metrics, model = evaluate(rec, split), getattr(rec, "model", None)
+            baselines = {
+                "popularity": evaluate(popularity(split.train), split),
+                "transitions": evaluate(transitions(split.train), split),
+            }
+        except KeyboardInterrupt:
+            interrupted, test_metrics = True, {}
+            print("tune: interrupted during the refit; returning without test metrics",
+                  file=sys.stderr)  # fmt: skip
+    _close(search.bar)
+    return TuneResult(
+        best_params=best_params,
+        best_validation=float(best[metric]),
+        metric=metric,
+        test_metrics=test_metrics,
+        baselines=baselines,
+        trials=pd.DataFrame(search.rows).drop(columns="_key"),
+        budget_seconds=float(budget_seconds),
+        elapsed=time.perf_counter() - t_start,
+        interrupted=interrupted,
+        model=model,
+        split=split,
+        validation=val,
+    )
+
+
+def _bar(enabled: bool, total: float) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=round(total), desc="tune", unit="s", disable=None,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s {postfix}")  # fmt: skip
+
+
+def _close(bar: Any) -> None:
+    if bar is not None:
+        bar.close()

@@ -1,0 +1,337 @@
+"""Tests of the successive-halving search (``item2vec.tune``).
+
+The halving logic runs with a fake trainer whose validation score is known in advance (it
+answers a planted share of the validation cases), so these tests take milliseconds; a few
+tests train real models on a tiny planted-cluster corpus for one or two epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from item2vec import Sessions, datasets
+from item2vec import evaluate as ev
+from item2vec import tune as tune_mod
+from item2vec.exceptions import DataError, ParameterError
+from item2vec.tune import TuneResult, rung_epochs, tune
+
+N_TEST = N_VALID = 50
+HUGE = 1e9  # a budget that never binds: the tests below never depend on the clock
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return datasets.synthetic(n_items=60, n_clusters=6, n_sessions=300, mean_length=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def val(synth):
+    split = ev.next_event_split(synth.sessions, n_test=N_TEST, seed=0)
+    return ev.validation_split(split, n_valid=N_VALID, seed=0)
+
+
+def planted(val: ev.NextEventSplit, calls: list | None = None):
+    """A trainer whose validation HR@10 grows with ``a`` and with the epochs.
+
+    On the validation queries it puts the right answer first for ``min(n, 4 a + epochs)``
+    cases and nothing for the others; elsewhere (the test split) it recommends by
+    popularity.
+    """
+
+    def trainer(train: Sessions, *, epochs: int, seed: int, a: int = 0):
+        if calls is not None:
+            calls.append({"a": a, "epochs": epochs, "events": train.n_events})
+
+        def recommend(queries: np.ndarray, k: int) -> np.ndarray:
+            if len(queries) != len(val) or not np.array_equal(queries, val.queries):
+                return ev.popularity(train)(queries, k)
+            out = np.full((len(queries), k), -1, np.int32)
+            m = min(len(val), 4 * a + epochs)
+            out[:m, 0] = val.answers[:m]
+            return out
+
+        return recommend
+
+    return trainer
+
+
+def expected_hr(val: ev.NextEventSplit, a: int, epochs: int) -> float:
+    m = min(len(val), 4 * a + epochs)
+    hit = np.arange(len(val)) < m
+    hit |= val.queries == val.answers  # a query equal to its answer is a hit
+    return float(hit.mean())
+
+
+def run(synth, val, calls=None, **kw) -> TuneResult:
+    kw.setdefault("budget_seconds", HUGE)
+    kw.setdefault("progress", False)
+    return tune(
+        synth.sessions,
+        trainer=planted(val, calls),
+        n_test=N_TEST,
+        n_valid=N_VALID,
+        **kw,
+    )
+
+
+# ----------------------------------------------------------------------------- halving
+def test_rung_epochs():
+    assert rung_epochs(2, 50, 3) == [2, 6, 18, 50]
+    assert rung_epochs(1, 9, 3) == [1, 3, 9]
+    assert rung_epochs(1, 4, 2) == [1, 2, 4]
+    assert rung_epochs(5, 5, 3) == [5]
+    assert rung_epochs(2, 7, 3) == [2, 6, 7]
+
+
+@pytest.mark.parametrize(
+    ("eta", "n", "max_epochs", "per_rung"),
+    [(3, 9, 9, [9, 3, 1]), (2, 8, 4, [8, 4, 2]), (3, 10, 9, [10, 3, 1]), (2, 5, 8, [5, 2, 1, 1])],
+)
+def test_successive_halving_keeps_top_fraction(synth, val, eta, n, max_epochs, per_rung):
+    res = run(synth, val, space={"a": list(range(n))}, n_configs=n, eta=eta, max_epochs=max_epochs,
+              min_epochs=1)  # fmt: skip
+    t = res.trials
+    assert t.groupby("rung").size().tolist() == per_rung
+    assert t.groupby("rung")["epochs"].first().tolist() == rung_epochs(1, max_epochs, eta)
+    assert (t["bracket"] == 0).all()  # one bracket: the grid is exhausted
+    for rung in range(1, len(per_rung)):
+        prev = t[t["rung"] == rung - 1].sort_values("HR@10", ascending=False, kind="stable")
+        assert set(t[t["rung"] == rung]["a"]) == set(prev["a"][: per_rung[rung]])
+    assert res.best_params == {"a": n - 1, "epochs": max_epochs}
+
+
+def test_trials_record_every_trial(synth, val):
+    calls: list = []
+    res = run(synth, val, calls, space={"a": list(range(9))}, n_configs=9, min_epochs=1,
+              max_epochs=9)  # fmt: skip
+    t = res.trials
+    assert list(t.columns) == [
+        "trial", "bracket", "rung", "epochs", "a", "HR@10", "NDCG@10", "MRR@10", "seconds"
+    ]  # fmt: skip
+    assert t["trial"].tolist() == list(range(13))
+    assert len(calls) == 13 + 1  # the trials and the refit
+    assert [(c["a"], c["epochs"]) for c in calls[:-1]] == list(zip(t["a"], t["epochs"]))
+    for a, e, hr in zip(t["a"], t["epochs"], t["HR@10"], strict=True):
+        assert hr == pytest.approx(expected_hr(val, a, e))
+    assert (t["seconds"] >= 0).all()
+    assert (t["NDCG@10"] == t["HR@10"]).all()  # every hit at rank 1
+    assert (t["MRR@10"] == t["HR@10"]).all()
+
+
+def test_new_brackets_draw_new_configurations_until_the_grid_is_exhausted(synth, val):
+    res = run(synth, val, space={"a": list(range(9))}, n_configs=3, min_epochs=1, max_epochs=3)
+    t = res.trials
+    first = t[t["rung"] == 0]
+    assert first.groupby("bracket").size().tolist() == [3, 3, 3]
+    assert sorted(first["a"]) == list(range(9))  # each configuration drawn once
+    assert t[t["rung"] == 1].groupby("bracket")["a"].agg(list).tolist() == [
+        [first[first["bracket"] == b]["a"].max()] for b in range(3)
+    ]
+    assert res.best_params == {"a": 8, "epochs": 3}
+
+
+def test_n_configs_beyond_the_grid(synth, val):
+    res = run(synth, val, space={"a": [0, 1, 2]}, n_configs=7, min_epochs=1, max_epochs=1)
+    assert sorted(res.trials["a"]) == [0, 1, 2]
+
+
+def test_best_is_the_top_validation_score(synth, val):
+    res = run(synth, val, space={"a": [3, 0, 5, 1, 4, 2]}, n_configs=6, eta=2, min_epochs=1,
+              max_epochs=2)  # fmt: skip
+    t = res.trials
+    top = t.loc[t["HR@10"].idxmax()]
+    assert res.best_validation == top["HR@10"] == t["HR@10"].max()
+    assert res.best_params == {"a": top["a"], "epochs": top["epochs"]} == {"a": 5, "epochs": 2}
+    assert res.metric == "HR@10"
+
+
+def test_other_metric_and_k(synth, val):
+    res = run(synth, val, space={"a": [0, 2, 1]}, n_configs=3, min_epochs=1, max_epochs=1,
+              metric="NDCG@5")  # fmt: skip
+    assert {"HR@5", "NDCG@5", "MRR@5"} <= set(res.trials.columns)
+    assert res.best_params["a"] == 2
+    assert res.best_validation == res.trials["NDCG@5"].max()
+
+
+def test_default_n_configs_uses_the_grid_when_time_allows(synth, val):
+    res = run(synth, val, space={"a": list(range(9))}, min_epochs=1, max_epochs=9)
+    assert sorted(res.trials[res.trials["rung"] == 0]["a"]) == list(range(9))
+    assert res.best_params == {"a": 8, "epochs": 9}
+
+
+def test_base_params_pass_to_every_trial_and_the_result(synth, val):
+    seen = []
+
+    def trainer(train, *, epochs, seed, a=0, b=0):
+        seen.append((a, b, seed))
+        return planted(val)(train, epochs=epochs, seed=seed, a=a)
+
+    res = tune(synth.sessions, trainer=trainer, space={"a": [0, 1]}, base_params={"b": 7},
+               n_configs=2, min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False,
+               n_test=N_TEST, n_valid=N_VALID, seed=3)  # fmt: skip
+    assert {b for _, b, _ in seen} == {7} and {s for *_, s in seen} == {3}
+    assert res.best_params == {"b": 7, "a": 1, "epochs": 1}
+
+
+def test_splits_are_disjoint_and_used_as_documented(synth, val):
+    calls: list = []
+    res = run(synth, val, calls, space={"a": [0, 1]}, n_configs=2, min_epochs=1, max_epochs=1)
+    split, valid = res.split, res.validation
+    assert len(split) == N_TEST and len(valid) == N_VALID
+    assert np.intersect1d(split.test_sessions, valid.test_sessions).size == 0
+    assert np.array_equal(valid.queries, val.queries)  # same seed, same draw
+    # trials train on the validation corpus, the refit on the test split's training corpus
+    assert {c["events"] for c in calls[:-1]} == {valid.train.n_events}
+    assert calls[-1]["events"] == split.train.n_events > valid.train.n_events
+    assert valid.train.n_events == split.train.n_events - int((split.train.lengths >= 3).sum())
+
+
+def test_test_metrics_and_baselines(synth, val):
+    res = run(synth, val, space={"a": [0, 1]}, n_configs=2, min_epochs=1, max_epochs=1)
+    pop = ev.evaluate(ev.popularity(res.split.train), res.split)
+    assert res.test_metrics == pop  # the planted trainer recommends by popularity on the test
+    assert set(res.baselines) == {"popularity", "transitions"}
+    assert res.baselines["popularity"] == pop
+    assert res.test_metrics["n_cases"] == N_TEST
+    text = res.summary()
+    assert "best HR@10 on validation" in text and "transitions" in text and "a=1" in text
+    assert not res.interrupted and res.elapsed > 0 and res.budget_seconds == HUGE
+
+
+def test_progress_bar_runs(synth, val, capsys):
+    res = run(synth, val, space={"a": [0, 1]}, n_configs=2, min_epochs=1, max_epochs=1,
+              progress=True)  # fmt: skip
+    assert res.best_params["a"] == 1
+
+
+# ----------------------------------------------------------------------------- interruption
+def test_interrupt_returns_best_so_far(synth, val):
+    inner = planted(val)
+    count = {"n": 0}
+
+    def trainer(train, *, epochs, seed, a=0):
+        count["n"] += 1
+        if count["n"] == 6:
+            raise KeyboardInterrupt
+        return inner(train, epochs=epochs, seed=seed, a=a)
+
+    res = tune(synth.sessions, trainer=trainer, space={"a": list(range(9))}, n_configs=9,
+               min_epochs=1, max_epochs=9, budget_seconds=HUGE, progress=False, n_test=N_TEST,
+               n_valid=N_VALID)  # fmt: skip
+    assert res.interrupted
+    assert len(res.trials) == 5
+    assert res.best_validation == res.trials["HR@10"].max()
+    assert res.best_params["a"] == res.trials.loc[res.trials["HR@10"].idxmax(), "a"]
+    assert res.test_metrics == {} and res.model is None
+    assert "interrupted" in res.summary()
+
+
+def test_interrupt_before_any_trial_reraises(synth, val):
+    def trainer(train, *, epochs, seed, a=0):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tune(synth.sessions, trainer=trainer, space={"a": [0, 1]}, budget_seconds=HUGE,
+             progress=False, n_test=N_TEST, n_valid=N_VALID)  # fmt: skip
+
+
+def test_interrupt_in_real_training_keeps_best(synth, monkeypatch):
+    """Ctrl-C inside the default (Item2Vec) trainer: the finished trials are kept."""
+    real = tune_mod.item2vec_trainer
+    count = {"n": 0}
+
+    def flaky(train, **kw):
+        count["n"] += 1
+        if count["n"] == 3:
+            raise KeyboardInterrupt
+        return real(train, **kw)
+
+    monkeypatch.setattr(tune_mod, "item2vec_trainer", flaky)
+    res = tune(synth.sessions, space={"window": [1, 2, 3]}, base_params={"dim": 8, "workers": 1},
+               n_configs=3, min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False,
+               n_test=N_TEST, n_valid=N_VALID)  # fmt: skip
+    assert res.interrupted and len(res.trials) == 2
+    assert res.best_validation == res.trials["HR@10"].max()
+    assert res.best_params["window"] in (1, 2, 3) and res.best_params["dim"] == 8
+
+
+# ----------------------------------------------------------------------------- real models
+def test_search_beats_a_broken_option_on_planted_clusters():
+    """One option (learning_rate 1e-6) learns nothing; the search must drop it."""
+    data = datasets.synthetic(n_items=80, n_clusters=8, n_sessions=500, mean_length=8, seed=1)
+    res = tune(data.sessions, space={"learning_rate": [1e-6, 0.05]},
+               base_params={"dim": 16, "window": 2, "min_learning_rate": 0.0, "workers": 1},
+               n_configs=2, eta=2, min_epochs=1, max_epochs=2, budget_seconds=HUGE,
+               progress=False, n_test=100, n_valid=100)  # fmt: skip
+    t = res.trials
+    broken = t[t["learning_rate"] == 1e-6]["HR@10"].max()
+    assert res.best_params["learning_rate"] == 0.05 and res.best_params["epochs"] == 2
+    assert res.best_validation > broken + 0.2
+    # with 8 planted clusters of 10 items, the right neighbours make most next items findable
+    assert res.test_metrics["HR@10"] > res.baselines["popularity"]["HR@10"] + 0.2
+    assert res.model is not None and res.model.item_vectors_.shape == (80, 16)
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"space": {"window": []}}, ParameterError, r"space\['window'\] is empty"),
+        ({"space": {"windw": [1]}}, ParameterError, r"unknown parameter in space: 'windw'"),
+        ({"space": {"window": [0, 1]}}, ParameterError,
+         r"space\['window'\] holds an invalid value: window must be an integer >= 1"),
+        ({"space": {"ns_exponent": [float("nan")]}}, ParameterError, r"space\['ns_exponent'\]"),
+        ({"space": {"window": 3}}, ParameterError, r"space\['window'\] must be a list"),
+        ({"space": {"epochs": [5, 10]}}, ParameterError, r"min_epochs and max_epochs"),
+        ({"space": {}}, ParameterError, r"space must be a non-empty dict"),
+        ({"metric": "precision@10"}, ParameterError, r"metric must be 'HR@K'.*'precision@10'"),
+        ({"metric": "HR@0"}, ParameterError, r"K must be >= 1, got 0"),
+        ({"metric": 10}, ParameterError, r"metric must be"),
+        ({"budget_seconds": -1}, ParameterError, r"budget_seconds must be a number >= 0"),
+        ({"budget_seconds": 1e-3}, ParameterError,
+         r"budget_seconds=0.001 is too small for one trial.*at least ~"),
+        ({"eta": 1}, ParameterError, r"eta must be an integer >= 2, got 1"),
+        ({"min_epochs": 0}, ParameterError, r"min_epochs must be an integer >= 1, got 0"),
+        ({"min_epochs": 5, "max_epochs": 3}, ParameterError, r"max_epochs must be .*>= 5, got 3"),
+        ({"n_configs": 0}, ParameterError, r"n_configs must be an integer >= 1"),
+        ({"base_params": {"epochs": 3}}, ParameterError, r"base_params must not set epochs"),
+        ({"base_params": {"dimm": 3}}, ParameterError, r"unknown parameter in base_params: 'dimm'"),
+        ({"base_params": {"dim": 0}}, ParameterError, r"dim must be an integer >= 1, got 0"),
+        ({"n_test": 10_000}, ParameterError, r"n_test=10000 exceeds"),
+    ],
+)  # fmt: skip
+def test_bad_input(synth, kwargs, error, match):
+    kwargs = {"budget_seconds": HUGE, "progress": False, **kwargs}
+    with pytest.raises(error, match=match):
+        tune(synth.sessions, **kwargs)
+
+
+def test_unknown_parameter_of_a_custom_trainer(synth, val):
+    with pytest.raises(ParameterError, match=r"unknown parameter in space: 'b'; searchable: a"):
+        run(synth, val, space={"b": [1]})
+
+
+def test_sessions_too_short_to_split():
+    short = Sessions.from_lists([["a", "b"], ["c", "d"], ["a", "b", "c"]])
+    with pytest.raises(DataError, match=r"at least 2 sessions with >= 3 items.*got 1"):
+        tune(short, budget_seconds=HUGE, progress=False)
+
+
+def test_sessions_must_be_sessions():
+    with pytest.raises(ParameterError, match=r"sessions must be an item2vec.Sessions, got list"):
+        tune([["a", "b", "c"]], budget_seconds=HUGE)
+
+
+def test_item2vec_trainer_keeps_rows_with_min_count(synth, val):
+    """min_count > 1 renumbers the model's rows; the recommender must answer in split rows."""
+    rec = tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, min_count=10, dim=8, workers=1)
+    model = rec.model
+    assert len(model.vocabulary_) < len(val.train.vocabulary)
+    ranked = rec(val.queries, 5)
+    ids = val.train.vocabulary.ids
+    kept = set(model.vocabulary_.ids.tolist())
+    assert set(ids[ranked[ranked >= 0]].tolist()) <= kept
+    q = next(i for i, x in enumerate(val.queries) if ids[x] in kept and (ranked[i] >= 0).all())
+    expected, _ = model.similar(ids[val.queries[q]], k=5)
+    assert ids[ranked[q]].tolist() == expected.tolist()
