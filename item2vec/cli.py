@@ -111,6 +111,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .estimator import Item2Vec, model_bytes
     from .io import check_writable
 
+    if args.distributed:  # one worker of a tf.distribute cluster (TF_CONFIG)
+        from .distributed import run_worker
+
+        return run_worker(args)
     params = _hyperparameters(args)
     config = Config(**params).validate()  # bad settings fail before the data is read
     check_writable(args.out)
@@ -300,6 +304,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .distributed import add_distributed_options
+
     parser = argparse.ArgumentParser(
         prog="item2vec",
         description="Item embeddings from interaction logs (skip-gram/CBOW, FAISS queries).",
@@ -325,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=1000, help="steps")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run as one worker of a MultiWorkerMirroredStrategy cluster described by "
+        "TF_CONFIG (Parquet data, --session-col); see docs/scaling.md",
+    )
+    add_distributed_options(train)
     train.set_defaults(func=cmd_train)
 
     for name, helptext, func in (

@@ -195,3 +195,10 @@ def test_tune_empty_space_dimension_is_named(log_csv, capsys):
                "--space", "window=", "--quiet"])  # fmt: skip
     assert rc == 2
     assert "window" in capsys.readouterr().err
+
+
+def test_train_distributed_is_wired_to_the_worker(log_csv, tmp_path, capsys):
+    rc = main(["train", str(log_csv), "--user-col", "basket", "--item-col", "product",
+               "--distributed", "--out", str(tmp_path / "m")])  # fmt: skip
+    assert rc == 2
+    assert "distributed training needs --session-col" in capsys.readouterr().err
