@@ -271,13 +271,14 @@ class Trainer:
                     totals["loss"] += loss
                     totals["couples"] += couples
                     self.state.batch_in_epoch += 1
-                    if bar is not None:
+                    if bar is not None and self.state.batch_in_epoch % 20 == 0:
                         el = time.perf_counter() - t0
-                        bar.update(1)
+                        bar.update(self.state.batch_in_epoch - bar.n)
                         bar.set_postfix(
                             loss=f"{totals['loss'] / max(totals['couples'], 1):.4f}",
                             couples_s=f"{totals['couples'] / max(el, 1e-9):.3g}",
                             lr=f"{lr:.2g}",
+                            refresh=False,
                         )
                     for callback in self.on_step:
                         callback(self.state)
