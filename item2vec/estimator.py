@@ -136,7 +136,8 @@ class Item2Vec:
 
         Parameters
         ----------
-        sessions : Sessions
+        sessions : Sessions, or a :class:`~item2vec.corpus.ParquetCorpus` to stream a log
+            larger than memory from disk (memory bounded by ``chunk_events``).
         validation : optional :class:`item2vec.evaluate.NextEventSplit` whose ``train``
             is ``sessions``; its HR@10 / NDCG@10 are computed after every epoch and kept
             in ``history_``.
@@ -146,14 +147,22 @@ class Item2Vec:
         Ctrl-C stops training after writing a checkpoint (when ``checkpoint_dir`` is set)
         and re-raises ``KeyboardInterrupt``.
         """
+        from .corpus import ParquetCorpus
         from .model import Item2VecModel
         from .train import Checkpointer, NeighbourMonitor, Trainer
 
         config = self.config()
-        if not isinstance(sessions, Sessions):
+        streamed = isinstance(sessions, ParquetCorpus)
+        if not isinstance(sessions, Sessions) and not streamed:
             raise ParameterError(
                 f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}; "
-                "build one with Sessions.from_frame / from_lists"
+                "build one with Sessions.from_frame / from_lists (or stream a Parquet log "
+                "larger than memory with item2vec.corpus.ParquetCorpus)"
+            )
+        if streamed and config.min_count > 1:
+            raise ParameterError(
+                "min_count applies when the ParquetCorpus is built: "
+                "ParquetCorpus(path, ..., min_count=...)"
             )
         if (
             isinstance(self.checkpoint_every, bool)

@@ -82,7 +82,8 @@ class Trainer:
 
     Parameters
     ----------
-    model, sessions, config : what to train, on what, how.
+    model, sessions, config : what to train, on what (in-memory :class:`Sessions`, or a
+        :class:`~item2vec.corpus.ParquetCorpus` streamed from disk), how.
     on_epoch_end : called with ``(EpochStats)``; may fill ``stats.metrics``.
     on_step : callables called with ``(TrainState)`` after each batch (checkpointing,
         monitoring), in order.
@@ -184,8 +185,7 @@ class Trainer:
 
         def gen() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             group: list = []
-            for u in stream_units(
-                self.sessions,
+            kwargs = dict(
                 batch_size=c.batch_size,
                 window=c.window,
                 negatives=c.negatives,
@@ -196,7 +196,11 @@ class Trainer:
                 seed=c.seed,
                 epoch=epoch,
                 chunk_events=c.chunk_events,
-            ):
+            )
+            # a ParquetCorpus streams itself from disk; in-memory Sessions use the sampler
+            own = getattr(self.sessions, "stream_units", None)
+            stream = own(**kwargs) if own is not None else stream_units(self.sessions, **kwargs)
+            for u in stream:
                 if group and len(u) != len(group[0]):  # the short last batch goes alone
                     yield _stack(group)
                     group = []
