@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import Sessions, Vocabulary, _check_path, _needed_columns, _parse_time, normalize_ids
+from .columns import check_path, needed_columns, normalize_ids, parse_time
+from .data import Sessions, Vocabulary
 from .exceptions import DataError, ParameterError
 from .sampling import Units, _check_stream, _concat, _plan, _take, _units, keep_probability
 
@@ -260,7 +261,7 @@ class ParquetCorpus:
             )
         if session is None or item is None:
             raise DataError(f"give both session= and item= columns, got {session!r}, {item!r}")
-        self.path = _check_path(path, (".parquet", ".pq"), "ParquetCorpus", allow_dir=True)
+        self.path = check_path(path, (".parquet", ".pq"), "ParquetCorpus", allow_dir=True)
         self.session, self.item, self.time = session, item, time
         self.min_count, self.min_length = int(min_count), int(min_length)
         self.collapse_repeats = bool(collapse_repeats)
@@ -270,7 +271,7 @@ class ParquetCorpus:
                 read_options=ds.ParquetReadOptions(dictionary_columns=[session, item])
             )
             dataset = ds.dataset(self.path, format=fmt, partitioning="hive")
-            self._columns = _needed_columns(
+            self._columns = needed_columns(
                 dataset.schema.names, session=session, item=item, time=time
             )
             pieces = []
@@ -349,7 +350,7 @@ class ParquetCorpus:
             keep = ~(bad_item | bad_key)
             times = None
             if self.time is not None:
-                times = _parse_time(batch.column(self.time).to_pandas(), self.time)
+                times = parse_time(batch.column(self.time).to_pandas(), self.time)
                 bad_time = (
                     np.zeros(len(times), bool) if times.dtype.kind in "iu" else pd.isna(times)
                 )

@@ -24,39 +24,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .columns import (
+    arrow_nullable_int,
+    check_path,
+    factorize_ids,
+    missing_ids,
+    needed_columns,
+    normalize_ids,
+    parse_gap,
+    parse_time,
+)
 from .exceptions import DataError, ParameterError, UnknownItemError
 
 __all__ = ["Vocabulary", "Sessions", "normalize_ids"]
 
-_INT64_LIMIT = 2.0**63
 #: Missing-value markers of a CSV time column (pandas' defaults); id columns use only "".
 _CSV_NA = ("", "#N/A", "#NA", "N/A", "NA", "<NA>", "NULL", "NaN", "-NaN", "nan", "-nan", "None",
            "n/a", "null")  # fmt: skip
-
-
-def normalize_ids(values: Any, name: Hashable = "item") -> np.ndarray:
-    """Item ids (no missing values) as a 1-D int64 array or an object array of ``str``."""
-    s = pd.Series(values)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(s.cat.categories.dtype)
-    if s.dtype == object:
-        kinds = set(map(type, s.tolist()))
-        if any(issubclass(k, list | tuple | dict | set | frozenset | np.ndarray) for k in kinds):
-            raise DataError(f"column {name!r} holds containers (lists, ...), not item ids")
-        s = s.infer_objects()
-    kind = s.dtype.kind
-    if kind == "u" and len(s) and s.max() >= _INT64_LIMIT:
-        kind = "too large"
-    if kind in "iu":
-        return s.to_numpy(np.int64)
-    if kind == "f":
-        v = s.to_numpy(np.float64)
-        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < _INT64_LIMIT):
-            return v.astype(np.int64)
-    if s.dtype == object:  # mixed: str() each, bytes as UTF-8 where they are
-        text = [v.decode(errors="backslashreplace") if isinstance(v, bytes) else str(v) for v in s]
-        return np.array(text, dtype=object)
-    return s.astype(str).to_numpy(object)
 
 
 @dataclass(frozen=True, eq=False)
@@ -425,26 +409,26 @@ class Sessions:
         if len(df) == 0:
             raise DataError(f"the log is empty (0 rows; columns: {list(df.columns)})")
         roles = {"session": session, "item": item, "time": time, "user": user}
-        _needed_columns(df.columns, **roles)
+        needed_columns(df.columns, **roles)
         if gap is not None and time is None:
             raise DataError(f"gap={gap!r} needs a time column (time=...)")
 
         report: dict[str, int] = {"rows read": len(df)}
-        bad_item = _missing(df[item])
+        bad_item = missing_ids(df[item])
         report["rows with missing or empty item id"] = int(bad_item.sum())
-        bad_group = _missing(df[group]) & ~bad_item
+        bad_group = missing_ids(df[group]) & ~bad_item
         report[f"rows with missing {group}"] = int(bad_group.sum())
         keep = ~(bad_item | bad_group)
         if time is not None:
-            t = _parse_time(df[time], time)
-            max_step = None if gap is None else _parse_gap(gap, t)
+            t = parse_time(df[time], time)
+            max_step = None if gap is None else parse_gap(gap, t)
             bad_time = np.zeros(len(t), bool) if t.dtype.kind in "iu" else pd.isna(t)
             report[f"rows with missing {time}"] = int((bad_time & keep).sum())
             keep &= ~bad_time
         if not keep.any():
             raise DataError(f"no rows left after dropping missing values: {report}")
 
-        groups = _factorize(df[group].to_numpy()[keep], group)[0]
+        groups = factorize_ids(df[group].to_numpy()[keep], group)[0]
         item_values = normalize_ids(df[item][keep], item)
         if time is not None:
             t = t[keep]
@@ -458,7 +442,7 @@ class Sessions:
             t = t[order]
             step = np.diff(t)  # a negative step inside a session: int64 overflow, a split
             new_session[1:] |= (step > max_step) | (step < step.dtype.type(0))
-        codes, uniques = _factorize(item_values, item)
+        codes, uniques = factorize_ids(item_values, item)
         if collapse_repeats:
             rep = np.zeros(len(codes), dtype=bool)
             rep[1:] = (codes[1:] == codes[:-1]) & ~new_session[1:]
@@ -542,7 +526,7 @@ class Sessions:
         empty field is a missing id (``"NA"`` or ``"null"`` are ids like any other).
         ``read_csv_kwargs`` go to :func:`pandas.read_csv` (``sep``, ``encoding``, ...).
         """
-        path = _check_path(path, (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz"), "from_csv")
+        path = check_path(path, (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz"), "from_csv")
         opts = dict(read_csv_kwargs or {})
         for key in ("usecols", "nrows", "iterator", "chunksize"):
             if key in opts:
@@ -561,7 +545,7 @@ class Sessions:
         dtype = {**dtype, **dict.fromkeys(ids, str)}
         try:
             header = pd.read_csv(path, nrows=0, **opts).columns
-            cols = _needed_columns(header, session=session, item=item, time=time, user=user)
+            cols = needed_columns(header, session=session, item=item, time=time, user=user)
             df = pd.read_csv(path, usecols=cols, dtype=dtype, **opts)
         except DataError:
             raise
@@ -590,10 +574,10 @@ class Sessions:
         import pyarrow as pa
         import pyarrow.dataset as ds
 
-        path = _check_path(path, (".parquet", ".pq"), "from_parquet", allow_dir=True)
+        path = check_path(path, (".parquet", ".pq"), "from_parquet", allow_dir=True)
         try:
             dataset = ds.dataset(path, format="parquet", partitioning="hive")
-            cols = _needed_columns(
+            cols = needed_columns(
                 dataset.schema.names, session=session, item=item, time=time, user=user
             )
             table = dataset.to_table(columns=cols)
@@ -602,152 +586,9 @@ class Sessions:
                 if typ is not None and (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
                     i = table.schema.get_field_index(name)
                     table = table.set_column(i, name, table.column(name).dictionary_encode())
-            df = table.to_pandas(types_mapper=_nullable_int)
+            df = table.to_pandas(types_mapper=arrow_nullable_int)
         except DataError:
             raise
         except (pa.ArrowException, OSError, ValueError, TypeError) as e:
             raise DataError(f"cannot read {path} as Parquet: {e}") from e
         return cls.from_frame(df, session=session, item=item, time=time, user=user, **kwargs)
-
-
-def _nullable_int(typ: Any) -> Any:
-    """pandas nullable integer dtype for an Arrow integer type (no float detour for nulls)."""
-    import pyarrow as pa
-
-    if pa.types.is_integer(typ):
-        return pd.api.types.pandas_dtype(
-            f"{'U' if pa.types.is_unsigned_integer(typ) else ''}Int{typ.bit_width}"
-        )
-    return None
-
-
-def _needed_columns(header: Iterable[Hashable], **roles: Hashable | None) -> list:
-    """The columns given for ``roles``, checked to exist once in ``header``."""
-    header = list(header)
-    names = [str(h) for h in header]
-    cols: list = []
-    for role, col in roles.items():
-        if col is None:
-            continue
-        if col not in header:
-            close = difflib.get_close_matches(str(col), names, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise DataError(
-                f"{role} column {col!r} not found; columns present: {', '.join(names)}{hint}"
-            )
-        if header.count(col) > 1:
-            raise DataError(f"{role} column {col!r} appears {header.count(col)} times")
-        if col not in cols:
-            cols.append(col)
-    return cols
-
-
-def _missing(col: pd.Series) -> np.ndarray:
-    """True where an id is missing: NaN/None/NA, or a string that is empty or blank."""
-    bad = col.isna().to_numpy(dtype=bool, copy=True)
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()
-        blank = np.append(_missing(pd.Series(col.cat.categories)), False)
-        return bad | blank[codes]  # code -1 (missing) reads the appended False
-    if isinstance(col.dtype, pd.StringDtype):
-        return bad | col.str.strip().eq("").to_numpy(dtype=bool, na_value=False)
-    if col.dtype.kind in "OSU":
-        is_blank = np.frompyfunc(lambda v: isinstance(v, str) and not v.strip(), 1, 1)
-        bad |= is_blank(col.to_numpy(object)).astype(bool)
-    return bad
-
-
-def _factorize(values: np.ndarray, name: Hashable) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize`` in order of appearance; unhashable values become a DataError."""
-    try:
-        codes, uniques = pd.factorize(values, sort=False)
-    except TypeError as e:
-        raise DataError(f"column {name!r} holds values that cannot be ids: {e}") from e
-    uniques = np.asarray(uniques)
-    return codes, uniques if uniques.dtype.kind in "iu" else uniques.astype(object)
-
-
-def _check_path(
-    path: str | os.PathLike, suffixes: tuple[str, ...], reader: str, allow_dir: bool = False
-) -> str:
-    p = os.fspath(path)
-    if not isinstance(p, str):
-        p = os.fsdecode(p)
-    if allow_dir and os.path.isdir(p):
-        return p
-    if not os.path.exists(p):
-        raise DataError(f"file not found: {p}")
-    if not os.path.isfile(p) or not os.access(p, os.R_OK):
-        raise DataError(f"cannot read {p}: not a readable file")
-    if not p.lower().endswith(suffixes):
-        other = "from_parquet" if reader == "from_csv" else "from_csv"
-        raise DataError(
-            f"unsupported file type for {reader}: {p} (expected {', '.join(suffixes)}; "
-            f"see Sessions.{other}, or convert the file, e.g. Excel with pandas.read_excel "
-            "and Sessions.from_frame)"
-        )
-    return p
-
-
-def _parse_time(col: pd.Series, name: Hashable) -> np.ndarray:
-    """Time column as int64, float64 (NaN: missing), datetime64 or timedelta64 (NaT: missing).
-
-    Datetimes keep their resolution (no silent overflow of dates far from 1970); time
-    zones are converted to UTC.
-    """
-    if col.dtype == object:
-        col = col.infer_objects()
-    if col.dtype.kind == "b":
-        raise DataError(f"time column {name!r} holds booleans, not timestamps")
-    if col.dtype.kind in "iu" and not col.hasnans:
-        return col.to_numpy(np.int64)
-    if col.dtype.kind in "iuf":
-        return col.to_numpy(np.float64, na_value=np.nan)
-    if col.dtype.kind in "mM":
-        s = col
-    else:
-        try:
-            s = pd.to_datetime(col, errors="raise", format="mixed", utc=True)
-        except (ValueError, TypeError, OverflowError, NotImplementedError) as e:
-            raise DataError(f"time column {name!r} has values that are not timestamps: {e}") from e
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    return s.to_numpy()
-
-
-def _parse_gap(gap: Any, t: np.ndarray) -> Any:
-    """``gap`` in the unit of ``t``; refuses a bare number for datetime times (ambiguous)."""
-    if t.dtype.kind in "mM":
-        unit = np.datetime_data(t.dtype)[0]
-        if _is_plain_number(gap) or (isinstance(gap, str) and _is_number(gap)):
-            raise ParameterError(
-                f"gap must be a duration such as '30min' or pd.Timedelta(minutes=30) for the "
-                f"datetime column, got {gap!r} (a bare number has no unit)"
-            )
-        try:
-            g = pd.Timedelta(gap)
-        except (ValueError, TypeError) as e:
-            raise ParameterError(f"gap must be a duration such as '30min', got {gap!r}") from e
-        if pd.isna(g) or g <= pd.Timedelta(0):
-            raise ParameterError(f"gap must be a positive duration, got {gap!r}")
-        return np.timedelta64(g.value, "ns").astype(f"m8[{unit}]")
-    if isinstance(gap, str) and _is_number(gap):
-        gap = float(gap)
-    if isinstance(gap, bool) or not _is_plain_number(gap) or not gap > 0:
-        raise ParameterError(
-            f"gap must be a positive number for a numeric time column, got {gap!r}"
-        )
-    return gap
-
-
-def _is_plain_number(value: Any) -> bool:
-    """int, float or a numpy number, but not a np.timedelta64 (a numpy integer too)."""
-    return isinstance(value, int | float | np.number) and not isinstance(value, np.timedelta64)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
