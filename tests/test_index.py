@@ -323,3 +323,46 @@ def test_exact_scores_match_numpy_property(n, k, seed, metric):
     np.testing.assert_allclose(scores, np.take_along_axis(full, rows, 1), atol=1e-5)
     best = -np.sort(-np.where(mask, full, -np.inf), axis=1)[:, : rows.shape[1]]
     np.testing.assert_allclose(scores, best, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip"])
+def test_exact_sharded_search_equals_unsharded(metric, tmp_path):
+    from item2vec.index import ShardedIndex
+
+    x, q = clustered(900, seed=3)
+    whole = ItemIndex(x, metric=metric, kind="exact")
+    sharded = ShardedIndex(x, n_shards=4, metric=metric, kind="exact")
+    assert sharded.n_items == 900 and len(sharded.shards) == 4
+    want_rows, want_scores = whole.search(q, 15)
+    rows, scores = sharded.search(q, 15)
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-5)
+    one_rows, _ = sharded.search(q[0], 15)
+    np.testing.assert_array_equal(one_rows, want_rows[0])
+    # filters use global rows, across shard boundaries
+    excl = np.stack([want_rows[:, 0], np.full(len(q), 450)], axis=1)
+    r2, _ = sharded.search(q, 10, exclude=excl)
+    w2, _ = whole.search(q, 10, exclude=excl)
+    np.testing.assert_array_equal(r2, w2)
+    allowed = np.arange(200, 700)
+    r3, _ = sharded.search(q, 10, allowed=allowed)
+    w3, _ = whole.search(q, 10, allowed=allowed)
+    np.testing.assert_array_equal(r3, w3)
+    sharded.save(tmp_path / "shards")
+    again = ShardedIndex.load(tmp_path / "shards")
+    np.testing.assert_array_equal(again.search(q, 15)[0], want_rows)
+
+
+def test_sharded_index_bad_inputs(tmp_path):
+    from item2vec.index import ShardedIndex
+
+    x, _ = clustered(50)
+    with pytest.raises(ParameterError, match="n_shards must be <= the number of vectors"):
+        ShardedIndex(x, n_shards=51, kind="exact")
+    with pytest.raises(ParameterError, match="shards must hold at least one ItemIndex"):
+        ShardedIndex.from_shards([])
+    with pytest.raises(ModelFormatError, match="no shard"):
+        ShardedIndex.load(tmp_path)
+    with pytest.warns(UserWarning, match="k=60 is more than the 50 eligible rows"):
+        rows, _ = ShardedIndex(x, n_shards=2, kind="exact").search(x[0], 60)
+    assert len(rows) == 50
