@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config
-from .data import Sessions, Vocabulary
+from .data import Sessions
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .index import ItemIndex
 from .io import check_writable
@@ -272,7 +272,7 @@ class Item2Vec:
             )
 
     def _rows(self, items: Items) -> tuple[np.ndarray, bool]:
-        single = isinstance(items, str | bytes) or not isinstance(items, Iterable)
+        single = _is_single(items)
         seq = [items] if single else list(items)
         if not seq:
             raise ParameterError("items is empty: give at least one item id")
@@ -283,7 +283,7 @@ class Item2Vec:
             raise ParameterError(f"k must be an integer >= 1, got {k!r}")
         return int(k)
 
-    def _filter_rows(self, items: Iterable[Hashable] | None, name: str) -> np.ndarray | None:
+    def _filter_rows(self, items: Iterable[Hashable] | None) -> np.ndarray | None:
         if items is None:
             return None
         return self.vocabulary_.encode(list(items))
@@ -323,13 +323,13 @@ class Item2Vec:
         self._check_fitted()
         k = self._check_k(k)
         rows, single = self._rows(items)
-        ex = self._filter_rows(exclude, "exclude")
+        ex = self._filter_rows(exclude)
         per_query = (
             rows[:, None]
             if ex is None
             else np.hstack([rows[:, None], np.broadcast_to(ex, (len(rows), len(ex)))])
         )
-        allowed_rows = self._filter_rows(allowed, "allowed")
+        allowed_rows = self._filter_rows(allowed)
         found, scores = self.similar_index_.search(
             self.item_vectors_[rows], k, exclude=per_query, allowed=allowed_rows
         )
@@ -378,7 +378,7 @@ class Item2Vec:
         ctx_rows = [self._rows(c)[0] for c in contexts]
         q = np.stack([self.item_vectors_[r].mean(axis=0) for r in ctx_rows])
         q = np.hstack([q, np.ones((len(q), 1), np.float32)])
-        ex = self._filter_rows(exclude, "exclude")
+        ex = self._filter_rows(exclude)
         width = max(len(r) for r in ctx_rows) if exclude_context else 0
         per_query = np.full((len(q), width + (0 if ex is None else len(ex))), -1, np.int64)
         for i, r in enumerate(ctx_rows):
@@ -390,7 +390,7 @@ class Item2Vec:
             q,
             k,
             exclude=per_query if per_query.shape[1] else None,
-            allowed=self._filter_rows(allowed, "allowed"),
+            allowed=self._filter_rows(allowed),
         )
         return self.vocabulary_.decode(found), scores
 
@@ -451,4 +451,4 @@ def _is_single(items: Any) -> bool:
     return isinstance(items, str | bytes) or not isinstance(items, Iterable)
 
 
-__all__ = ["Item2Vec", "Vocabulary"]
+__all__ = ["Item2Vec"]
