@@ -287,14 +287,17 @@ class Trainer:
                     for callback in self.on_step:
                         callback(self.state)
 
-        try:
-            threads = [threading.Thread(target=worker) for _ in range(c.workers - 1)]
-            for t in threads:
-                t.start()
+        def guarded() -> None:
             try:
                 worker()
-            except BaseException as e:  # KeyboardInterrupt included: stop the others
+            except BaseException as e:  # KeyboardInterrupt included: stops the others too
                 errors.append(e)
+
+        try:
+            threads = [threading.Thread(target=guarded) for _ in range(c.workers - 1)]
+            for t in threads:
+                t.start()
+            guarded()
             for t in threads:
                 t.join()
         finally:

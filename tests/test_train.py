@@ -207,3 +207,25 @@ def test_several_workers_stay_within_the_documented_tolerance(planted):
     runs = [Item2Vec(**{**FAST, "workers": 2}).fit(planted.sessions) for _ in range(2)]
     precisions = [planted.same_cluster_precision(_neighbour_rows(m)) for m in runs]
     assert min(precisions) >= 0.9 and abs(precisions[0] - precisions[1]) <= 0.05
+
+
+def test_an_error_in_a_worker_thread_stops_training_and_is_raised(planted):
+    from item2vec.config import Config
+    from item2vec.model import Item2VecModel
+    from item2vec.train import Trainer
+
+    config = Config(dim=8, epochs=1, batch_size=64, workers=2)
+    trainer = Trainer(Item2VecModel(len(planted.sessions.vocabulary), 8), planted.sessions,
+                      config, progress=False)  # fmt: skip
+    step, calls = trainer._step_fn, []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("boom in a worker")
+        return step(*args)
+
+    trainer._step_fn = failing
+    with pytest.raises(RuntimeError, match="boom in a worker"):
+        trainer.fit()
+    assert len(calls) < 20  # the other worker stopped too
