@@ -74,6 +74,8 @@ _NOT_SEARCHABLE = ("epochs", "seed", "progress", "checkpoint_dir", "checkpoint_e
 
 Trainer = Callable[..., Recommender]
 
+_clock = time.perf_counter  # the budget's clock (tests substitute a simulated one)
+
 
 # ----------------------------------------------------------------------------- trainers
 def item2vec_trainer(train: Sessions, *, epochs: int, seed: int, **params: Any) -> Recommender:
@@ -285,7 +287,8 @@ class _Search:
 
     Timing model: a trial takes ``setup + epochs * per_epoch(config)`` seconds, with
     ``setup`` the median measured outside the epochs and ``per_epoch`` the configuration's own
-    measurement (or the mean over configurations not yet seen).
+    measurement (for one not yet seen: the mean over those seen, or their 90th percentile
+    when planning the later rungs of a bracket).
     """
 
     def __init__(self, trainer: Trainer, val: NextEventSplit, refit_events: int,
@@ -321,34 +324,40 @@ class _Search:
     def params(self, key: Key) -> dict[str, Any]:
         return {n: v[i] for (n, v), i in zip(self.space.items(), key, strict=True)}
 
-    def estimate(self, key: Key | None, epochs: int, events: int | None = None) -> float:
+    def estimate(
+        self, key: Key | None, epochs: int, events: int | None = None, slow: bool = False
+    ) -> float:
+        """Seconds of a trial; ``slow``: an unseen configuration is taken at the 90th
+        percentile speed (survivors of a rung tend to be the larger, slower ones)."""
         # the first trial's set-up also pays for imports and warm-up: left out once others ran
         setup = float(np.median(self.setup[1:] or self.setup or [_MIN_SETUP_SECONDS]))
         if key in self.per_epoch:
             per = self.per_epoch[key]
         elif self.per_epoch:
-            per = float(np.mean(list(self.per_epoch.values())))
+            seen = list(self.per_epoch.values())
+            per = float(np.quantile(seen, 0.9) if slow else np.mean(seen))
         else:  # nothing measured yet: a lower bound (two couples per event)
             per = 2 * self.val.train.n_events / _MAX_COUPLES_PER_SECOND
         scale = 1.0 if events is None else max(1.0, events / max(self.val.train.n_events, 1))
         return setup + epochs * per * scale
 
     def fits(self, key: Key, epochs: int) -> bool:
-        """Whether this trial and the refit of the best trial (maybe this one) fit."""
-        refit = self.estimate(key, epochs, self.refit_events)
+        """Whether this trial and the refit of the best trial (maybe this one) fit; an
+        unseen configuration is assumed slow."""
+        refit = self.estimate(key, epochs, self.refit_events, slow=True)
         if self.rows:
             best = max(self.rows, key=lambda r: r[self.metric])
             refit = max(refit, self.estimate(best["_key"], best["epochs"], self.refit_events))
-        return time.perf_counter() + self.estimate(key, epochs) + refit <= self.deadline
+        return _clock() + self.estimate(key, epochs, slow=True) + refit <= self.deadline
 
     def run(self, key: Key, epochs: int, bracket: int, rung: int) -> float:
         """Train and validate one configuration; record the trial; return its score."""
-        t0 = time.perf_counter()
+        t0 = _clock()
         rec = self.trainer(
             self.val.train, epochs=epochs, seed=self.seed, **{**self.base, **self.params(key)}
         )
         res = evaluate(rec, self.val, ks=(self.k,))
-        seconds = time.perf_counter() - t0
+        seconds = _clock() - t0
         train_s = getattr(rec, "train_seconds", None)
         if train_s is not None:
             self.setup.append(max(0.0, seconds - train_s))
@@ -367,11 +376,21 @@ class _Search:
             )
         return row[self.metric]
 
-    def bracket_cost(self, n: int, rungs: list[int], eta: int) -> float:
+    def bracket_cost(self, n: int, rungs: list[int], eta: int, start: int = 0) -> float:
+        """Estimated seconds of rungs ``start..`` of a bracket of ``n`` configurations."""
         total = 0.0
-        for epochs in rungs:
-            total, n = total + n * self.estimate(None, epochs), max(1, n // eta)
+        for rung, epochs in enumerate(rungs):
+            if rung >= start:
+                total += n * self.estimate(None, epochs, slow=rung > 0)
+            n = max(1, n // eta)
         return total
+
+    def room_for(self, n: int, rungs: list[int], eta: int) -> bool:
+        """Whether one more first-rung trial fits with the later rungs of ``n`` configurations
+        and the refit."""
+        rest = self.estimate(None, rungs[0]) + self.bracket_cost(n, rungs, eta, start=1)
+        rest += self.estimate(None, rungs[-1], self.refit_events, slow=True)
+        return _clock() + rest <= self.deadline
 
     def plan(self, rungs: list[int], eta: int, spent: float, n_min: int) -> tuple[int, list[int]]:
         """Size of the next bracket: every rung if at least ``eta ** (rungs - 1)``
@@ -380,8 +399,8 @@ class _Search:
         avail = n_min + self.grid_size - len(self.tried)  # n_min are drawn already
         for top in range(len(rungs), 0, -1):
             rs = rungs[:top]
-            left = self.deadline - time.perf_counter() + spent
-            left -= self.estimate(None, rs[-1], self.refit_events)
+            left = self.deadline - _clock() + spent
+            left -= self.estimate(None, rs[-1], self.refit_events, slow=True)
             lo, hi = min(max(n_min, eta ** (top - 1)), avail), avail
             if self.bracket_cost(lo, rs, eta) > left:
                 continue
@@ -393,7 +412,13 @@ class _Search:
 
     def bracket(self, index: int, n: int | None, rungs: list[int], eta: int,
                 first: list[Key]) -> bool:  # fmt: skip
-        """One successive-halving bracket; False when the budget ran out."""
+        """One successive-halving bracket; False when the budget ran out.
+
+        With ``n`` None the bracket is sized by :meth:`plan`, and the first rung stops early
+        (with the configurations run so far) once the estimates, sharper with every trial,
+        leave no room for one more and the later rungs.
+        """
+        adaptive = n is None
         if n is None:
             spent = sum(r["seconds"] for r in self.rows if r["bracket"] == index)
             n, rungs = self.plan(rungs, eta, spent, len(first))
@@ -402,9 +427,13 @@ class _Search:
         keys = first + self.draw(n - len(first))
         for rung, epochs in enumerate(rungs):
             scores = []
-            for key in keys:
+            for j, key in enumerate(keys):
                 score = self.done.get((index, key, epochs))
                 if score is None:
+                    if adaptive and rung == 0 and j > 0 and not self.room_for(j + 1, rungs, eta):
+                        self.tried.difference_update(keys[j:])  # back into the pool
+                        keys = keys[:j]
+                        break
                     if not self.fits(key, epochs):
                         return False
                     score = self.run(key, epochs, index, rung)
@@ -449,8 +478,9 @@ def tune(
     eta : halving rate: each rung keeps the best ``1/eta`` and gives them ``eta`` x epochs.
     min_epochs, max_epochs : epochs of the first and the last rung
         (see :func:`rung_epochs`).
-    n_configs : configurations in the first rung of each bracket; default: as many as the
-        time left allows (estimated from the trials so far).
+    n_configs : configurations in the first rung of each bracket (the budget may still cut
+        a bracket short); default: as many as the time left allows, re-estimated after
+        every trial of the first rung.
     metric : ``"HR@K"``, ``"NDCG@K"`` or ``"MRR@K"`` on the validation split.
     progress : show a progress bar of the budget, with the best score so far.
     base_params : fixed arguments of every trial (e.g. ``{"negatives": 10}``); the space
@@ -467,7 +497,7 @@ def tune(
     with ``interrupted=True`` and empty ``test_metrics`` (no refit is done); it re-raises
     only when no trial has finished yet.
     """
-    t_start = time.perf_counter()
+    t_start = _clock()
     if not isinstance(sessions, Sessions):
         raise ParameterError(
             f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}"
@@ -499,7 +529,7 @@ def tune(
     search = _Search(trainer, val, split.train.n_events, space, base, seed, metric,
                      t_start + budget_seconds)  # fmt: skip
     one = search.estimate(None, min_epochs, split.train.n_events)  # a lower bound
-    need = time.perf_counter() - t_start + 2 * one
+    need = _clock() - t_start + 2 * one
     if budget_seconds < need:
         raise ParameterError(
             f"budget_seconds={budget_seconds!r} is too small for one trial and the refit: "
@@ -561,7 +591,7 @@ def tune(
         baselines=baselines,
         trials=pd.DataFrame(search.rows).drop(columns="_key"),
         budget_seconds=float(budget_seconds),
-        elapsed=time.perf_counter() - t_start,
+        elapsed=_clock() - t_start,
         interrupted=interrupted,
         model=model,
         split=split,

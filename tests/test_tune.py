@@ -31,12 +31,12 @@ def val(synth):
     return ev.validation_split(split, n_valid=N_VALID, seed=0)
 
 
-def planted(val: ev.NextEventSplit, calls: list | None = None):
+def planted(val: ev.NextEventSplit, calls: list | None = None, quality=lambda a, e: 4 * a + e):
     """A trainer whose validation HR@10 grows with ``a`` and with the epochs.
 
-    On the validation queries it puts the right answer first for ``min(n, 4 a + epochs)``
-    cases and nothing for the others; elsewhere (the test split) it recommends by
-    popularity.
+    On the validation queries it puts the right answer first for ``min(n, quality(a,
+    epochs))`` cases and nothing for the others; elsewhere (the test split) it recommends
+    by popularity.
     """
 
     def trainer(train: Sessions, *, epochs: int, seed: int, a: int = 0):
@@ -47,7 +47,7 @@ def planted(val: ev.NextEventSplit, calls: list | None = None):
             if len(queries) != len(val) or not np.array_equal(queries, val.queries):
                 return ev.popularity(train)(queries, k)
             out = np.full((len(queries), k), -1, np.int32)
-            m = min(len(val), 4 * a + epochs)
+            m = min(len(val), quality(a, epochs))
             out[:m, 0] = val.answers[:m]
             return out
 
@@ -203,6 +203,57 @@ def test_progress_bar_runs(synth, val, capsys):
     res = run(synth, val, space={"a": [0, 1]}, n_configs=2, min_epochs=1, max_epochs=1,
               progress=True)  # fmt: skip
     assert res.best_params["a"] == 1
+
+
+# ----------------------------------------------------------------------------- the budget
+class SimulatedClock:
+    """Stands in for ``tune``'s clock: only the simulated trainer moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timed(val: ev.NextEventSplit, clock: SimulatedClock, per_epoch, setup: float = 1.0):
+    """The planted trainer, taking ``setup + epochs * per_epoch(a)`` simulated seconds; the
+    score grows with ``a`` and the epochs without saturating (``b`` only widens the grid)."""
+    inner = planted(val, quality=lambda a, e: a // 2 + 2 * e)
+
+    def trainer(train, *, epochs, seed, a=0, b=0):
+        rec = inner(train, epochs=epochs, seed=seed, a=a)
+        rec.train_seconds = epochs * per_epoch(a) * train.n_events / val.train.n_events
+        clock.now += setup + rec.train_seconds
+        return rec
+
+    return trainer
+
+
+@pytest.mark.parametrize(
+    ("budget", "per_epoch"),
+    [
+        (200.0, lambda a: 1.0),
+        (200.0, lambda a: 1.0 + 3.0 * (a % 2)),  # the best (odd, larger a) are 4x slower
+        (60.0, lambda a: 0.5 + (a % 3)),
+        (1000.0, lambda a: 1.0 + 3.0 * (a % 2)),
+    ],
+)
+def test_budget_is_kept_and_the_top_rung_reached(synth, val, monkeypatch, budget, per_epoch):
+    clock = SimulatedClock()
+    monkeypatch.setattr(tune_mod, "_clock", clock)
+    space = {"a": list(range(60)), "b": list(range(10))}
+    res = tune(synth.sessions, trainer=timed(val, clock, per_epoch), space=space, min_epochs=1,
+               max_epochs=9, budget_seconds=budget, progress=False, n_test=N_TEST,
+               n_valid=N_VALID)  # fmt: skip
+    t = res.trials
+    assert res.elapsed <= budget  # trials and refit, in simulated seconds
+    assert res.elapsed >= 0.6 * budget  # and most of it used
+    assert (t["epochs"] == 9).any()  # a configuration reached the last rung
+    assert res.best_params["epochs"] == 9
+    for _, b in t.groupby("bracket"):  # every rung keeps at most the top 1/eta of the previous
+        sizes = b.groupby("rung").size().tolist()
+        assert all(later <= max(1, earlier // 3) for earlier, later in zip(sizes, sizes[1:]))
 
 
 # ----------------------------------------------------------------------------- interruption
