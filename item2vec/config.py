@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import ParameterError
+from .exceptions import ParameterError, check_int
 
 MODES = ("skipgram", "cbow")
 OPTIMIZERS = ("sgd", "adagrad")
@@ -38,17 +38,17 @@ class Config:
 
     def validate(self) -> Config:
         """Raise :class:`ParameterError` naming the first invalid field; return self."""
-        _int("dim", self.dim, 1)
+        check_int("dim", self.dim, 1)
         if self.window != "session":
-            _int("window", self.window, 1, extra=" or 'session'")
-        _int("negatives", self.negatives, 0)
+            check_int("window", self.window, 1, extra=" or 'session'")
+        check_int("negatives", self.negatives, 0)
         _real("ns_exponent", self.ns_exponent)
         _real("sample", self.sample, minimum=0.0)
-        _int("epochs", self.epochs, 1)
+        check_int("epochs", self.epochs, 1)
         if self.mode not in MODES:
             raise ParameterError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        _int("min_count", self.min_count, 1)
-        _int("batch_size", self.batch_size, 1)
+        check_int("min_count", self.min_count, 1)
+        check_int("batch_size", self.batch_size, 1)
         _real("learning_rate", self.learning_rate, minimum=0.0, strict=True)
         _real("min_learning_rate", self.min_learning_rate, minimum=0.0)
         if self.min_learning_rate > self.learning_rate:
@@ -61,15 +61,15 @@ class Config:
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
             )
         if self.max_contexts is not None:
-            _int("max_contexts", self.max_contexts, 1)
+            check_int("max_contexts", self.max_contexts, 1)
             if self.window != "session":
                 raise ParameterError(
                     f"max_contexts applies only to window='session', got "
                     f"max_contexts={self.max_contexts!r} with window={self.window!r}"
                 )
-        _int("workers", self.workers, 1)
-        _int("chunk_events", self.chunk_events, 1)
-        _int("seed", self.seed, 0)
+        check_int("workers", self.workers, 1)
+        check_int("chunk_events", self.chunk_events, 1)
+        check_int("seed", self.seed, 0)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,11 +83,6 @@ class Config:
         if unknown:
             raise ParameterError(f"unknown config keys: {', '.join(unknown)}")
         return cls(**d).validate()
-
-
-def _int(name: str, value: Any, minimum: int, extra: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}")
 
 
 def _real(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> None:

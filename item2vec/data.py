@@ -34,7 +34,7 @@ from .columns import (
     parse_gap,
     parse_time,
 )
-from .exceptions import DataError, ParameterError, UnknownItemError
+from .exceptions import DataError, ParameterError, UnknownItemError, check_int
 
 __all__ = ["Vocabulary", "Sessions", "normalize_ids"]
 
@@ -172,9 +172,9 @@ class Vocabulary:
 
         ``codes`` index into ``uniques`` in order of first appearance (``pd.factorize``).
         """
-        _check_int("min_count", min_count, 1)
+        check_int("min_count", min_count, 1)
         if max_items is not None:
-            _check_int("max_items", max_items, 1)
+            check_int("max_items", max_items, 1)
         counts = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
         # descending count, ties by first appearance (codes are in appearance order)
         order = np.lexsort((np.arange(len(counts)), -counts))
@@ -188,11 +188,6 @@ class Vocabulary:
             dropped_events=int(len(codes) - counts[keep].sum()),
         )
         return vocab, row_of_code[codes]
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 class Sessions:
@@ -293,7 +288,7 @@ class Sessions:
         leave their sessions, then sessions shorter than ``min_length`` are dropped and the
         vocabulary is compacted. ``report`` gains ``"restrict: ..."`` entries.
         """
-        _check_int("min_length", min_length, 1)
+        check_int("min_length", min_length, 1)
         new_session = np.zeros(self.n_events, dtype=bool)
         new_session[self.offsets[:-1][self.lengths > 0]] = True
         report: dict[str, int] = {}
@@ -395,10 +390,10 @@ class Sessions:
         """
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
-        _check_int("min_count", min_count, 1)
-        _check_int("min_length", min_length, 1)
+        check_int("min_count", min_count, 1)
+        check_int("min_length", min_length, 1)
         if max_items is not None:
-            _check_int("max_items", max_items, 1)
+            check_int("max_items", max_items, 1)
         if not isinstance(collapse_repeats, bool | np.bool_):
             raise ParameterError(
                 f"collapse_repeats must be True or False, got {collapse_repeats!r}"

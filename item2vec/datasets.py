@@ -9,8 +9,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from .data import Sessions, Vocabulary, _check_int
-from .exceptions import ParameterError
+from .data import Sessions, Vocabulary
+from .exceptions import ParameterError, check_int
 
 __all__ = [
     "online_retail",
@@ -141,8 +141,8 @@ def online_retail(
     """
     if kind not in ("baskets", "customers"):
         raise ParameterError(f"kind must be 'baskets' or 'customers', got {kind!r}")
-    _check_int("min_count", min_count, 1)  # before loading half a million rows
-    _check_int("min_length", min_length, 1)
+    check_int("min_count", min_count, 1)  # before loading half a million rows
+    check_int("min_length", min_length, 1)
     raw = online_retail_frame()
     df, report = clean_online_retail(raw, require_customer=kind == "customers")
     if kind == "baskets":

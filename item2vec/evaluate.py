@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .data import Sessions, Vocabulary
-from .exceptions import DataError, ParameterError
+from .exceptions import DataError, ParameterError, check_int
 
 __all__ = [
     "NextEventSplit",
@@ -86,12 +86,6 @@ class NextEventSplit:
         return len(self.queries)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _strip_last(sessions: Sessions, min_length: int) -> tuple[Sessions, np.ndarray, np.ndarray]:
     """Remove the last item of each session with >= min_length items.
 
@@ -125,7 +119,7 @@ def _draw(pool: int, n: int | None, fraction: float, seed: int, what: str) -> np
             raise ParameterError(f"{what}_fraction must be in (0, 1], got {fraction!r}")
         n = max(1, round(fraction * pool))
     else:
-        _check_int(f"n_{what}", n, 1)
+        check_int(f"n_{what}", n, 1)
         if n > pool:
             raise ParameterError(f"n_{what}={n} exceeds the {pool} sessions available for it")
     rng = np.random.default_rng(seed)
@@ -157,7 +151,7 @@ def next_event_split(
     seed : seed of the draw.
     min_length : sessions with fewer items stay whole in ``train`` and are never tested.
     """
-    _check_int("min_length", min_length, 2)
+    check_int("min_length", min_length, 2)
     train, eligible, last = _strip_last(sessions, min_length)
     if len(eligible) == 0:
         raise _no_sessions(min_length)
@@ -305,7 +299,7 @@ def _metrics(
     cases = case_metrics(answer_ranks(ranked, answers, queries), ks)
     out = {name: float(v.mean()) for name, v in cases.items()}
     if n_items is not None:
-        _check_int("n_items", n_items, 1)
+        check_int("n_items", n_items, 1)
         for k in ks:
             top = ranked[:, :k]
             out[f"coverage@{k}"] = len(np.unique(top[top >= 0])) / n_items
@@ -471,8 +465,8 @@ def gensim_recommender(
         raise ImportError("gensim is not installed: pip install 'item2vec[bench]'") from e
     sizes = dict(dim=dim, window=window, epochs=epochs, min_count=min_count, workers=workers)
     for name, val in sizes.items():
-        _check_int(name, val, 1)
-    _check_int("negatives", negatives, 0)
+        check_int(name, val, 1)
+    check_int("negatives", negatives, 0)
     words = train.items.astype(str).tolist()
     o = train.offsets.tolist()
     sentences = [words[o[i] : o[i + 1]] for i in range(len(train)) if o[i + 1] > o[i]]
@@ -556,7 +550,7 @@ def bootstrap_interval(
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or len(v) == 0:
         raise ParameterError(f"values must be 1-D and non-empty, got shape {v.shape}")
-    _check_int("n_boot", n_boot, 1)
+    check_int("n_boot", n_boot, 1)
     if not 0 < level < 1:
         raise ParameterError(f"level must be in (0, 1), got {level!r}")
     rng = np.random.default_rng(seed)

@@ -42,7 +42,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .exceptions import ModelFormatError, ParameterError
+from .exceptions import ModelFormatError, ParameterError, check_int
 
 __all__ = ["ItemIndex", "IndexParams", "ShardedIndex", "AUTO_THRESHOLD", "EXACT_FILTER_FRACTION"]
 
@@ -127,7 +127,7 @@ class ItemIndex:
         knobs = {"auto_threshold": auto_threshold, "hnsw_m": hnsw_m, "ef_search": ef_search,
                  "ef_construction": ef_construction, "rerank": rerank, "seed": seed}  # fmt: skip
         for name, value in knobs.items():
-            _int(name, value, 0 if name in ("rerank", "seed") else 1)
+            check_int(name, value, 0 if name in ("rerank", "seed") else 1)
         x, _ = _matrix(vectors, "vectors")
         if metric == "cosine":
             x = _normalise(x)
@@ -136,13 +136,13 @@ class ItemIndex:
             kind = "exact" if n < auto_threshold else "hnsw"
         if nlist is None:
             nlist = max(1, min(round(4 * math.sqrt(n)), n // 39))
-        elif _int("nlist", nlist, 1) > n and kind in ("ivf", "ivfpq"):
+        elif check_int("nlist", nlist, 1) > n and kind in ("ivf", "ivfpq"):
             raise ParameterError(f"nlist must be <= the number of vectors ({n}), got {nlist}")
         if pq_m is None:
             pq_m = max(m for m in range(1, max(1, d // 4) + 1) if d % m == 0)
-        elif (_int("pq_m", pq_m, 1) > d or d % pq_m) and kind == "ivfpq":
+        elif (check_int("pq_m", pq_m, 1) > d or d % pq_m) and kind == "ivfpq":
             raise ParameterError(f"pq_m must divide the vector dim {d}, got {pq_m}")
-        nprobe = max(16, nlist // 64) if nprobe is None else _int("nprobe", nprobe, 1)
+        nprobe = max(16, nlist // 64) if nprobe is None else check_int("nprobe", nprobe, 1)
         nlist, nprobe = min(nlist, n), min(nprobe, nlist, n)
         self.params = IndexParams(metric, kind, nlist=nlist, nprobe=nprobe, pq_m=pq_m, **knobs)
         self._setup(self._build(x))
@@ -217,7 +217,7 @@ class ItemIndex:
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        self.params.ef_search = _int("ef_search", value, 1)
+        self.params.ef_search = check_int("ef_search", value, 1)
 
     @property
     def nprobe(self) -> int:
@@ -226,7 +226,7 @@ class ItemIndex:
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
-        if _int("nprobe", value, 1) > self.params.nlist:
+        if check_int("nprobe", value, 1) > self.params.nlist:
             raise ParameterError(f"nprobe must be <= nlist ({self.params.nlist}), got {value}")
         self.params.nprobe = int(value)
 
@@ -239,7 +239,7 @@ class ItemIndex:
     def rerank(self, value: int) -> None:
         if self.kind == "ivfpq" and not self.params.rerank:
             raise ParameterError("rerank: this ivfpq index was built with rerank=0; rebuild it")
-        self.params.rerank = _int("rerank", value, 1)
+        self.params.rerank = check_int("rerank", value, 1)
 
     def __repr__(self) -> str:
         return (
@@ -270,7 +270,7 @@ class ItemIndex:
         q, single = _matrix(queries, "queries", self.dim)
         if self.metric == "cosine":
             q = _normalise(q)
-        k, m, n = _int("k", k, 1), len(q), self.n_items
+        k, m, n = check_int("k", k, 1), len(q), self.n_items
         per_row = None if exclude is None else _per_query(exclude, m, n)
         shared = None if exclude is None or per_row is not None else _rows(exclude, "exclude", n)
         keep: list[Any] = []  # FAISS selectors, alive until the search is done
@@ -419,12 +419,6 @@ class ItemIndex:
         return self
 
 
-def _int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-        raise ParameterError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
 def _matrix(x: Any, name: str, dim: int | None = None) -> tuple[np.ndarray, bool]:
     """The one input boundary: float32, C-contiguous, 2-D, finite; and whether it was 1-D.
 
@@ -544,7 +538,7 @@ class ShardedIndex:
 
     def __init__(self, vectors: Any, *, n_shards: int, **kwargs: Any) -> None:
         x, _ = _matrix(vectors, "vectors")
-        n_shards = _int("n_shards", n_shards, 1)
+        n_shards = check_int("n_shards", n_shards, 1)
         if n_shards > len(x):
             raise ParameterError(
                 f"n_shards must be <= the number of vectors ({len(x)}), got {n_shards}"
@@ -578,7 +572,7 @@ class ShardedIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k global rows by score, best first; see :meth:`ItemIndex.search`."""
         q, single = _matrix(queries, "queries", self.dim)
-        k = _int("k", k, 1)
+        k = check_int("k", k, 1)
         per_row = None if exclude is None else _per_query(exclude, len(q), self.n_items)
         shared = None if exclude is None or per_row is not None else _rows(
             exclude, "exclude", self.n_items

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .data import Sessions
-from .exceptions import DataError, ParameterError
+from .exceptions import DataError, ParameterError, check_int
 
 __all__ = [
     "DEFAULT_MAX_CONTEXTS",
@@ -167,12 +167,6 @@ def _permutation(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- validation
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_real(name: str, value: Any, minimum: float | None = None) -> float:
     ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
     ok = ok and math.isfinite(value) and (minimum is None or value >= minimum)
@@ -201,7 +195,7 @@ def _plan(
     if isinstance(window, str) and window == "session":
         win = None
         cap = DEFAULT_MAX_CONTEXTS if max_contexts is None else max_contexts
-        cap = _check_int("max_contexts", cap, 1)
+        cap = check_int("max_contexts", cap, 1)
     elif isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
         raise ParameterError(f"window must be an integer >= 1 or 'session', got {window!r}")
     else:
@@ -211,7 +205,7 @@ def _plan(
                 f"max_contexts applies only to window='session', got max_contexts={max_contexts!r}"
                 f" with window={window!r}"
             )
-    k = _check_int("negatives", negatives, 0)
+    k = check_int("negatives", negatives, 0)
     ns_exponent = _check_real("ns_exponent", ns_exponent)
     sample = _check_real("sample", sample, 0)
     if not isinstance(shrink_window, bool | np.bool_):
@@ -597,10 +591,10 @@ def _stream(make, sessions, batch_size, seed, epoch, chunk_events, trace) -> Ite
 
 
 def _check_stream(batch_size: Any, seed: Any, epoch: Any, chunk_events: Any) -> None:
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
-    _check_int("epoch", epoch, 0)
-    _check_int("chunk_events", chunk_events, 1)
+    check_int("batch_size", batch_size, 1)
+    check_int("seed", seed, 0)
+    check_int("epoch", epoch, 0)
+    check_int("chunk_events", chunk_events, 1)
 
 
 def stream_units(
@@ -679,8 +673,8 @@ def skipgrams(
             f"sequence must be a 1-D sequence of integer word indices, got shape {seq.shape} "
             f"of {seq.dtype}"
         )
-    v = _check_int("vocabulary_size", vocabulary_size, 1)
-    ws = _check_int("window_size", window_size, 1)
+    v = check_int("vocabulary_size", vocabulary_size, 1)
+    ws = check_int("window_size", window_size, 1)
     ns = _check_real("negative_samples", negative_samples, 0)
     if seq.size and (seq.min() < 0 or seq.max() >= v):
         bad = seq[(seq < 0) | (seq >= v)][0]
