@@ -537,6 +537,10 @@ def tune(
             f"(a lower bound: {_MAX_COUPLES_PER_SECOND / 1e6:.0f} M couples/s plus "
             f"{_MIN_SETUP_SECONDS} s set-up per model); give more time"
         )
+    baselines = {  # cheap, and computed now so that the budget accounts for them
+        "popularity": evaluate(popularity(split.train), split),
+        "transitions": evaluate(transitions(split.train), split),
+    }
     search.bar = _bar(progress, budget_seconds)
     interrupted = False
     try:
@@ -565,7 +569,6 @@ def tune(
     best = max(search.rows, key=lambda r: r[metric])  # the first of the best on ties
     best_params = {**base, **search.params(best["_key"]), "epochs": best["epochs"]}
     test_metrics: dict[str, float] = {}
-    baselines: dict[str, dict[str, float]] = {}
     model = None
     if not interrupted:
         if search.bar is not None:
@@ -574,10 +577,6 @@ def tune(
             kw = {k: v for k, v in best_params.items() if k != "epochs"}
             rec = trainer(split.train, epochs=best["epochs"], seed=seed, **kw)
             test_metrics, model = evaluate(rec, split), getattr(rec, "model", None)
-            baselines = {
-                "popularity": evaluate(popularity(split.train), split),
-                "transitions": evaluate(transitions(split.train), split),
-            }
         except KeyboardInterrupt:
             interrupted, test_metrics = True, {}
             print("tune: interrupted during the refit; returning without test metrics",
