@@ -49,7 +49,14 @@ import pandas as pd
 from .columns import check_path, needed_columns, normalize_ids, parse_time
 from .data import Sessions, Vocabulary
 from .exceptions import DataError, ParameterError
-from .sampling import Units, _check_stream, _concat, _plan, _take, _units, keep_probability
+from .sampling import (
+    Units,
+    _check_stream,
+    _plan,
+    _rebatch,
+    _units,
+    keep_probability,
+)
 
 __all__ = ["ParquetCorpus"]
 
@@ -653,23 +660,8 @@ class ParquetCorpus:
     def _stream(self, plan: Any, batch_size: int, seed: int, epoch: int, chunk: int):
         rng = np.random.default_rng(self._seed_sequence(seed, epoch))
         order = np.asarray(self._owned)[rng.permutation(len(self._owned))]
-        rest: Units | None = None
-        for items, offsets in self._chunks(order.tolist(), chunk):
-            new = _units(plan, items, offsets, rng, False)
-            start = 0
-            if rest is not None:
-                start = min(batch_size - len(rest), len(new))
-                head = _concat(rest, _take(new, slice(0, start)))
-                if len(head) < batch_size:
-                    rest = head
-                    continue
-                yield head
-            full = start + (len(new) - start) // batch_size * batch_size
-            for i in range(start, full, batch_size):
-                yield _take(new, slice(i, i + batch_size))
-            rest = _take(new, np.arange(full, len(new)))
-        if rest is not None and len(rest):
-            yield rest
+        chunks = (_units(plan, i, o, rng, False) for i, o in self._chunks(order.tolist(), chunk))
+        return _rebatch(chunks, batch_size)
 
     def _chunks(self, order: list[int], chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         items: list[np.ndarray] = []

@@ -567,13 +567,23 @@ def _chunks(
 
 
 def _stream(make, sessions, batch_size, seed, epoch, chunk_events, trace) -> Iterator:
-    """Batches from shuffled chunks; a chunk's leftover opens the next chunk's first batch."""
+    """Batches of ``batch_size`` units from the corpus in shuffled chunks (see :func:`_rebatch`)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
+
+    def shuffled_chunks() -> Iterator:
+        for items, offsets, src in _chunks(sessions, chunk_events, rng, trace):
+            new = make(items, offsets, rng, trace)  # already shuffled
+            if src is not None:  # chunk-local event index -> index in sessions.items
+                new = dataclasses.replace(new, events=src[new.events])
+            yield new
+
+    return _rebatch(shuffled_chunks(), batch_size)
+
+
+def _rebatch(chunks: Iterator[_T], batch_size: int) -> Iterator[_T]:
+    """Fixed-size batches from chunks; a chunk's leftover opens the next chunk's first batch."""
     rest = None
-    for items, offsets, src in _chunks(sessions, chunk_events, rng, trace):
-        new = make(items, offsets, rng, trace)  # already shuffled
-        if src is not None:  # chunk-local event index -> index in sessions.items
-            new = dataclasses.replace(new, events=src[new.events])
+    for new in chunks:
         start = 0
         if rest is not None:
             start = min(batch_size - len(rest), len(new))
