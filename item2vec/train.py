@@ -69,6 +69,7 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0
     global_step: int = 0
+    units_done: int = 0  # window units trained on so far: drives the learning-rate decay
 
 
 def expected_units_per_epoch(sessions: Sessions, config: Config) -> float:
@@ -109,14 +110,16 @@ class Trainer:
         self.state = TrainState()
         self.history: list[EpochStats] = []
         per_epoch = expected_units_per_epoch(sessions, config)
-        self.total_steps = max(1, math.ceil(per_epoch / config.batch_size) * config.epochs)
+        self.total_units = max(1.0, per_epoch * config.epochs)
+        self.steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
         self._accumulators: list[tf.Variable] = []
         if config.optimizer == "adagrad":
             self._accumulators = [
                 tf.Variable(tf.fill([v.shape[0], 1], 0.1), trainable=False)
                 for v in self._variables()
             ]
-        self._step_fn = self._build_step()
+        self._compiled = self._build_step()
+        self._step_fn: Callable = self._compiled
 
     # ------------------------------------------------------------------ the step
     def _variables(self) -> list[tf.Variable]:
@@ -125,33 +128,37 @@ class Trainer:
         return [*tables, m.b]
 
     def _build_step(self) -> Callable:
+        """The compiled step: runs a group of G batches, stacked, in one graph call.
+
+        One call per group instead of per batch saves the Python and dispatch overhead of
+        a call (about 0.2 ms of a 3 ms batch). Batches of a group share their context width
+        (see :func:`_width_groups`).
+        """
         model, accs = self.model, self._accumulators
         variables = self._variables()
         c = self.config
-        n_ctx = 2 * c.window if c.window != "session" else None
-        sig = [
-            tf.TensorSpec([None, n_ctx], tf.int32),  # contexts (U, C)
-            tf.TensorSpec([None], tf.int32),  # targets (U,)
-            tf.TensorSpec([None, c.negatives], tf.int32),  # negatives (U, K)
-            tf.TensorSpec([], tf.float32),  # learning rate
-        ]
+        # small tables: sum each batch's row gradients into a dense table-shaped update
+        # (unsorted_segment_sum) and subtract it in one pass; measured 10-15% faster than a
+        # row scatter while the table is smaller than the rows a batch touches
+        dense = model.n_items <= c.batch_size * (1 + c.negatives)
 
-        @tf.function(input_signature=sig)
-        def step(contexts, targets, negatives, lr):
-            n_pos = tf.reduce_sum(tf.cast(contexts >= 0, tf.int32))
-            if not accs:  # SGD: the learning rate is folded into the gradients
-                loss, grads = unit_loss_and_grads(model, contexts, targets, negatives, lr)
-                for var, g in grads:
-                    if var.shape[1] == 1 and var.shape[0] <= DENSE_BIAS_ROWS:
-                        # one scalar per row: a weighted bincount beats a row-wise scatter
-                        upd = tf.math.bincount(
-                            g.indices, weights=g.values[:, 0], minlength=var.shape[0],
-                            maxlength=var.shape[0],
-                        )  # fmt: skip
-                        var.assign_sub(upd[:, None])
-                    else:
-                        var.scatter_nd_sub(g.indices[:, None], g.values)
-                return loss, n_pos
+        def sgd(contexts, targets, negatives, lr):
+            loss, grads = unit_loss_and_grads(model, contexts, targets, negatives, lr)
+            for var, g in grads:
+                if var.shape[1] == 1 and var.shape[0] <= DENSE_BIAS_ROWS:
+                    # one scalar per row: a weighted bincount beats a row-wise scatter
+                    upd = tf.math.bincount(
+                        g.indices, weights=g.values[:, 0], minlength=var.shape[0],
+                        maxlength=var.shape[0],
+                    )  # fmt: skip
+                    var.assign_sub(upd[:, None])
+                elif dense:
+                    var.assign_sub(tf.math.unsorted_segment_sum(g.values, g.indices, var.shape[0]))
+                else:
+                    var.scatter_nd_sub(g.indices[:, None], g.values)
+            return loss
+
+        def adagrad(contexts, targets, negatives, lr):
             loss, grads = unit_loss_and_grads(model, contexts, targets, negatives)
             for var, acc in zip(variables, accs):  # row-wise Adagrad on deduplicated rows
                 parts = [g for v, g in grads if v is var]
@@ -163,74 +170,105 @@ class Trainer:
                 )
                 scale = lr / tf.sqrt(tf.gather(acc, rows))
                 var.scatter_sub(tf.IndexedSlices(vals * scale, rows, tf.shape(var)))
-            return loss, n_pos
+            return loss
+
+        one = adagrad if accs else sgd
+        sig = [
+            tf.TensorSpec([None, None, None], tf.int32),  # contexts (G, U, C)
+            tf.TensorSpec([None, None], tf.int32),  # targets (G, U)
+            tf.TensorSpec([None, None, c.negatives], tf.int32),  # negatives (G, U, K)
+            tf.TensorSpec([None], tf.float32),  # learning rate of each batch (G,)
+        ]
+
+        @tf.function(input_signature=sig)
+        def step(contexts, targets, negatives, lr):
+            loss = tf.constant(0.0)
+            for i in tf.range(tf.shape(contexts)[0]):
+                loss += one(contexts[i], targets[i], negatives[i], lr[i])
+            return loss, tf.reduce_sum(tf.cast(contexts >= 0, tf.int32))
 
         return step
 
-    def learning_rate(self, step: int) -> float:
-        """Linear decay from ``learning_rate`` to ``min_learning_rate`` over the run."""
+    def learning_rate(self, units_done: int) -> float:
+        """Linear decay from ``learning_rate`` to ``min_learning_rate`` over the expected
+        number of window units of the run (word2vec decays by words processed)."""
         c = self.config
-        frac = min(1.0, step / self.total_steps)
+        frac = min(1.0, units_done / self.total_units)
         return max(c.min_learning_rate, c.learning_rate * (1.0 - frac))
 
     # ------------------------------------------------------------------ data
-    def dataset(self, epoch: int, skip: int = 0) -> tf.data.Dataset:
-        """The epoch's batches as a prefetched ``tf.data.Dataset`` of (ctx, tgt, neg).
-
-        The Python generator hands over ``GROUP`` batches at a time, stacked, and tf.data
-        slices them in C++: ``from_generator`` costs about a millisecond per element, too
-        much to pay per batch.
-        """
+    def groups(self, epoch: int, skip: int = 0) -> Iterator[tuple[np.ndarray, ...]]:
+        """The epoch's batches as groups of up to ``GROUP`` batches of one context width:
+        ``(contexts (G, U, C), targets (G, U), negatives (G, U, K))``, minus the first
+        ``skip`` batches (resuming). A pure function of ``(seed, epoch)``."""
         c = self.config
+        kwargs = dict(
+            batch_size=c.batch_size,
+            window=c.window,
+            negatives=c.negatives,
+            ns_exponent=c.ns_exponent,
+            sample=c.sample,
+            shrink_window=c.shrink_window,
+            max_contexts=c.max_contexts,
+            seed=c.seed,
+            epoch=epoch,
+            chunk_events=c.chunk_events,
+        )
+        # a ParquetCorpus streams itself from disk; in-memory Sessions use the sampler
+        own = getattr(self.sessions, "stream_units", None)
+        stream = own(**kwargs) if own is not None else stream_units(self.sessions, **kwargs)
+        for group in _width_groups(stream, c.window, c.batch_size, GROUP):
+            n = len(group[1])
+            if skip >= n:
+                skip -= n
+                continue
+            yield tuple(a[skip:] for a in group) if skip else group
+            skip = 0
 
-        def gen() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-            group: list = []
-            kwargs = dict(
-                batch_size=c.batch_size,
-                window=c.window,
-                negatives=c.negatives,
-                ns_exponent=c.ns_exponent,
-                sample=c.sample,
-                shrink_window=c.shrink_window,
-                max_contexts=c.max_contexts,
-                seed=c.seed,
-                epoch=epoch,
-                chunk_events=c.chunk_events,
-            )
-            # a ParquetCorpus streams itself from disk; in-memory Sessions use the sampler
-            own = getattr(self.sessions, "stream_units", None)
-            stream = own(**kwargs) if own is not None else stream_units(self.sessions, **kwargs)
-            for u in stream:
-                if group and len(u) != len(group[0]):  # the short last batch goes alone
-                    yield _stack(group)
-                    group = []
-                group.append(u)
-                if len(group) == GROUP:
-                    yield _stack(group)
-                    group = []
-            if group:
-                yield _stack(group)
+    def dataset(self, epoch: int, skip: int = 0) -> tf.data.Dataset:
+        """:meth:`groups` of every epoch from ``epoch`` (minus ``skip`` batches) to the last,
+        as one prefetched ``tf.data.Dataset``; an empty group (no batches) ends each epoch.
 
-        n_ctx = 2 * c.window if c.window != "session" else None
+        One dataset for the whole run lets sampling of the next epoch run ahead on tf.data's
+        thread while the steps finish this one (a dataset per epoch left both workers idle
+        while the first chunk of each epoch was sampled). One element per group, as
+        ``from_generator`` costs about a millisecond per element.
+        """
+        k = self.config.negatives
+        end = (
+            np.zeros((0, 0, 0), np.int32),
+            np.zeros((0, 0), np.int32),
+            np.zeros((0, 0, k), np.int32),
+        )
+
+        def gen() -> Iterator[tuple[np.ndarray, ...]]:
+            for e in range(epoch, self.config.epochs):
+                yield from self.groups(e, skip if e == epoch else 0)
+                yield end
+
         ds = tf.data.Dataset.from_generator(
             gen,
             output_signature=(
-                tf.TensorSpec([None, None, n_ctx], tf.int32),
+                tf.TensorSpec([None, None, None], tf.int32),
                 tf.TensorSpec([None, None], tf.int32),
-                tf.TensorSpec([None, None, c.negatives], tf.int32),
+                tf.TensorSpec([None, None, k], tf.int32),
             ),
-        ).flat_map(lambda *t: tf.data.Dataset.from_tensor_slices(t))
-        if skip:
-            ds = ds.skip(skip)
-        return ds.prefetch(4)
+        )
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return ds.prefetch(8).with_options(options)
 
     # ------------------------------------------------------------------ loop
     def fit(self, state: TrainState | None = None) -> list[EpochStats]:
         """Train from ``state`` (default: the start) to the last epoch."""
         if state is not None:
             self.state = state
+        if self.state.epoch >= self.config.epochs:
+            return self.history
+        iterator = iter(self.dataset(self.state.epoch, self.state.batch_in_epoch))
+        self._compiled.get_concrete_function()  # trace while tf.data samples the first groups
         while self.state.epoch < self.config.epochs:
-            stats = self._run_epoch(self.state.epoch, self.state.batch_in_epoch)
+            stats = self._run_epoch(self.state.epoch, iterator)
             self.state.epoch += 1
             self.state.batch_in_epoch = 0
             self._check_weights(stats.epoch)
@@ -239,43 +277,49 @@ class Trainer:
                 self.on_epoch_end(stats)
         return self.history
 
-    def _run_epoch(self, epoch: int, skip: int) -> EpochStats:
+    def _run_epoch(self, epoch: int, iterator: Iterator) -> EpochStats:
         c = self.config
-        iterator = iter(self.dataset(epoch, skip))
         lock = threading.Lock()
         totals = {"loss": 0.0, "couples": 0}
+        finished = False
         errors: list[BaseException] = []
-        bar = _progress(self.progress, epoch, c.epochs, self.total_steps // c.epochs)
+        bar = _progress(self.progress, epoch, c.epochs, self.steps_per_epoch)
         t0 = time.perf_counter()
-        lr = self.learning_rate(self.state.global_step)
+        lr = self.learning_rate(self.state.units_done)
 
         def worker() -> None:
-            nonlocal lr
+            nonlocal lr, finished
             while not errors:
                 with lock:
-                    try:
-                        ctx, tgt, neg = next(iterator)
-                    except StopIteration:
+                    if finished:
                         return
-                    step = self.state.global_step
-                    self.state.global_step += 1
-                    lr = self.learning_rate(step)
-                loss_t, n_pos = self._step_fn(ctx, tgt, neg, tf.constant(lr, tf.float32))
+                    ctx, tgt, neg = next(iterator)
+                    if tgt.shape[0] == 0:  # the end of the epoch
+                        finished = True
+                        return
+                    first = self.state.global_step
+                    n, size = int(tgt.shape[0]), int(tgt.shape[1])
+                    seen = self.state.units_done
+                    rates = [self.learning_rate(seen + i * size) for i in range(n)]
+                    self.state.global_step += n
+                    self.state.units_done += n * size
+                    lr = rates[-1]
+                loss_t, n_pos = self._step_fn(ctx, tgt, neg, tf.constant(rates, tf.float32))
                 loss, couples = float(loss_t), int(n_pos)
                 with lock:
                     if not math.isfinite(loss):
                         errors.append(
                             TrainingError(
                                 f"training diverged: loss is {loss} at epoch {epoch + 1}, "
-                                f"step {step + 1} (learning_rate={lr:.3g}); lower "
-                                f"learning_rate or batch_size"
+                                f"by step {first + n} (learning_rate={lr:.3g}); "
+                                "lower learning_rate or batch_size"
                             )
                         )
                         return
                     totals["loss"] += loss
                     totals["couples"] += couples
-                    self.state.batch_in_epoch += 1
-                    if bar is not None and self.state.batch_in_epoch % 20 == 0:
+                    self.state.batch_in_epoch += n
+                    if bar is not None:
                         el = time.perf_counter() - t0
                         bar.update(self.state.batch_in_epoch - bar.n)
                         bar.set_postfix(
@@ -323,12 +367,63 @@ class Trainer:
                 )
 
 
-def _stack(units: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (
-        np.stack([u.contexts for u in units]),
-        np.stack([u.targets for u in units]),
-        np.stack([u.negatives for u in units]),
-    )
+def _width_groups(
+    batches: Iterator[Any], window: int | str, batch_size: int, group: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Re-cut a stream of unit batches so that each batch is only as wide as its units need.
+
+    With ``shrink_window`` a target's effective window ``r`` is uniform on ``1..W``, so a
+    third of a padded ``(U, 2W)`` context block is padding that would still be gathered,
+    multiplied and scattered. Each unit goes to a width class: ``r`` for an integer window
+    (columns ``W - r .. W + r - 1``, where its contexts lie), the next power of two of its
+    context count for ``window="session"`` (contexts fill the first columns). Each class
+    fills its own batches of ``batch_size`` units in stream order, and full batches of a
+    class are stacked into groups of 1, 2, 4, ... up to ``group`` batches (small groups first,
+    so that the steps can start early). Units move at most a few batches from
+    their place in the stream; the leftovers of each class end the epoch as short batches.
+    """
+    pending: dict[int, list] = {}  # width class -> pieces (contexts, targets, negatives)
+    ready: dict[int, list] = {}  # width class -> full batches waiting for their group
+    cols: dict[int, slice] = {}
+    limit = 1  # groups grow 1, 2, 4, ... batches: the first one is ready early
+
+    def cut(cls: int, n: int) -> tuple[np.ndarray, ...]:
+        pieces = pending[cls]
+        whole = [np.concatenate(p) if len(pieces) > 1 else p[0] for p in zip(*pieces)]
+        pending[cls] = [tuple(a[n:] for a in whole)] if len(whole[1]) > n else []
+        return tuple(a[:n] for a in whole)
+
+    def stack(batches: list) -> tuple[np.ndarray, ...]:
+        return tuple(np.stack(parts) for parts in zip(*batches))
+
+    for u in batches:
+        ctx = u.contexts
+        real = ctx >= 0
+        if window == "session":
+            n = real.sum(axis=1)
+            cls = np.minimum(1 << np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64), ctx.shape[1])
+        else:
+            w = int(window)
+            reach = np.concatenate([np.arange(w, 0, -1), np.arange(1, w + 1)])
+            cls = np.where(real, reach, 0).max(axis=1)
+        for k in np.unique(cls).tolist():
+            sel = np.flatnonzero(cls == k)
+            if k not in cols:
+                cols[k] = (
+                    slice(0, k) if window == "session" else slice(int(window) - k, int(window) + k)
+                )
+            piece = (ctx[sel, cols[k]], u.targets[sel], u.negatives[sel])
+            pending.setdefault(k, []).append(piece)
+            while sum(len(p[1]) for p in pending[k]) >= batch_size:
+                ready.setdefault(k, []).append(cut(k, batch_size))
+                if len(ready[k]) == limit:
+                    yield stack(ready.pop(k))
+                    limit = min(2 * limit, group)
+    for k in sorted(set(pending) | set(ready)):
+        if ready.get(k):
+            yield stack(ready[k])
+        if pending.get(k):
+            yield stack([cut(k, sum(len(p[1]) for p in pending[k]))])
 
 
 class Checkpointer:
@@ -346,9 +441,11 @@ class Checkpointer:
         self.trainer = trainer
         self.directory = directory
         self.every = every
+        self._done = 0  # checkpoints due so far (steps advance a group of batches at a time)
 
     def on_step(self, state: TrainState) -> None:
-        if state.global_step % self.every == 0:
+        if state.global_step // self.every > self._done:
+            self._done = state.global_step // self.every
             self.save()
 
     def save(self) -> None:
@@ -398,7 +495,9 @@ class Checkpointer:
         for i, a in enumerate(t._accumulators):
             a.assign(ck.extra_arrays[f"accumulator_{i}"])
         t.history = [_stats_from_dict(h) for h in ck.history or []]
-        return TrainState(**ck.meta["state"])
+        state = TrainState(**ck.meta["state"])
+        self._done = state.global_step // self.every
+        return state
 
 
 class NeighbourMonitor:
@@ -427,6 +526,7 @@ class NeighbourMonitor:
         self.k = min(k, len(vocabulary) - 1)
         self.descriptions = descriptions
         self.write = write or _write
+        self._done = 0  # prints due so far (steps advance a group of batches at a time)
 
     def neighbours(self) -> np.ndarray:
         """Rows of the ``k`` nearest neighbours of each monitored item, (m, k)."""
@@ -442,8 +542,9 @@ class NeighbourMonitor:
         return f"{item} {str(self.descriptions.get(item, '')).strip()}".strip()
 
     def __call__(self, state: TrainState) -> None:
-        if state.global_step % self.every:
+        if state.global_step // self.every <= self._done:
             return
+        self._done = state.global_step // self.every
         lines = [f"step {state.global_step} (epoch {state.epoch + 1}) nearest neighbours:"]
         for row, nb in zip(self.rows, self.neighbours(), strict=True):
             lines.append(f"  {self.label(row)}: " + " | ".join(self.label(r) for r in nb))

@@ -23,16 +23,20 @@ def planted():
     return datasets.synthetic(n_items=200, n_clusters=10, n_sessions=1500, mean_length=8, seed=3)
 
 
-def _interrupt_at(monkeypatch, step: int) -> None:
-    """Make the checkpointer raise KeyboardInterrupt (as Ctrl-C would) at ``step``."""
+def _interrupt_at(monkeypatch, step: int) -> list[int]:
+    """Make the checkpointer raise KeyboardInterrupt (as Ctrl-C would) once ``step`` batches
+    are done (steps advance a group of batches at a time); returns where it stopped."""
     original = Checkpointer.on_step
+    stopped: list[int] = []
 
     def on_step(self, state):
         original(self, state)
-        if state.global_step == step:
+        if state.global_step >= step and not stopped:
+            stopped.append(state.global_step)
             raise KeyboardInterrupt
 
     monkeypatch.setattr(Checkpointer, "on_step", on_step)
+    return stopped
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
@@ -48,13 +52,13 @@ def test_ctrl_c_then_resume_gives_the_uninterrupted_result(
     ckpt = tmp_path / "ckpt"
     model = Item2Vec(**params, checkpoint_dir=ckpt, checkpoint_every=7)
     with monkeypatch.context() as m:
-        _interrupt_at(m, 30)  # mid-epoch 1 or 2 (about 24 steps per epoch)
+        stopped = _interrupt_at(m, 30)  # mid-epoch 1 or 2 (about 24 steps per epoch)
         with pytest.raises(KeyboardInterrupt):
             model.fit(planted.sessions)
     err = capsys.readouterr().err
     assert "checkpoint saved to" in err and "resume=True" in err
     state = json.loads((ckpt / "meta.json").read_text())["state"]
-    assert state["global_step"] == 30
+    assert state["global_step"] == stopped[0] and 0 < state["batch_in_epoch"]
     model.fit(planted.sessions, resume=True)
     # one worker: the resumed run replays exactly the same batches and learning rates
     np.testing.assert_array_equal(model.item_vectors_, reference.item_vectors_)

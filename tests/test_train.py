@@ -187,10 +187,14 @@ def test_neighbour_monitor_matches_similar_and_respects_its_interval(fitted):
         fitted.model_, fitted.vocabulary_, items, every=10, k=4,
         descriptions={items[0]: "first item"}, write=lines.append,
     )  # fmt: skip
-    monitor(TrainState(epoch=0, global_step=15))
+    monitor(TrainState(epoch=0, global_step=8))
     assert lines == []
+    # steps advance a group of batches at a time: print once each time a multiple is passed
+    monitor(TrainState(epoch=0, global_step=16))
+    monitor(TrainState(epoch=1, global_step=19))
+    assert len(lines) == 1 and "step 16 (epoch 1)" in lines[0]
     monitor(TrainState(epoch=1, global_step=20))
-    assert len(lines) == 1 and "step 20 (epoch 2)" in lines[0] and "first item" in lines[0]
+    assert len(lines) == 2 and "step 20 (epoch 2)" in lines[1] and "first item" in lines[1]
     want, _ = fitted.similar(items, 4)
     np.testing.assert_array_equal(fitted.vocabulary_.decode(monitor.neighbours()), want)
 
