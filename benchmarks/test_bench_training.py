@@ -64,6 +64,8 @@ def test_training_vs_gensim(benchmark, split):
     couples = float(np.median([o[1] for o in ours]))
     res = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        # benchmarks/conftest.py: one TensorFlow thread per op unless set to "default"
+        "tensorflow_threads": os.environ.get("ITEM2VEC_BENCH_TF_THREADS", "one per op"),
         "rounds": ROUNDS,
         "params": PARAMS,
         "item2vec_seconds": t_ours,

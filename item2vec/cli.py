@@ -406,6 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # FAISS's idle OpenMP threads spin by default, which slows everything else on a small
     # machine; a user's own setting wins. Must happen before faiss is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from .train import configure_threads
+
+    configure_threads()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -25,7 +25,7 @@ class Config:
     epochs: int = 10
     mode: str = "skipgram"
     min_count: int = 1
-    batch_size: int = 2048
+    batch_size: int = 4096
     learning_rate: float = 0.025
     min_learning_rate: float = 1e-4
     optimizer: str = "sgd"
@@ -33,7 +33,7 @@ class Config:
     max_contexts: int | None = None
     separate_output: bool = False
     workers: int = 2
-    chunk_events: int = 1_000_000
+    chunk_events: int = 250_000
     seed: int = 0
 
     def validate(self) -> Config:

@@ -11,6 +11,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 
 from item2vec.data import Sessions  # noqa: E402
+from item2vec.train import configure_threads  # noqa: E402
+
+configure_threads()  # as the CLI does: the trainer's workers are the parallelism
 
 
 def check_corpus(s: Sessions, min_length: int = 1) -> None:
