@@ -299,8 +299,12 @@ class NegativeSampler:
 
     def sample(self, size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Independent draws (targets not excluded); int32 array of shape ``size``."""
-        i = rng.integers(0, len(self._prob), size=size, dtype=np.int32)
-        return np.where(rng.random(size) < self._prob[i], i, self._alias[i])
+        u = rng.random(size)
+        u *= len(self._prob)  # one variate: bucket = integer part, coin = fractional part
+        i = u.astype(np.int32)
+        u -= i
+        np.minimum(i, len(self._prob) - 1, out=i)  # u * n may round up to n
+        return np.where(u < self._prob[i], i, self._alias[i])
 
     def draw(self, targets: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         """``k`` negatives per target, none equal to it: int32 array of shape (len(targets), k).

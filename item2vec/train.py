@@ -29,7 +29,7 @@ from .model import Item2VecModel, unit_loss_and_grads
 from .sampling import keep_probability, stream_units
 
 #: Batches handed from the Python sampler to tf.data at a time.
-GROUP = 16
+GROUP = 8
 #: The reported loss is summed over the first this many units of each batch (shuffled, so
 #: an unbiased estimate); the full loss's softplus costs 8% of a step.
 LOSS_UNITS = 512
@@ -299,7 +299,12 @@ class Trainer:
         if self.state.epoch >= self.config.epochs:
             return self.history
         iterator = iter(self.dataset(self.state.epoch, self.state.batch_in_epoch))
-        self._compiled.get_concrete_function()  # trace while tf.data samples the first groups
+        # trace and optimise the step on an empty group while tf.data samples the first one
+        k = self.config.negatives
+        self._compiled(
+            tf.zeros([0, 0, 0], tf.int32), tf.zeros([0, 0], tf.int32),
+            tf.zeros([0, 0, k], tf.int32), tf.zeros([0], tf.float32),
+        )  # fmt: skip
         while self.state.epoch < self.config.epochs:
             stats = self._run_epoch(self.state.epoch, iterator)
             self.state.epoch += 1
@@ -417,47 +422,40 @@ def _width_groups(
     their place in the stream; the leftovers of each class end the epoch as short batches.
     """
     pending: dict[int, list] = {}  # width class -> pieces (contexts, targets, negatives)
-    ready: dict[int, list] = {}  # width class -> full batches waiting for their group
-    cols: dict[int, slice] = {}
+    count: dict[int, int] = {}  # width class -> units pending
     limit = 1  # groups grow 1, 2, 4, ... batches: the first one is ready early
+    w = 0 if window == "session" else int(window)
+    reach = np.concatenate([np.arange(w, 0, -1), np.arange(1, w + 1)])
 
-    def cut(cls: int, n: int) -> tuple[np.ndarray, ...]:
-        pieces = pending[cls]
-        whole = [np.concatenate(p) if len(pieces) > 1 else p[0] for p in zip(*pieces)]
-        pending[cls] = [tuple(a[n:] for a in whole)] if len(whole[1]) > n else []
-        return tuple(a[:n] for a in whole)
-
-    def stack(batches: list) -> tuple[np.ndarray, ...]:
-        return tuple(np.stack(parts) for parts in zip(*batches))
+    def take(k: int, n_batches: int, size: int) -> tuple[np.ndarray, ...]:
+        """The first ``n_batches * size`` pending units of class ``k``, as a group."""
+        whole = [np.concatenate(p) for p in zip(*pending[k])]
+        n = n_batches * size
+        pending[k] = [tuple(a[n:] for a in whole)]
+        count[k] -= n
+        return tuple(a[:n].reshape(n_batches, size, *a.shape[1:]) for a in whole)
 
     for u in batches:
         ctx = u.contexts
         real = ctx >= 0
-        if window == "session":
+        if w:
+            cls = np.where(real, reach, 0).max(axis=1)
+        else:
             n = real.sum(axis=1)
             cls = np.minimum(1 << np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64), ctx.shape[1])
-        else:
-            w = int(window)
-            reach = np.concatenate([np.arange(w, 0, -1), np.arange(1, w + 1)])
-            cls = np.where(real, reach, 0).max(axis=1)
-        for k in np.unique(cls).tolist():
+        for k in np.flatnonzero(np.bincount(cls)).tolist():
             sel = np.flatnonzero(cls == k)
-            if k not in cols:
-                cols[k] = (
-                    slice(0, k) if window == "session" else slice(int(window) - k, int(window) + k)
-                )
-            piece = (ctx[sel, cols[k]], u.targets[sel], u.negatives[sel])
-            pending.setdefault(k, []).append(piece)
-            while sum(len(p[1]) for p in pending[k]) >= batch_size:
-                ready.setdefault(k, []).append(cut(k, batch_size))
-                if len(ready[k]) == limit:
-                    yield stack(ready.pop(k))
-                    limit = min(2 * limit, group)
-    for k in sorted(set(pending) | set(ready)):
-        if ready.get(k):
-            yield stack(ready[k])
-        if pending.get(k):
-            yield stack([cut(k, sum(len(p[1]) for p in pending[k]))])
+            cols = slice(w - k, w + k) if w else slice(0, k)
+            pending.setdefault(k, []).append((ctx[sel, cols], u.targets[sel], u.negatives[sel]))
+            count[k] = count.get(k, 0) + len(sel)
+            if count[k] >= limit * batch_size:
+                yield take(k, limit, batch_size)
+                limit = min(2 * limit, group)
+    for k in sorted(count):
+        if count[k] >= batch_size:
+            yield take(k, count[k] // batch_size, batch_size)
+        if count[k]:
+            yield take(k, 1, count[k])
 
 
 class Checkpointer:

@@ -233,3 +233,106 @@ def test_an_error_in_a_worker_thread_stops_training_and_is_raised(planted):
     with pytest.raises(RuntimeError, match="boom in a worker"):
         trainer.fit()
     assert len(calls) < 20  # the other worker stopped too
+
+
+# ----------------------------------------------------------------------------- the pipeline
+def _units_stream(window: int | str, n: int, batch: int, seed: int = 0):
+    """Batches of units from the real sampler, with their traced effective windows."""
+    from item2vec.sampling import stream_units
+
+    data = datasets.synthetic(n_items=50, n_clusters=5, n_sessions=n, mean_length=6, seed=seed)
+    return list(
+        stream_units(data.sessions, batch_size=batch, window=window, negatives=3, sample=0,
+                     seed=seed, trace=True, max_contexts=4 if window == "session" else None)
+    )  # fmt: skip
+
+
+def _rows(ctx: np.ndarray, tgt: np.ndarray, neg: np.ndarray) -> list[tuple]:
+    """Each unit as (target, sorted real contexts, negatives): comparable across layouts."""
+    return sorted(
+        (int(t), tuple(sorted(int(x) for x in c if x >= 0)), tuple(int(x) for x in ng))
+        for c, t, ng in zip(ctx, tgt, neg, strict=True)
+    )
+
+
+@pytest.mark.parametrize("window", [1, 3, "session"])
+def test_width_groups_keep_every_unit_and_trim_only_padding(window):
+    from item2vec.train import _width_groups
+
+    batches = _units_stream(window, 400, 64)
+    groups = list(_width_groups(iter(batches), window, 64, 4))
+    want = _rows(*(np.concatenate([getattr(u, f) for u in batches])
+                   for f in ("contexts", "targets", "negatives")))  # fmt: skip
+    got = []
+    full_width = batches[0].contexts.shape[1]
+    for ctx, tgt, neg in groups:
+        g, u, c = ctx.shape
+        assert tgt.shape == (g, u) and neg.shape == (g, u, 3) and 1 <= g <= 4
+        assert c <= full_width
+        flat = ctx.reshape(-1, c)
+        # the width is the narrowest that holds every unit of the group: some unit fills it
+        if window == "session":
+            n_real = (flat >= 0).sum(axis=1)
+            assert n_real.max() <= c and (c == full_width or n_real.max() > c // 2)
+        else:
+            assert c % 2 == 0 and ((flat[:, 0] >= 0) | (flat[:, -1] >= 0)).all()
+        got += _rows(flat, tgt.ravel(), neg.reshape(-1, 3))
+    assert sorted(got) == want  # same units, same contexts, nothing lost or duplicated
+    assert sum(t.shape[0] for _, t, _ in groups) <= len(batches) + 3 * 2
+
+
+def test_width_groups_on_a_hand_made_batch():
+    """Window 2: columns are offsets -2, -1, +1, +2; reach 1 units keep the middle two."""
+    from item2vec.sampling import Units
+    from item2vec.train import _width_groups
+
+    ctx = np.array([[-1, 5, 6, -1], [7, 8, -1, -1], [-1, 9, -1, -1], [1, -1, -1, 2]], np.int32)
+    u = Units(np.arange(4, dtype=np.int32), ctx, np.zeros((4, 1), np.int32))
+    groups = list(_width_groups(iter([u]), 2, 2, 8))
+    by_width = {g[0].shape[2]: g for g in groups}
+    assert sorted(by_width) == [2, 4]
+    np.testing.assert_array_equal(by_width[2][0][0], [[5, 6], [9, -1]])
+    np.testing.assert_array_equal(by_width[2][1][0], [0, 2])
+    np.testing.assert_array_equal(by_width[4][0][0], [[7, 8, -1, -1], [1, -1, -1, 2]])
+
+
+def test_learning_rate_decays_by_units_to_the_floor(planted):
+    from item2vec.config import Config
+    from item2vec.model import Item2VecModel
+    from item2vec.train import Trainer, expected_units_per_epoch
+
+    c = Config(dim=8, epochs=3, learning_rate=0.1, min_learning_rate=0.01)
+    t = Trainer(Item2VecModel(len(planted.sessions.vocabulary), 8), planted.sessions, c)
+    total = expected_units_per_epoch(planted.sessions, c) * 3
+    assert t.learning_rate(0) == pytest.approx(0.1)
+    assert t.learning_rate(int(total / 2)) == pytest.approx(0.05, rel=1e-3)
+    assert t.learning_rate(int(total * 0.95)) == pytest.approx(0.01)  # floored
+    assert t.learning_rate(int(total * 2)) == pytest.approx(0.01)
+
+
+def test_configure_threads_leaves_a_users_setting_alone(monkeypatch):
+    from item2vec.train import configure_threads
+
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
+    assert configure_threads() is False
+    import tensorflow as tf
+
+    # conftest.py configured this process as the CLI does
+    assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+
+
+def test_reported_loss_estimates_the_full_loss(planted):
+    """The history's loss comes from 512 units per batch; it must match the exact mean."""
+    import tensorflow as tf
+
+    from item2vec.model import unit_loss_and_grads
+    from item2vec.sampling import window_units
+
+    model = Item2Vec(**{**FAST, "epochs": 1, "batch_size": 4096, "workers": 1})
+    model.fit(planted.sessions)
+    u = window_units(planted.sessions, window=3, negatives=5, seed=7)
+    loss, _ = unit_loss_and_grads(model.model_, tf.constant(u.contexts),
+                                  tf.constant(u.targets), tf.constant(u.negatives))  # fmt: skip
+    exact = float(loss) / int((u.contexts >= 0).sum())
+    # after the epoch, the loss on fresh units is near the epoch's running estimate
+    assert model.history_[0]["loss"] == pytest.approx(exact, rel=0.25)
