@@ -174,18 +174,24 @@ class Trainer:
             loss, grads = unit_loss_and_grads(
                 model, contexts, targets, negatives, lr, loss_units=LOSS_UNITS
             )
+            sums: dict[int, tuple[tf.Variable, tf.Tensor]] = {}
             for var, g in grads:
-                if var.shape[1] == 1 and var.shape[0] <= DENSE_BIAS_ROWS:
+                n = var.shape[0]
+                if var.shape[1] == 1 and n <= DENSE_BIAS_ROWS:
                     # one scalar per row: a weighted bincount beats a row-wise scatter
                     upd = tf.math.bincount(
-                        g.indices, weights=g.values[:, 0], minlength=var.shape[0],
-                        maxlength=var.shape[0],
-                    )  # fmt: skip
-                    var.assign_sub(upd[:, None])
+                        g.indices, weights=g.values[:, 0], minlength=n, maxlength=n
+                    )[:, None]
                 elif dense:
-                    var.assign_sub(tf.math.unsorted_segment_sum(g.values, g.indices, var.shape[0]))
+                    upd = tf.math.unsorted_segment_sum(g.values, g.indices, n)
                 else:
                     var.scatter_nd_sub(g.indices[:, None], g.values)
+                    continue
+                # the shared table gets two entries (contexts, candidates): subtract once
+                prev = sums.get(id(var))
+                sums[id(var)] = (var, upd if prev is None else prev[1] + upd)
+            for var, upd in sums.values():
+                var.assign_sub(upd)
             return loss
 
         def adagrad(contexts, targets, negatives, lr):
