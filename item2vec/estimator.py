@@ -76,7 +76,7 @@ class Item2Vec:
         epochs: int = 10,
         mode: str = "skipgram",
         min_count: int = 1,
-        batch_size: int = 4096,
+        batch_size: int = 2048,
         learning_rate: float = 0.025,
         min_learning_rate: float = 1e-4,
         optimizer: str = "sgd",

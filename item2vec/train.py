@@ -6,13 +6,14 @@ applies them: plain SGD with word2vec's linear learning-rate decay to a floor by
 or a row-wise Adagrad. Tables smaller than the rows a batch touches get one dense update
 per batch (the row gradients summed with ``unsorted_segment_sum``); larger ones get row
 scatters. Batches are re-cut so that each is only as wide as its units' effective windows
-(:func:`_width_groups`), and a group of up to :data:`GROUP` batches runs in one compiled
+(:func:`_width_groups`), and a group of up to :data:`GROUP_UNITS` units runs in one compiled
 call. One tf.data pipeline feeds the whole run, so the sampler works ahead across epochs.
 
 Like gensim's worker threads, ``workers`` Python threads run groups concurrently on the
 shared tables without locks (Hogwild!): TensorFlow releases the GIL inside a call. They are
 the parallelism, so each TensorFlow op should get one thread (:func:`configure_threads`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,9 +33,10 @@ from .exceptions import TrainingError
 from .model import Item2VecModel, unit_loss_and_grads
 from .sampling import keep_probability, stream_units
 
-#: Most batches per compiled call (one tf.data element). 8 measured best on Online Retail:
-#: larger groups leave one worker idle longer at the end of an epoch.
-GROUP = 8
+#: Most window units per compiled call (one tf.data element): a group holds this many
+#: units' worth of batches. 32k (8 batches of 4,096, 16 of 2,048) measured best on Online
+#: Retail: larger groups leave one worker idle longer at the end of an epoch.
+GROUP_UNITS = 1 << 15
 #: The reported loss is summed over the first this many units of each batch (shuffled, so
 #: an unbiased estimate); the full loss's softplus costs 8% of a step.
 LOSS_UNITS = 512
@@ -242,7 +244,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
     def groups(self, epoch: int, skip: int = 0) -> Iterator[tuple[np.ndarray, ...]]:
-        """The epoch's batches as groups of up to ``GROUP`` batches of one context width:
+        """The epoch's batches as groups of up to ``GROUP_UNITS`` units of one context width:
         ``(contexts (G, U, C), targets (G, U), negatives (G, U, K))``, minus the first
         ``skip`` batches (resuming). A pure function of ``(seed, epoch)``."""
         c = self.config
@@ -261,7 +263,8 @@ class Trainer:
         # a ParquetCorpus streams itself from disk; in-memory Sessions use the sampler
         own = getattr(self.sessions, "stream_units", None)
         stream = own(**kwargs) if own is not None else stream_units(self.sessions, **kwargs)
-        for group in _width_groups(stream, c.window, c.batch_size, GROUP):
+        per_group = max(1, GROUP_UNITS // c.batch_size)
+        for group in _width_groups(stream, c.window, c.batch_size, per_group):
             n = len(group[1])
             if skip >= n:
                 skip -= n

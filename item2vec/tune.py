@@ -50,7 +50,7 @@ from .evaluate import (
     validation_split,
     vector_recommender,
 )
-from .exceptions import DataError, ParameterError
+from .exceptions import DataError, ParameterError, TrainingError
 
 __all__ = ["DEFAULT_SPACE", "TuneResult", "tune", "item2vec_trainer", "gensim_trainer"]
 
@@ -147,8 +147,9 @@ class TuneResult:
         ``{"popularity": metrics, "transitions": metrics}`` on the same test split.
     trials : pandas.DataFrame
         One row per trial: ``trial``, ``bracket``, ``rung``, ``epochs``, one column per
-        searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (validation, K of ``metric``)
-        and ``seconds``.
+        searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (validation, K of ``metric``),
+        ``seconds`` and ``diverged`` (training stopped on a non-finite loss: the trial scores
+        0 and the search goes on).
     budget_seconds, elapsed : float
         The budget and the wall time spent (search and refit).
     interrupted : bool
@@ -180,7 +181,8 @@ class TuneResult:
         lines = [
             f"tune: {len(t)} trials in {t['bracket'].nunique() if len(t) else 0} bracket(s), "
             f"{self.elapsed:.0f} s of a {self.budget_seconds:.0f} s budget"
-            + (" (interrupted)" if self.interrupted else ""),
+            + (" (interrupted)" if self.interrupted else "")
+            + (f"; {int(t['diverged'].sum())} diverged" if len(t) and t["diverged"].any() else ""),
             f"best {self.metric} on validation: {self.best_validation:.4f} with "
             + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()),
         ]
@@ -352,20 +354,23 @@ class _Search:
 
     def run(self, key: Key, epochs: int, bracket: int, rung: int) -> float:
         """Train and validate one configuration; record the trial; return its score."""
-        t0 = _clock()
-        rec = self.trainer(
-            self.val.train, epochs=epochs, seed=self.seed, **{**self.base, **self.params(key)}
-        )
-        res = evaluate(rec, self.val, ks=(self.k,))
+        t0, k = _clock(), self.k
+        try:
+            rec = self.trainer(
+                self.val.train, epochs=epochs, seed=self.seed, **{**self.base, **self.params(key)}
+            )
+            res, diverged = evaluate(rec, self.val, ks=(k,)), False
+        except TrainingError:  # a configuration that diverges is a bad one: score it 0, go on
+            rec, res, diverged = None, {f"HR@{k}": 0.0, f"NDCG@{k}": 0.0, "MRR": 0.0}, True
         seconds = _clock() - t0
         train_s = getattr(rec, "train_seconds", None)
         if train_s is not None:
             self.setup.append(max(0.0, seconds - train_s))
         self.per_epoch[key] = (seconds if train_s is None else train_s) / epochs
-        k = self.k
         row = {"trial": len(self.rows), "bracket": bracket, "rung": rung, "epochs": epochs,
                **self.params(key), f"HR@{k}": res[f"HR@{k}"], f"NDCG@{k}": res[f"NDCG@{k}"],
-               f"MRR@{k}": res["MRR"], "seconds": seconds, "_key": key}  # fmt: skip
+               f"MRR@{k}": res["MRR"], "seconds": seconds, "diverged": diverged,
+               "_key": key}  # fmt: skip
         self.rows.append(row)
         self.done[bracket, key, epochs] = row[self.metric]
         if self.bar is not None:

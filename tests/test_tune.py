@@ -107,7 +107,8 @@ def test_trials_record_every_trial(synth, val):
               max_epochs=9)  # fmt: skip
     t = res.trials
     assert list(t.columns) == [
-        "trial", "bracket", "rung", "epochs", "a", "HR@10", "NDCG@10", "MRR@10", "seconds"
+        "trial", "bracket", "rung", "epochs", "a", "HR@10", "NDCG@10", "MRR@10", "seconds",
+        "diverged",
     ]  # fmt: skip
     assert t["trial"].tolist() == list(range(13))
     assert len(calls) == 13 + 1  # the trials and the refit
@@ -386,3 +387,18 @@ def test_item2vec_trainer_keeps_rows_with_min_count(synth, val):
     q = next(i for i, x in enumerate(val.queries) if ids[x] in kept and (ranked[i] >= 0).all())
     expected, _ = model.similar(ids[val.queries[q]], k=5)
     assert ids[ranked[q]].tolist() == expected.tolist()
+
+
+def test_a_diverging_configuration_scores_zero_and_the_search_goes_on():
+    """learning_rate 1e30 makes the weights overflow; tune must not stop on it."""
+    data = datasets.synthetic(n_items=80, n_clusters=8, n_sessions=500, mean_length=8, seed=1)
+    res = tune(data.sessions, space={"learning_rate": [1e30, 0.05]},
+               base_params={"dim": 16, "window": 2, "workers": 1},
+               n_configs=2, eta=2, min_epochs=1, max_epochs=2, budget_seconds=HUGE,
+               progress=False, n_test=100, n_valid=100)  # fmt: skip
+    t = res.trials
+    bad = t[t["learning_rate"] == 1e30]
+    assert len(bad) >= 1 and bad["diverged"].all() and (bad["HR@10"] == 0).all()
+    assert not t[t["learning_rate"] == 0.05]["diverged"].any()
+    assert res.best_params["learning_rate"] == 0.05 and res.test_metrics["HR@10"] > 0
+    assert "diverged" in res.summary()
