@@ -75,6 +75,21 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def stream_kwargs(self, epoch: int) -> dict[str, Any]:
+        """Keyword arguments of ``stream_units`` (in-memory or Parquet) for one epoch."""
+        return dict(
+            batch_size=self.batch_size,
+            window=self.window,
+            negatives=self.negatives,
+            ns_exponent=self.ns_exponent,
+            sample=self.sample,
+            shrink_window=self.shrink_window,
+            max_contexts=self.max_contexts,
+            seed=self.seed,
+            epoch=epoch,
+            chunk_events=self.chunk_events,
+        )
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         """Build from a saved dict; unknown keys are an error (naming them)."""

@@ -455,13 +455,7 @@ def train_distributed(
             part = corpus.shard(ctx.input_pipeline_id, ctx.num_input_pipelines, by=shard)
 
             def gen():
-                for u in part.stream_units(
-                    batch_size=config.batch_size, window=config.window,
-                    negatives=config.negatives, ns_exponent=config.ns_exponent,
-                    sample=config.sample, shrink_window=config.shrink_window,
-                    max_contexts=config.max_contexts, seed=config.seed, epoch=epoch,
-                    chunk_events=config.chunk_events,
-                ):  # fmt: skip
+                for u in part.stream_units(**config.stream_kwargs(epoch)):
                     yield u.contexts, u.targets, u.negatives
 
             return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(4)

@@ -248,18 +248,7 @@ class Trainer:
         ``(contexts (G, U, C), targets (G, U), negatives (G, U, K))``, minus the first
         ``skip`` batches (resuming). A pure function of ``(seed, epoch)``."""
         c = self.config
-        kwargs = dict(
-            batch_size=c.batch_size,
-            window=c.window,
-            negatives=c.negatives,
-            ns_exponent=c.ns_exponent,
-            sample=c.sample,
-            shrink_window=c.shrink_window,
-            max_contexts=c.max_contexts,
-            seed=c.seed,
-            epoch=epoch,
-            chunk_events=c.chunk_events,
-        )
+        kwargs = c.stream_kwargs(epoch)
         # a ParquetCorpus streams itself from disk; in-memory Sessions use the sampler
         own = getattr(self.sessions, "stream_units", None)
         stream = own(**kwargs) if own is not None else stream_units(self.sessions, **kwargs)
