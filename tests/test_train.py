@@ -79,6 +79,21 @@ def test_single_worker_is_deterministic(planted):
     assert not np.array_equal(a.item_vectors_, c.item_vectors_)
 
 
+def test_models_of_one_shape_share_the_compiled_step_and_keep_their_own_weights(planted):
+    from item2vec.train import _STEPS, _STEPS_KEPT
+
+    first = Item2Vec(**{**FAST, "epochs": 1, "workers": 1}).fit(planted.sessions)
+    before = first.model_.E.numpy().copy()
+    n_steps = len(_STEPS)
+    second = Item2Vec(**{**FAST, "epochs": 1, "workers": 1, "seed": 1}).fit(planted.sessions)
+    assert len(_STEPS) == n_steps  # reused, not traced again
+    # the shared graph trained the second model's tables, not the first's
+    np.testing.assert_array_equal(first.model_.E.numpy(), before)
+    assert not np.array_equal(second.item_vectors_, first.item_vectors_)
+    wider = Item2Vec(**{**FAST, "dim": 24, "epochs": 1, "workers": 1}).fit(planted.sessions)
+    assert len(_STEPS) == min(n_steps + 1, _STEPS_KEPT) and wider.item_vectors_.shape[1] == 24
+
+
 @pytest.mark.parametrize(
     "param, value, message",
     [
