@@ -88,6 +88,20 @@ class TrainState:
     units_done: int = 0  # window units trained on so far: drives the learning-rate decay
 
 
+@dataclass
+class _EpochRun:
+    """An epoch in progress in :meth:`Trainer._run`: its groups in flight and its totals."""
+
+    epoch: int
+    done: int = 0  # batches done
+    pending: int = 0  # groups read and not yet done
+    closed: bool = False  # all of its groups have been read
+    loss: float = 0.0
+    scored: int = 0
+    couples: int = 0
+    lr: float = 0.0
+
+
 def configure_threads() -> bool:
     """Give each TensorFlow op one thread, so the trainer's ``workers`` are the parallelism.
 
@@ -266,70 +280,110 @@ class Trainer:
             tf.zeros([0, 0, 0], tf.int32), tf.zeros([0, 0], tf.int32),
             tf.zeros([0, 0, k], tf.int32), tf.zeros([0], tf.float32),
         )  # fmt: skip
-        while self.state.epoch < self.config.epochs:
-            stats = self._run_epoch(self.state.epoch, iterator)
-            self.state.epoch += 1
-            self.state.batch_in_epoch = 0
-            self._check_weights(stats.epoch)
-            self.history.append(stats)
-            if self.on_epoch_end is not None:
-                self.on_epoch_end(stats)
+        self._run(iterator)
         return self.history
 
-    def _run_epoch(self, epoch: int, iterator: Iterator) -> EpochStats:
+    def _run(self, iterator: Iterator) -> None:
+        """Run the remaining epochs: ``workers`` threads pull groups from ``iterator``.
+
+        The workers live for the whole run, like gensim's job queue: one that reads the end
+        of an epoch goes on with the next epoch's groups while the others finish theirs, so
+        no core idles at an epoch boundary. An epoch ends when all of its groups are done:
+        its stats are recorded, the weights checked and ``on_epoch_end`` called, in epoch
+        order, by the worker that finished it (holding the lock, so the others pause at
+        their next group). With one worker this is the plain sequential loop.
+        ``state.epoch`` is the oldest unfinished epoch and ``state.batch_in_epoch`` its
+        batches done, which is what a checkpoint resumes from.
+        """
         c = self.config
         lock = threading.Lock()
-        totals = {"loss": 0.0, "scored": 0, "couples": 0}
-        finished = False
         errors: list[BaseException] = []
-        bar = _progress(self.progress, epoch, c.epochs, self.steps_per_epoch)
-        t0 = time.perf_counter()
-        lr = self.learning_rate(self.state.units_done)
+        open_: list[_EpochRun] = []  # unfinished epochs, oldest first
+        reading = self.state.epoch  # the epoch whose groups the iterator yields
+        bar = _progress(self.progress, self.steps_per_epoch * (c.epochs - reading))
+        if bar is not None:
+            bar.set_description(f"epoch {reading + 1}/{c.epochs}")
+        started = time.perf_counter()
+
+        def finish() -> None:
+            """End, in order, the epochs whose groups were all read and are all done."""
+            nonlocal started
+            while open_ and open_[0].closed and open_[0].pending == 0:
+                run = open_.pop(0)
+                now = time.perf_counter()
+                stats = EpochStats(
+                    epoch=run.epoch + 1,
+                    loss=run.loss / max(run.scored, 1),
+                    couples=run.couples,
+                    seconds=now - started,  # epochs overlap: each counts from the last end
+                    learning_rate=run.lr,
+                )
+                started = now
+                self.state.epoch = run.epoch + 1
+                self.state.batch_in_epoch = open_[0].done if open_ else 0
+                self._check_weights(stats.epoch)
+                self.history.append(stats)
+                if bar is not None:
+                    bar.set_description(f"epoch {min(run.epoch + 2, c.epochs)}/{c.epochs}")
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(stats)
 
         def worker() -> None:
-            nonlocal lr, finished
-            while not errors:
+            nonlocal reading
+            while True:
                 with lock:
-                    if finished:
+                    if errors or reading >= c.epochs:
                         return
                     ctx, tgt, neg = next(iterator)
-                    if tgt.shape[0] == 0:  # the end of the epoch
-                        finished = True
-                        return
+                    if not open_ or open_[-1].epoch != reading:
+                        done = self.state.batch_in_epoch if reading == self.state.epoch else 0
+                        lr = self.learning_rate(self.state.units_done)
+                        open_.append(_EpochRun(reading, done=done, lr=lr))
+                    run = open_[-1]
+                    if tgt.shape[0] == 0:  # the end of the epoch's groups
+                        run.closed = True
+                        reading += 1
+                        finish()
+                        continue
+                    run.pending += 1
                     first = self.state.global_step
                     n, size = int(tgt.shape[0]), int(tgt.shape[1])
                     seen = self.state.units_done
                     rates = [self.learning_rate(seen + i * size) for i in range(n)]
                     self.state.global_step += n
                     self.state.units_done += n * size
-                    lr = rates[-1]
+                    run.lr = rates[-1]
                 out = self._step_fn(ctx, tgt, neg, tf.constant(rates, tf.float32))
                 loss, scored, couples = float(out[0]), int(out[1]), int(out[2])
                 with lock:
+                    run.pending -= 1
                     if not math.isfinite(loss):
                         errors.append(
                             TrainingError(
-                                f"training diverged: loss is {loss} at epoch {epoch + 1}, "
-                                f"by step {first + n} (learning_rate={lr:.3g}); "
+                                f"training diverged: loss is {loss} at epoch {run.epoch + 1}, "
+                                f"by step {first + n} (learning_rate={rates[-1]:.3g}); "
                                 "lower learning_rate or batch_size"
                             )
                         )
                         return
-                    totals["loss"] += loss
-                    totals["scored"] += scored
-                    totals["couples"] += couples
-                    self.state.batch_in_epoch += n
+                    run.loss += loss
+                    run.scored += scored
+                    run.couples += couples
+                    run.done += n
+                    if run is open_[0]:
+                        self.state.batch_in_epoch = run.done
                     if bar is not None:
-                        el = time.perf_counter() - t0
-                        bar.update(self.state.batch_in_epoch - bar.n)
+                        bar.update(n)
+                        el = time.perf_counter() - started
                         bar.set_postfix(
-                            loss=f"{totals['loss'] / max(totals['scored'], 1):.4f}",
-                            couples_s=f"{totals['couples'] / max(el, 1e-9):.3g}",
-                            lr=f"{lr:.2g}",
+                            loss=f"{run.loss / max(run.scored, 1):.4f}",
+                            couples_s=f"{run.couples / max(el, 1e-9):.3g}",
+                            lr=f"{rates[-1]:.2g}",
                             refresh=False,
                         )
                     for callback in self.on_step:
                         callback(self.state)
+                    finish()
 
         def guarded() -> None:
             try:
@@ -349,14 +403,6 @@ class Trainer:
                 bar.close()
         if errors:
             raise errors[0]
-        seconds = time.perf_counter() - t0
-        return EpochStats(
-            epoch=epoch + 1,
-            loss=totals["loss"] / max(totals["scored"], 1),
-            couples=totals["couples"],
-            seconds=seconds,
-            learning_rate=lr,
-        )
 
     def _check_weights(self, epoch: int) -> None:
         for v in self._variables():
@@ -455,13 +501,18 @@ def _step_function(mode: str, dense: bool) -> Any:
             var.scatter_sub(tf.IndexedSlices(vals * scale, rows, tf.shape(var)))
         return loss
 
-    @tf.function(autograph=True)
+    # an explicit while_loop, not autograph: tracing must not depend on reading this
+    # file's source (autograph falls back to plain Python when it cannot)
+    @tf.function(autograph=False)
     def step(tables, accs, contexts, targets, negatives, lr):
         view = _Tables(tables, mode)
-        loss = tf.constant(0.0)
-        for i in tf.range(tf.shape(contexts)[0]):
+
+        def body(i, loss):
             args = (contexts[i], targets[i], negatives[i], lr[i])
-            loss += adagrad(view, accs, *args) if accs else sgd(view, *args)
+            return i + 1, loss + (adagrad(view, accs, *args) if accs else sgd(view, *args))
+
+        n = tf.shape(contexts)[0]
+        _, loss = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), tf.constant(0.0)))
         real = tf.cast(contexts >= 0, tf.int32)
         return loss, tf.reduce_sum(real[:, :LOSS_UNITS]), tf.reduce_sum(real)
 
@@ -668,11 +719,9 @@ def _stats_from_dict(d: dict[str, Any]) -> EpochStats:
     return EpochStats(**{k: d[k] for k in base}, metrics=metrics)
 
 
-def _progress(enabled: bool, epoch: int, epochs: int, total: int):
+def _progress(enabled: bool, total: int):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(
-        total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=None
-    )
+    return tqdm(total=total, unit="batch", leave=False, disable=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -226,6 +228,33 @@ def test_several_workers_stay_within_the_documented_tolerance(planted):
     runs = [Item2Vec(**{**FAST, "workers": 2}).fit(planted.sessions) for _ in range(2)]
     precisions = [planted.same_cluster_precision(_neighbour_rows(m)) for m in runs]
     assert min(precisions) >= 0.9 and abs(precisions[0] - precisions[1]) <= 0.05
+
+
+def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple(planted):
+    from item2vec.config import Config
+    from item2vec.model import Item2VecModel
+    from item2vec.sampling import stream_units
+    from item2vec.train import Trainer
+
+    config = Config(dim=8, epochs=6, batch_size=64, workers=2, window=2, seed=3)
+    trainer = Trainer(Item2VecModel(len(planted.sessions.vocabulary), 8), planted.sessions,
+                      config, progress=False)  # fmt: skip
+    ended: list[tuple[int, int]] = []
+    trainer.on_epoch_end = lambda stats: ended.append((stats.epoch, trainer.state.epoch))
+    t0 = time.perf_counter()
+    history = trainer.fit()
+    wall = time.perf_counter() - t0
+    assert ended == [(e, e) for e in range(1, 7)]  # in order, state.epoch = epochs done
+    for stats in history:  # each epoch counted exactly its own sampler's couples
+        units = stream_units(planted.sessions, **config.stream_kwargs(stats.epoch - 1))
+        assert stats.couples == sum(int((u.contexts >= 0).sum()) for u in units)
+    # epochs overlap, but their seconds partition the run instead of counting twice
+    assert sum(h.seconds for h in history) <= wall
+    assert trainer.state.units_done == sum(
+        len(u.targets)
+        for e in range(6)
+        for u in stream_units(planted.sessions, **config.stream_kwargs(e))
+    )
 
 
 def test_an_error_in_a_worker_thread_stops_training_and_is_raised(planted):
