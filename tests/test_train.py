@@ -257,6 +257,50 @@ def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple
     )
 
 
+def test_prefetcher_hands_the_sources_error_to_the_consumer():
+    from item2vec.train import _Prefetcher
+
+    def source():
+        yield 1
+        yield 2
+        raise ValueError("chunk 3 of the log is corrupt")
+
+    feed = _Prefetcher(source(), depth=1)
+    assert [next(feed), next(feed)] == [1, 2]
+    for _ in range(2):  # and to every later call
+        with pytest.raises(ValueError, match="chunk 3 of the log is corrupt"):
+            next(feed)
+    feed.close()
+    assert list(_Prefetcher(iter(range(5)), depth=2)) == [0, 1, 2, 3, 4]
+
+
+def test_prefetcher_close_stops_a_thread_blocked_on_a_full_queue():
+    import itertools
+
+    from item2vec.train import _Prefetcher
+
+    feed = _Prefetcher(itertools.count(), depth=2)
+    assert next(feed) == 0
+    feed.close()
+    assert not feed._thread.is_alive()
+
+
+def test_a_sampler_error_during_fit_is_raised_by_fit(planted, monkeypatch):
+    from item2vec.train import Trainer
+
+    groups = Trainer.groups
+
+    def failing(self, epoch, skip=0):
+        if epoch == 1:
+            raise OSError("disk read failed in epoch 2")
+        return groups(self, epoch, skip)
+
+    monkeypatch.setattr(Trainer, "groups", failing)
+    model = Item2Vec(**{**FAST, "workers": 2})
+    with pytest.raises(OSError, match="disk read failed in epoch 2"):
+        model.fit(planted.sessions)
+
+
 def test_an_error_in_a_worker_thread_stops_training_and_is_raised(planted):
     from item2vec.config import Config
     from item2vec.model import Item2VecModel
