@@ -528,9 +528,10 @@ def _step_function(mode: str, dense: bool) -> Any:
             n = var.shape[0]
             if var is view.b and n <= DENSE_BIAS_ROWS:
                 # one scalar per row: a weighted bincount beats a row-wise scatter
-                upd = tf.math.bincount(g.indices, weights=g.values[:, 0], minlength=n, maxlength=n)[
-                    :, None
-                ]
+                counts = tf.math.bincount(
+                    g.indices, weights=g.values[:, 0], minlength=n, maxlength=n
+                )
+                upd = counts[:, None]
             elif dense:
                 upd = tf.math.unsorted_segment_sum(g.values, g.indices, n)
             else:
