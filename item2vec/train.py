@@ -37,8 +37,8 @@ from .model import Item2VecModel, unit_loss_and_grads
 from .sampling import keep_probability, stream_units
 
 #: Most window units per compiled call (one element of the feed): a group holds this many
-#: units' worth of batches. 32k (8 batches of 4,096, 16 of 2,048) measured best on Online
-#: Retail: larger groups leave one worker idle longer at the end of an epoch.
+#: units' worth of batches (16 of 2,048). 32k measured best on Online Retail; since epochs
+#: overlap (:meth:`Trainer._run`), 64k and 128k measured the same.
 GROUP_UNITS = 1 << 15
 #: Groups the sampler thread works ahead of the steps (:meth:`Trainer.feed`).
 PREFETCH = 8
@@ -397,6 +397,9 @@ class Trainer:
             guarded()
             for t in threads:
                 t.join()
+        except BaseException as e:  # e.g. Ctrl-C while waiting for the others: stop them
+            errors.append(e)
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -416,7 +419,8 @@ class _Prefetcher:
     """Runs an iterator on a daemon thread, up to ``depth`` items ahead of the consumer.
 
     An exception in the iterator is raised by the consumer's next ``next()``; ``close()``
-    stops the thread (it drops what it had sampled) and waits for it.
+    stops the thread (it drops what it had sampled), waits for it, and ends the iteration
+    for any consumer still waiting.
     """
 
     _END = object()
@@ -462,6 +466,12 @@ class _Prefetcher:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
+        while True:  # drop what was sampled, and wake a consumer still waiting with the end
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put_nowait(self._END)
 
 
 @dataclass

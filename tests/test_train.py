@@ -285,6 +285,33 @@ def test_prefetcher_close_stops_a_thread_blocked_on_a_full_queue():
     assert not feed._thread.is_alive()
 
 
+def test_prefetcher_close_ends_the_iteration_of_a_waiting_consumer():
+    import threading
+
+    from item2vec.train import _Prefetcher
+
+    def source():
+        yield 0
+        time.sleep(0.3)  # sampling a slow chunk while the feed is closed
+        yield 1
+
+    feed = _Prefetcher(source(), depth=1)
+    assert next(feed) == 0
+    got: list = []
+
+    def consume():
+        try:
+            got.append(next(feed))
+        except StopIteration:
+            got.append("stopped")
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    feed.close()  # stops the producer before it hands over 1
+    consumer.join(timeout=10)
+    assert got == ["stopped"] and not consumer.is_alive()
+
+
 def test_a_sampler_error_during_fit_is_raised_by_fit(planted, monkeypatch):
     from item2vec.train import Trainer
 
