@@ -274,6 +274,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         budget_seconds=args.budget,
         n_test=args.n_test,
         n_valid=args.n_valid,
+        valid_events=args.valid_events,
         min_epochs=args.min_epochs,
         max_epochs=args.max_epochs,
         metric=args.metric,
@@ -383,7 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace one dimension of the default space, e.g. --space window=1,2,3",
     )
     tune_p.add_argument("--n-test", type=int, default=None, help="test cases")
-    tune_p.add_argument("--n-valid", type=int, default=None, help="validation cases")
+    tune_p.add_argument("--n-valid", type=int, default=None, help="validation sessions")
+    tune_p.add_argument(
+        "--valid-events", type=int, default=1,
+        help="held-out events (validation cases) per validation session (default 1)",
+    )  # fmt: skip
     tune_p.add_argument("--min-epochs", type=int, default=2)
     tune_p.add_argument("--max-epochs", type=int, default=50)
     tune_p.add_argument("--metric", default="HR@10", help="HR@K, NDCG@K or MRR@K")

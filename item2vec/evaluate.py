@@ -62,7 +62,8 @@ class NextEventSplit:
     queries, answers : ndarray of int32, shape (n_cases,)
         Item n-1 and item n of each test session.
     test_sessions : ndarray of int64, shape (n_cases,)
-        Indices (in the input corpus, same in ``train``) of the test sessions, ascending.
+        Index (in the input corpus, same in ``train``) of each case's session, ascending
+        (repeated when a validation split holds out several events per session).
     seed : int
     min_length : int
     """
@@ -86,26 +87,30 @@ class NextEventSplit:
         return len(self.queries)
 
 
+def _strip(sessions: Sessions, drop: np.ndarray) -> Sessions:
+    """Remove the last ``drop[i]`` items of each session i; counts are recounted."""
+    lengths = sessions.lengths
+    ends = np.repeat(sessions.offsets[1:], lengths)
+    keep = np.arange(sessions.n_events) < ends - np.repeat(drop, lengths)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths - drop, out=offsets[1:])
+    items = sessions.items[keep]
+    v = sessions.vocabulary
+    counts = np.bincount(items, minlength=len(v)).astype(np.int64)
+    vocab = Vocabulary(v.ids, counts, v.dropped_items, v.dropped_events)
+    report = dict(sessions.report, **{"next-event: last items held out": int(drop.sum())})
+    return Sessions(items, offsets, vocab, report)
+
+
 def _strip_last(sessions: Sessions, min_length: int) -> tuple[Sessions, np.ndarray, np.ndarray]:
     """Remove the last item of each session with >= min_length items.
 
     Returns the new corpus, the eligible session indices (n_elig,) and the positions of
     their last items in ``sessions.items`` (n_elig,).
     """
-    lengths = sessions.lengths
-    long = lengths >= min_length
+    long = sessions.lengths >= min_length
     eligible = np.flatnonzero(long)
-    last = sessions.offsets[eligible + 1] - 1
-    keep = np.ones(sessions.n_events, dtype=bool)
-    keep[last] = False
-    offsets = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths - long, out=offsets[1:])
-    items = sessions.items[keep]
-    v = sessions.vocabulary
-    counts = np.bincount(items, minlength=len(v)).astype(np.int64)
-    vocab = Vocabulary(v.ids, counts, v.dropped_items, v.dropped_events)
-    report = dict(sessions.report, **{"next-event: last items held out": len(eligible)})
-    return Sessions(items, offsets, vocab, report), eligible, last
+    return _strip(sessions, long.astype(np.int64)), eligible, sessions.offsets[eligible + 1] - 1
 
 
 def _draw(pool: int, n: int | None, fraction: float, seed: int, what: str) -> np.ndarray:
@@ -124,13 +129,6 @@ def _draw(pool: int, n: int | None, fraction: float, seed: int, what: str) -> np
             raise ParameterError(f"n_{what}={n} exceeds the {pool} sessions available for it")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(pool, size=n, replace=False))
-
-
-def _no_sessions(min_length: int, extra: str = "") -> DataError:
-    return DataError(
-        f"no session{extra} has >= {min_length} items; the next-event protocol needs "
-        f"sessions of length >= {min_length}"
-    )
 
 
 def next_event_split(
@@ -154,7 +152,10 @@ def next_event_split(
     check_int("min_length", min_length, 2)
     train, eligible, last = _strip_last(sessions, min_length)
     if len(eligible) == 0:
-        raise _no_sessions(min_length)
+        raise DataError(
+            f"no session has >= {min_length} items; the next-event protocol needs "
+            f"sessions of length >= {min_length}"
+        )
     pick = _draw(len(eligible), n_test, test_fraction, seed, "test")
     items = sessions.items
     return NextEventSplit(
@@ -168,6 +169,7 @@ def validation_split(
     n_valid: int | None = None,
     valid_fraction: float = 0.1,
     seed: int | None = None,
+    events: int = 1,
 ) -> NextEventSplit:
     """Carve a validation split out of ``split.train`` the same way, disjoint from the test.
 
@@ -178,19 +180,34 @@ def validation_split(
     Parameters
     ----------
     split : NextEventSplit
-    n_valid, valid_fraction : size of the validation set (as ``n_test``/``test_fraction``).
+    n_valid, valid_fraction : number (or share) of validation *sessions*, drawn as
+        ``n_test``/``test_fraction``.
     seed : seed of the draw; ``split.seed`` when None.
+    events : held-out events per validation session. With ``events=m`` each validation
+        session loses its last ``m`` items and gives ``m`` cases (the item before each held-out
+        item predicts it), so it needs ``min_length + m - 1`` items; ``test_sessions`` then
+        repeats each session ``m`` times. More cases per session lower the noise of the
+        validation metric when the sessions available are few.
     """
-    train, eligible, last = _strip_last(split.train, split.min_length)
-    pool = np.flatnonzero(~np.isin(eligible, split.test_sessions))
+    check_int("events", events, 1)
+    lengths = split.train.lengths
+    need = split.min_length + events - 1
+    pool = np.flatnonzero(lengths >= need)
+    pool = pool[~np.isin(pool, split.test_sessions)]
     if len(pool) == 0:
-        raise _no_sessions(split.min_length, " outside the test set")
+        extra = "" if events == 1 else f" (min_length {split.min_length} + events {events} - 1)"
+        raise DataError(f"no session outside the test set has >= {need} items{extra}; the "
+                        f"validation split needs one")  # fmt: skip
     seed = split.seed if seed is None else seed
     pick = pool[_draw(len(pool), n_valid, valid_fraction, seed, "valid")]
+    drop = (lengths >= split.min_length).astype(np.int64)
+    drop[pick] = events
+    pos = (split.train.offsets[pick + 1, None] - events + np.arange(events)).ravel()
     items = split.train.items
     return NextEventSplit(
-        train, items[last[pick] - 1], items[last[pick]], eligible[pick], seed, split.min_length
-    )
+        _strip(split.train, drop), items[pos - 1], items[pos], np.repeat(pick, events),
+        seed, split.min_length,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- metrics

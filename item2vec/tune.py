@@ -455,6 +455,7 @@ def tune(
     budget_seconds: float = 900.0,
     n_valid: int | None = None,
     n_test: int | None = None,
+    valid_events: int = 1,
     seed: int = 0,
     eta: int = 3,
     min_epochs: int = 2,
@@ -476,8 +477,12 @@ def tune(
         Any :class:`~item2vec.Item2Vec` argument except ``epochs`` (the halving resource),
         ``seed``, ``progress`` and checkpoint settings. Values are validated up front.
     budget_seconds : wall-clock budget of the search and the final refit.
-    n_valid, n_test : validation and test cases; default ``min(2000, eligible // 4)`` for
-        the test and ``min(2000, rest // 3)`` for validation.
+    n_valid, n_test : validation and test sessions; default ``min(2000, eligible // 4)``
+        for the test and ``min(2000, rest // 3)`` for validation (``rest``: the sessions
+        outside the test set long enough for ``valid_events``).
+    valid_events : held-out events per validation session (see
+        :func:`~item2vec.evaluate.validation_split`): ``m`` gives ``m`` validation cases per
+        session, a less noisy metric when sessions are few.
     seed : seeds the splits, the draw of configurations and every model (with
         ``workers > 1`` the lock-free updates make trials vary slightly between runs).
     eta : halving rate: each rung keeps the best ``1/eta`` and gives them ``eta`` x epochs.
@@ -515,6 +520,7 @@ def tune(
     _check_number("min_epochs", min_epochs, 1, integer=True)
     _check_number("max_epochs", max_epochs, min_epochs, integer=True)
     _check_number("seed", seed, 0, integer=True)
+    _check_number("valid_events", valid_events, 1, integer=True)
     if n_configs is not None:
         _check_number("n_configs", n_configs, 1, integer=True)
     _parse_metric(metric)
@@ -527,8 +533,10 @@ def tune(
     n_test = max(1, min(2000, eligible // 4)) if n_test is None else n_test
     split = next_event_split(sessions, n_test=n_test, seed=seed)
     if n_valid is None:
-        n_valid = max(1, min(2000, (eligible - len(split)) // 3))
-    val = validation_split(split, n_valid=n_valid, seed=seed)
+        long = np.flatnonzero(split.train.lengths >= split.min_length + valid_events - 1)
+        rest = len(long) - int(np.isin(long, split.test_sessions).sum())
+        n_valid = max(1, min(2000, rest // 3))
+    val = validation_split(split, n_valid=n_valid, seed=seed, events=valid_events)
 
     rungs = rung_epochs(min_epochs, max_epochs, eta)
     search = _Search(trainer, val, split.train.n_events, space, base, seed, metric,

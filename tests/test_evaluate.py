@@ -109,6 +109,31 @@ def test_validation_split_hand_made():
     assert va.train.lengths.tolist() == [2, 2, 2]
 
 
+def test_validation_split_several_events():
+    s = corpus([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]])
+    sp = ev.next_event_split(s, n_test=1, seed=0)
+    (t,) = sp.test_sessions
+    v = 1 - t
+    va = ev.validation_split(sp, n_valid=1, events=2)
+    # the last two training items of the validation session are held out: two cases
+    assert va.test_sessions.tolist() == [v, v]
+    assert va.queries.tolist() == [s[v][1], s[v][2]]
+    assert va.answers.tolist() == [s[v][2], s[v][3]]
+    lengths = [0, 0, 2]
+    lengths[t], lengths[v] = 3, 2  # the test session loses one more item, as with events=1
+    assert va.train.lengths.tolist() == lengths
+    assert va.train[v].tolist() == s[v][:2].tolist()
+    assert va.train.vocabulary.counts[s[v][2:]].tolist() == [0, 0, 0]
+    assert va.train.report["next-event: last items held out"] == 3
+    one = ev.validation_split(sp, n_valid=1)
+    assert one.test_sessions.tolist() == [v] and one.answers.tolist() == [s[v][3]]
+    with pytest.raises(ParameterError, match="events must be an integer >= 1, got 0"):
+        ev.validation_split(sp, events=0)
+    msg = r"no session outside the test set has >= 5 items \(min_length 3 \+ events 3 - 1\)"
+    with pytest.raises(DataError, match=msg):
+        ev.validation_split(sp, events=3)
+
+
 def test_split_errors():
     short = corpus([[0, 1], [1, 2]])
     msg = "no session has >= 3 items; the next-event protocol needs sessions of length >= 3"

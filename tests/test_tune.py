@@ -325,6 +325,20 @@ def test_search_beats_a_broken_option_on_planted_clusters():
     assert res.model is not None and res.model.item_vectors_.shape == (80, 16)
 
 
+def test_several_validation_events_per_session(synth):
+    """valid_events=3: three cases per validation session, and trials are scored on them."""
+    split = ev.next_event_split(synth.sessions, n_test=N_TEST, seed=0)
+    val3 = ev.validation_split(split, n_valid=N_VALID, seed=0, events=3)
+    assert len(val3) == 3 * N_VALID
+    res = run(synth, val3, space={"a": [0, 1]}, n_configs=2, min_epochs=1, max_epochs=1,
+              valid_events=3)  # fmt: skip
+    assert np.array_equal(res.validation.queries, val3.queries)
+    assert np.array_equal(res.validation.answers, val3.answers)
+    assert res.validation.train.n_events == val3.train.n_events
+    for _, row in res.trials.iterrows():
+        assert row["HR@10"] == pytest.approx(expected_hr(val3, row["a"], 1))
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
@@ -347,6 +361,7 @@ def test_search_beats_a_broken_option_on_planted_clusters():
         ({"min_epochs": 0}, ParameterError, r"min_epochs must be an integer >= 1, got 0"),
         ({"min_epochs": 5, "max_epochs": 3}, ParameterError, r"max_epochs must be .*>= 5, got 3"),
         ({"n_configs": 0}, ParameterError, r"n_configs must be an integer >= 1"),
+        ({"valid_events": 0}, ParameterError, r"valid_events must be an integer >= 1, got 0"),
         ({"base_params": {"epochs": 3}}, ParameterError, r"base_params must not set epochs"),
         ({"base_params": {"dimm": 3}}, ParameterError, r"unknown parameter in base_params: 'dimm'"),
         ({"base_params": {"dim": 0}}, ParameterError, r"dim must be an integer >= 1, got 0"),
