@@ -29,6 +29,7 @@ __all__ = [
     "Recommender",
     "next_event_split",
     "validation_split",
+    "validation_pool",
     "answer_ranks",
     "case_metrics",
     "rank_metrics",
@@ -163,6 +164,13 @@ def next_event_split(
     )
 
 
+def validation_pool(split: NextEventSplit, events: int = 1) -> np.ndarray:
+    """Sessions of ``split.train`` that :func:`validation_split` may draw, ascending: those
+    outside the test set with at least ``min_length + events - 1`` items."""
+    pool = np.flatnonzero(split.train.lengths >= split.min_length + events - 1)
+    return pool[~np.isin(pool, split.test_sessions)]
+
+
 def validation_split(
     split: NextEventSplit,
     *,
@@ -192,8 +200,7 @@ def validation_split(
     check_int("events", events, 1)
     lengths = split.train.lengths
     need = split.min_length + events - 1
-    pool = np.flatnonzero(lengths >= need)
-    pool = pool[~np.isin(pool, split.test_sessions)]
+    pool = validation_pool(split, events)
     if len(pool) == 0:
         extra = "" if events == 1 else f" (min_length {split.min_length} + events {events} - 1)"
         raise DataError(f"no session outside the test set has >= {need} items{extra}; the "

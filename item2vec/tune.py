@@ -47,6 +47,7 @@ from .evaluate import (
     next_event_split,
     popularity,
     transitions,
+    validation_pool,
     validation_split,
     vector_recommender,
 )
@@ -533,8 +534,7 @@ def tune(
     n_test = max(1, min(2000, eligible // 4)) if n_test is None else n_test
     split = next_event_split(sessions, n_test=n_test, seed=seed)
     if n_valid is None:
-        long = np.flatnonzero(split.train.lengths >= split.min_length + valid_events - 1)
-        rest = len(long) - int(np.isin(long, split.test_sessions).sum())
+        rest = len(validation_pool(split, valid_events))
         n_valid = max(1, min(2000, rest // 3))
     val = validation_split(split, n_valid=n_valid, seed=seed, events=valid_events)
 

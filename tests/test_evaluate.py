@@ -114,6 +114,7 @@ def test_validation_split_several_events():
     sp = ev.next_event_split(s, n_test=1, seed=0)
     (t,) = sp.test_sessions
     v = 1 - t
+    assert ev.validation_pool(sp, 2).tolist() == [v] and ev.validation_pool(sp, 3).size == 0
     va = ev.validation_split(sp, n_valid=1, events=2)
     # the last two training items of the validation session are held out: two cases
     assert va.test_sessions.tolist() == [v, v]
