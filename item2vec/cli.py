@@ -7,8 +7,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-import numpy as np
-
 from .exceptions import Item2VecError
 
 BUNDLED = "online-retail"
@@ -177,7 +175,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from .estimator import Item2Vec
 
     model = Item2Vec.load(args.model)
-    ids, scores = model.recommend(args.items, args.k)
+    ids, scores = model.recommend(args.items, args.k, score=args.score)
     _print_results("after", [" + ".join(args.items)], [ids], [scores], args.json)
     return 0
 
@@ -215,17 +213,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
 
         def saved_model(train):
-            rows = train.vocabulary.encode(saved.vocabulary_.ids, missing="ignore")
-            vectors = np.zeros((len(train.vocabulary), saved.dim), np.float32)
-            vectors[rows[rows >= 0]] = saved.item_vectors_[rows >= 0]
-            return ev.vector_recommender(vectors, known=np.any(vectors != 0, axis=1))
+            return ev.model_recommender(saved, train, args.ranking)
 
         methods[f"item2vec ({args.model})"] = saved_model
     else:
 
         def trained(train, seed):
             model = Item2Vec(**{**params, "seed": seed}, progress=False).fit(train)
-            return ev.vector_recommender(model.item_vectors_, known=train.vocabulary.counts > 0)
+            return ev.model_recommender(model, train, args.ranking)
 
         methods["item2vec"] = trained
     methods["transitions"] = ev.transitions
@@ -280,6 +275,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         metric=args.metric,
         seed=args.seed,
         progress=not args.quiet,
+        ranking=args.ranking,
     )
     print(result.trials.round(4).to_string(index=False))
     print(result.summary())
@@ -288,6 +284,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             "best_params": result.best_params,
             "best_validation": result.best_validation,
             "metric": result.metric,
+            "ranking": result.ranking,
             "test_metrics": result.test_metrics,
             "baselines": result.baselines,
             "interrupted": result.interrupted,
@@ -306,6 +303,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .distributed import add_distributed_options
+    from .evaluate import RANKINGS
 
     parser = argparse.ArgumentParser(
         prog="item2vec",
@@ -350,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("items", metavar="ITEM", nargs="+")
         q.add_argument("-k", type=int, default=10, help="results per query (default 10)")
         q.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "recommend":
+            q.add_argument(
+                "--score", choices=("logit", "log_prob"), default="logit",
+                help="logit: dot + bias (the trained score); log_prob: plus the log prior, "
+                "ranking by estimated next-item probability (default %(default)s)",
+            )  # fmt: skip
         q.set_defaults(func=func)
 
     export = sub.add_parser("export", help="write vectors for gensim or TensorBoard")
@@ -370,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split per seed")
     evaluate.add_argument("-k", type=int, nargs="+", default=[10, 20], help="cut-offs")
     evaluate.add_argument("--no-gensim", action="store_true", help="skip the gensim peer")
+    evaluate.add_argument(
+        "--ranking", choices=RANKINGS, default="log_prob",
+        help="how item2vec answers a query: log_prob (logit + log prior, as recommend "
+        "--score log_prob), logit (dot + bias) or cosine (as similar); default %(default)s",
+    )  # fmt: skip
     evaluate.add_argument("--json", help="also write the table as JSON here")
     evaluate.add_argument("--csv", help="also write the table as CSV here")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -393,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p.add_argument("--max-epochs", type=int, default=50)
     tune_p.add_argument("--metric", default="HR@10", help="HR@K, NDCG@K or MRR@K")
     tune_p.add_argument("--seed", type=int, default=0)
+    tune_p.add_argument(
+        "--ranking", choices=RANKINGS, default="log_prob",
+        help="how trials answer validation queries (see evaluate --ranking)",
+    )  # fmt: skip
     tune_p.add_argument("--json", help="write the best settings, scores and trials here")
     tune_p.add_argument("--quiet", action="store_true", help="no progress bar")
     tune_p.set_defaults(func=cmd_tune)

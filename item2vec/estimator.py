@@ -264,7 +264,7 @@ class Item2Vec:
         self.item_vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
         self.item_biases_ = np.ascontiguousarray(biases, dtype=np.float32)
         self._similar_index: ItemIndex | None = None
-        self._recommend_index: ItemIndex | None = None
+        self._recommend_index: dict[str, ItemIndex] = {}
 
     # ------------------------------------------------------------------ queries
     def _check_fitted(self) -> None:
@@ -301,11 +301,27 @@ class Item2Vec:
     @property
     def recommend_index_(self) -> ItemIndex:
         """FAISS inner-product index over ``[E, b]`` (built on first use)."""
+        return self._recommend_index_for("logit")
+
+    @property
+    def item_log_prior_(self) -> np.ndarray:
+        """Per-item term that ``recommend(..., score="log_prob")`` adds to the logit: the
+        log of the negative-sampling probability minus the log of the subsampling keep
+        probability (see :func:`item2vec.sampling.log_prior`); float32 (n_items,)."""
+        from .sampling import log_prior
+
         self._check_fitted()
-        if self._recommend_index is None:
-            aug = np.hstack([self.item_vectors_, self.item_biases_[:, None]])
-            self._recommend_index = ItemIndex(aug, metric="ip", kind=self.index)
-        return self._recommend_index
+        return log_prior(self.vocabulary_.counts, self.ns_exponent, self.sample)
+
+    def _recommend_index_for(self, score: str) -> ItemIndex:
+        self._check_fitted()
+        if score not in _SCORES:
+            raise ParameterError(f"score must be one of {_SCORES}, got {score!r}")
+        if score not in self._recommend_index:
+            bias = self.item_biases_ + (self.item_log_prior_ if score == "log_prob" else 0)
+            aug = np.hstack([self.item_vectors_, bias[:, None]])
+            self._recommend_index[score] = ItemIndex(aug, metric="ip", kind=self.index)
+        return self._recommend_index[score]
 
     def similar(
         self,
@@ -346,13 +362,17 @@ class Item2Vec:
         exclude_context: bool = True,
         exclude: Iterable[Hashable] | None = None,
         allowed: Iterable[Hashable] | None = None,
+        score: str = "logit",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Next-item candidates for one context (a basket or a recent history).
 
-        Scored with the trained objective, ``mean(E[context]) . E[t] + b[t]``, by maximum
-        inner product search. ``context_items`` is one id or a sequence of ids forming
-        ONE context; returns 1-D ``(ids (k,), scores (k,))``. Use
-        :meth:`recommend_batch` for many contexts at once.
+        ``score="logit"`` ranks by the trained objective, ``mean(E[context]) . E[t] + b[t]``;
+        ``score="log_prob"`` adds :attr:`item_log_prior_`, making the score an estimate of
+        ``log P(t | context)`` up to a constant (the logit alone favours items that are rare
+        overall; on Online Retail next purchases log_prob has the higher hit rate, see
+        benchmarks/README.md). Both by maximum inner product search. ``context_items`` is
+        one id or a sequence of ids forming ONE context; returns 1-D ``(ids (k,),
+        scores (k,))``. Use :meth:`recommend_batch` for many contexts at once.
         """
         ids, scores = self.recommend_batch(
             [context_items if not _is_single(context_items) else [context_items]],
@@ -360,6 +380,7 @@ class Item2Vec:
             exclude_context=exclude_context,
             exclude=exclude,
             allowed=allowed,
+            score=score,
         )
         return ids[0], scores[0]
 
@@ -371,9 +392,10 @@ class Item2Vec:
         exclude_context: bool = True,
         exclude: Iterable[Hashable] | None = None,
         allowed: Iterable[Hashable] | None = None,
+        score: str = "logit",
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`recommend` for many contexts: returns ``(m, k)`` ids and scores."""
-        self._check_fitted()
+        index = self._recommend_index_for(score)
         k = self._check_k(k)
         if not len(contexts):
             raise ParameterError("contexts is empty: give at least one context")
@@ -388,7 +410,7 @@ class Item2Vec:
                 per_query[i, : len(r)] = r
             if ex is not None:
                 per_query[i, width:] = ex
-        found, scores = self.recommend_index_.search(
+        found, scores = index.search(
             q,
             k,
             exclude=per_query if per_query.shape[1] else None,
@@ -447,6 +469,9 @@ def model_bytes(n_items: int, config: Config) -> int:
         4 * config.dim * tables + 4 + (8 * (tables + 1) if config.optimizer == "adagrad" else 0)
     )
     return n_items * (per_row + 64) + 65_536
+
+
+_SCORES = ("logit", "log_prob")
 
 
 def _is_single(items: Any) -> bool:

@@ -36,7 +36,10 @@ __all__ = [
     "popularity",
     "transitions",
     "vector_recommender",
+    "model_recommender",
+    "RANKINGS",
     "gensim_recommender",
+    "gensim_model_recommender",
     "evaluate",
     "evaluate_seeds",
     "compare",
@@ -409,16 +412,24 @@ def transitions(train: Sessions) -> Recommender:
 def vector_recommender(
     vectors: np.ndarray,
     *,
+    biases: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
     exclude_query: bool = True,
     known: np.ndarray | None = None,
     fallback: np.ndarray | None = None,
     chunk_size: int | None = None,
 ) -> Recommender:
-    """Nearest rows by cosine similarity, with batched matrix products and argpartition.
+    """Best rows by cosine similarity (or by ``dot + bias``), with batched matrix products
+    and argpartition.
 
     Parameters
     ----------
     vectors : float array, shape (n_items, dim); row i is the vector of vocabulary row i.
+    biases : float array, shape (n_items,), optional; if given, candidates ``t`` of query
+        ``q`` are ranked by ``vectors[q] . vectors[t] + biases[t]`` (unnormalised) instead of
+        by cosine.
+    targets : float array, shape (n_items, dim), optional, with ``biases``: a separate
+        output table; candidates are ranked by ``vectors[q] . targets[t] + biases[t]``.
     exclude_query : never return the query row itself.
     known : bool array, shape (n_items,), optional; rows that may be returned and queried
         (rows with a zero vector are always unknown). Unknown queries get no neighbours.
@@ -436,8 +447,24 @@ def vector_recommender(
         if known.shape != (n_items,):
             raise ParameterError(f"known must have shape ({n_items},), got {known.shape}")
         ok &= known
-    unit = np.where(ok[:, None], v / np.where(ok, norms, 1)[:, None], 0).astype(np.float32)
-    mask = np.where(ok, 0, -np.inf).astype(np.float32)
+    if biases is None:
+        unit = np.where(ok[:, None], v / np.where(ok, norms, 1)[:, None], 0).astype(np.float32)
+        mask = np.where(ok, 0, -np.inf).astype(np.float32)
+    else:
+        bias = np.asarray(biases, dtype=np.float32)
+        if bias.shape != (n_items,) or not np.isfinite(bias).all():
+            raise ParameterError(
+                f"biases must be finite with shape ({n_items},), got shape {bias.shape}"
+            )
+        unit, mask = v, np.where(ok, bias, -np.inf).astype(np.float32)
+    out_table = unit
+    if targets is not None:
+        out_table = np.asarray(targets, dtype=np.float32)
+        if biases is None or out_table.shape != v.shape:
+            raise ParameterError(
+                f"targets needs biases and the shape of vectors {v.shape}, got "
+                f"{out_table.shape}" + ("" if biases is not None else " without biases")
+            )
     step = chunk_size or max(1, 2**25 // n_items)
 
     def recommend(queries: np.ndarray, k: int) -> np.ndarray:
@@ -446,7 +473,7 @@ def vector_recommender(
         out = np.full((len(q), k), -1, np.int32)
         for s in range(0, len(q), step):
             qs = q[s : s + step]
-            sims = unit[qs] @ unit.T + mask
+            sims = unit[qs] @ out_table.T + mask
             sims[~ok[qs]] = -np.inf
             if exclude_query:
                 sims[np.arange(len(qs)), qs] = -np.inf
@@ -463,6 +490,48 @@ def vector_recommender(
     return recommend
 
 
+RANKINGS = ("cosine", "logit", "log_prob")
+
+
+def check_ranking(ranking: Any, allowed: Sequence[str] = RANKINGS) -> str:
+    if ranking not in allowed:
+        raise ParameterError(f"ranking must be one of {tuple(allowed)}, got {ranking!r}")
+    return ranking
+
+
+def model_recommender(model: Any, train: Sessions, ranking: str = "log_prob") -> Recommender:
+    """A fitted :class:`~item2vec.Item2Vec` as a recommender over ``train``'s rows.
+
+    ``ranking``: ``"cosine"`` (what :meth:`~item2vec.Item2Vec.similar` returns),
+    ``"logit"`` (``E[q] . E[t] + b[t]``, the trained score) or ``"log_prob"`` (the logit
+    plus :func:`item2vec.sampling.log_prior`, an estimate of ``log P(t | q)``; what
+    ``Item2Vec.recommend(..., score="log_prob")`` returns). Rows the model does not know
+    (unseen in ``train``, or dropped by ``min_count``) get no candidates and are never
+    recommended.
+    """
+    from .sampling import log_prior
+
+    check_ranking(ranking)
+    n = len(train.vocabulary)
+    vectors, biases = model.item_vectors_, model.item_biases_
+    if ranking == "log_prob":
+        c = model.config()
+        biases = biases + log_prior(model.vocabulary_.counts, c.ns_exponent, c.sample)
+    if model.vocabulary_ is not train.vocabulary:  # min_count, or a model saved elsewhere
+        rows = train.vocabulary.encode(model.vocabulary_.ids.tolist(), missing="ignore")
+        mine = rows >= 0
+        vectors = _scatter(vectors[mine], rows[mine], n)
+        biases = _scatter(biases[mine], rows[mine], n)
+    known = train.vocabulary.counts > 0  # rows left at zero are unknown too
+    return vector_recommender(vectors, biases=None if ranking == "cosine" else biases, known=known)
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n, *values.shape[1:]), values.dtype)
+    out[rows] = values
+    return out
+
+
 def gensim_recommender(
     train: Sessions,
     *,
@@ -476,13 +545,18 @@ def gensim_recommender(
     workers: int = 2,
     seed: int = 0,
     sg: int = 1,
+    ranking: str = "cosine",
 ) -> tuple[Recommender, Any]:
     """Train gensim ``Word2Vec(sg=1, hs=0, ...)`` on ``train``; recommend cosine neighbours.
 
     Items are the strings of their row numbers. Items gensim dropped (``min_count``) are
     never returned; short lists (and queries gensim does not know) are backfilled with
-    popularity over the known items. Returns ``(recommender, model)``.
+    popularity over the known items. ``ranking="log_prob"`` ranks by gensim's own trained
+    score, ``wv[q] . syn1neg[t]``, plus :func:`item2vec.sampling.log_prior` (the ranking
+    item2vec's ``"log_prob"`` uses, with gensim's separate output table and no bias).
+    Returns ``(recommender, model)``.
     """
+    check_ranking(ranking, ("cosine", "log_prob"))
     try:
         from gensim.models import Word2Vec
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -510,13 +584,28 @@ def gensim_recommender(
         seed=seed,
         sg=sg,
     )
+    return gensim_model_recommender(model, train, ranking), model
+
+
+def gensim_model_recommender(model: Any, train: Sessions, ranking: str = "cosine") -> Recommender:
+    """A gensim ``Word2Vec`` trained on ``train`` (items named by their row numbers, as
+    :func:`gensim_recommender` does) as a recommender; ``ranking`` as there."""
+    check_ranking(ranking, ("cosine", "log_prob"))
     rows = np.asarray([int(w) for w in model.wv.index_to_key], dtype=np.int64)
-    vectors = np.zeros((len(train.vocabulary), dim), np.float32)
+    vectors = np.zeros((len(train.vocabulary), model.wv.vector_size), np.float32)
     vectors[rows] = model.wv.vectors
     known = np.zeros(len(vectors), dtype=bool)
     known[rows] = True
     pop = _popular_order(train)
-    return vector_recommender(vectors, known=known, fallback=pop[known[pop]]), model
+    if ranking == "cosine":
+        return vector_recommender(vectors, known=known, fallback=pop[known[pop]])
+    from .sampling import log_prior
+
+    out = np.zeros_like(vectors)
+    out[rows] = model.syn1neg
+    prior = log_prior(train.vocabulary.counts, model.ns_exponent, model.sample)
+    return vector_recommender(vectors, biases=prior, targets=out, known=known,
+                              fallback=pop[known[pop]])  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -41,6 +41,7 @@ __all__ = [
     "NegativeSampler",
     "Units",
     "keep_probability",
+    "log_prior",
     "skipgram_couples",
     "skipgrams",
     "stream_couples",
@@ -376,6 +377,34 @@ def keep_probability(counts: Any, sample: float) -> np.ndarray:
         pos = f > 0
         keep[pos] = np.minimum(1.0, (np.sqrt(f[pos] / threshold) + 1.0) * threshold / f[pos])
     return keep
+
+
+def log_prior(counts: Any, ns_exponent: float, sample: float) -> np.ndarray:
+    """Per-item term that turns a trained logit into a next-item log-probability.
+
+    With negative sampling the logit of a couple converges to
+    ``log P(t | c) - log(k q(t))`` for the noise distribution ``q(t) ∝ count(t) **
+    ns_exponent``, measured on the subsampled corpus, where ``t`` survives with probability
+    ``keep(t)``. So ``logit + log q(t) - log keep(t)`` estimates ``log P(t | c)`` up to a
+    constant per context ``c``: it ranks next items by how often they follow, as
+    transition counts do, where the logit alone ranks by how much more often than chance
+    (favouring rare items). Returns ``ns_exponent * log(count) - log keep(count)``; items
+    never seen count as seen once.
+
+    Parameters
+    ----------
+    counts : array_like of int, shape (n_items,)
+    ns_exponent, sample : the values the model was trained with.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_items,)
+    """
+    ns_exponent = _check_real("ns_exponent", ns_exponent)
+    counts = np.asarray(counts, dtype=np.float64)
+    keep = keep_probability(counts, sample)  # the threshold counts the real total
+    prior = ns_exponent * np.log(np.maximum(counts, 1.0)) - np.log(keep)
+    return prior.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- core

@@ -24,6 +24,7 @@ its estimate can overrun it by the difference).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
@@ -43,13 +44,14 @@ from .data import Sessions
 from .evaluate import (
     NextEventSplit,
     Recommender,
+    check_ranking,
     evaluate,
+    model_recommender,
     next_event_split,
     popularity,
     transitions,
     validation_pool,
     validation_split,
-    vector_recommender,
 )
 from .exceptions import DataError, ParameterError, TrainingError
 
@@ -79,22 +81,23 @@ _clock = time.perf_counter  # the budget's clock (tests substitute a simulated o
 
 
 # ----------------------------------------------------------------------------- trainers
-def item2vec_trainer(train: Sessions, *, epochs: int, seed: int, **params: Any) -> Recommender:
-    """Fit :class:`~item2vec.Item2Vec` on ``train``; recommend cosine neighbours.
+def item2vec_trainer(
+    train: Sessions, *, epochs: int, seed: int, ranking: str = "log_prob", **params: Any
+) -> Recommender:
+    """Fit :class:`~item2vec.Item2Vec` on ``train``; recommend by ``ranking`` (see
+    :func:`~item2vec.evaluate.model_recommender`: ``"log_prob"``, ``"logit"`` or
+    ``"cosine"``).
 
     Rows of ``train``'s vocabulary that the model does not know (``min_count``) get no
-    neighbours and are never recommended. The returned recommender carries ``model`` (the
+    candidates and are never recommended. The returned recommender carries ``model`` (the
     fitted estimator) and ``train_seconds`` (time spent in epochs, without set-up), which
     :func:`tune` uses to plan the budget.
     """
     from .estimator import Item2Vec
 
+    check_ranking(ranking)  # before the training, not after
     model = Item2Vec(**params, epochs=epochs, seed=seed, progress=False).fit(train)
-    vectors = model.item_vectors_
-    if model.vocabulary_ is not train.vocabulary:  # min_count > 1 renumbered the rows
-        vectors = np.zeros((len(train.vocabulary), vectors.shape[1]), np.float32)
-        vectors[train.vocabulary.encode(model.vocabulary_.ids.tolist())] = model.item_vectors_
-    rec = vector_recommender(vectors, known=train.vocabulary.counts > 0)
+    rec = model_recommender(model, train, ranking)
     rec.model = model  # type: ignore[attr-defined]
     rec.train_seconds = float(sum(h["seconds"] for h in model.history_))  # type: ignore[attr-defined]
     return rec
@@ -112,17 +115,19 @@ def gensim_trainer(
     sample: float = 1e-3,
     sg: int = 1,
     workers: int = 2,
+    ranking: str = "cosine",
 ) -> Recommender:
     """gensim ``Word2Vec`` as a :func:`tune` trainer (needs ``pip install 'item2vec[bench]'``).
 
     Same recommender as :func:`~item2vec.evaluate.gensim_recommender` (cosine neighbours,
-    popularity backfill); ``sg=1`` is skip-gram, ``sg=0`` CBOW.
+    or ``ranking="log_prob"``; popularity backfill); ``sg=1`` is skip-gram, ``sg=0`` CBOW.
+    Fix ``ranking`` with ``functools.partial``, not in the space.
     """
     from .evaluate import gensim_recommender
 
     rec, _ = gensim_recommender(
         train, dim=dim, window=window, negatives=negatives, ns_exponent=ns_exponent,
-        sample=sample, epochs=epochs, workers=workers, seed=seed, sg=sg,
+        sample=sample, epochs=epochs, workers=workers, seed=seed, sg=sg, ranking=ranking,
     )  # fmt: skip
     return rec
 
@@ -161,6 +166,9 @@ class TuneResult:
     split, validation : NextEventSplit
         The test split and the validation split carved out of its training corpus (their
         ``test_sessions`` are disjoint).
+    ranking : str or None
+        How the default trainer's models were scored (``"log_prob"``: query them with
+        ``model.recommend(..., score="log_prob")``); None with a custom trainer.
     """
 
     best_params: dict[str, Any]
@@ -175,6 +183,7 @@ class TuneResult:
     model: Any = field(default=None, repr=False)
     split: NextEventSplit | None = field(default=None, repr=False)
     validation: NextEventSplit | None = field(default=None, repr=False)
+    ranking: str | None = None
 
     def summary(self) -> str:
         """A few lines for humans: budget, trials, best settings, test scores vs baselines."""
@@ -185,7 +194,8 @@ class TuneResult:
             + (" (interrupted)" if self.interrupted else "")
             + (f"; {int(t['diverged'].sum())} diverged" if len(t) and t["diverged"].any() else ""),
             f"best {self.metric} on validation: {self.best_validation:.4f} with "
-            + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()),
+            + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items())
+            + (f" (ranked by {self.ranking})" if self.ranking else ""),
         ]
         if self.test_metrics:
             rows = {"tuned": self.test_metrics, **self.baselines}
@@ -466,6 +476,7 @@ def tune(
     progress: bool = True,
     base_params: Mapping[str, Any] | None = None,
     trainer: Trainer | None = None,
+    ranking: str | None = None,
 ) -> TuneResult:
     """Search hyperparameters by successive halving within ``budget_seconds``.
 
@@ -499,6 +510,9 @@ def tune(
     trainer : ``trainer(train, *, epochs, seed, **params) -> recommender`` (see
         :mod:`item2vec.evaluate`); default :func:`item2vec_trainer`. :func:`gensim_trainer`
         tunes gensim the same way.
+    ranking : how the default trainer's models answer next-event queries (see
+        :func:`~item2vec.evaluate.model_recommender`); default ``"log_prob"``, the ranking of
+        ``Item2Vec.recommend(..., score="log_prob")``. Only with the default trainer.
 
     Returns
     -------
@@ -515,7 +529,14 @@ def tune(
         )
     base = dict(base_params or {})
     space = _check_params(DEFAULT_SPACE if space is None else space, base, trainer)
-    trainer = item2vec_trainer if trainer is None else trainer
+    if trainer is None:
+        ranking = check_ranking("log_prob" if ranking is None else ranking)
+        trainer = functools.partial(item2vec_trainer, ranking=ranking)
+    elif ranking is not None:
+        raise ParameterError(
+            f"ranking={ranking!r} applies only to the default trainer; a custom trainer "
+            "ranks by itself"
+        )
     _check_number("budget_seconds", budget_seconds, 0.0)
     _check_number("eta", eta, 2, integer=True)
     _check_number("min_epochs", min_epochs, 1, integer=True)
@@ -608,6 +629,7 @@ def tune(
         model=model,
         split=split,
         validation=val,
+        ranking=ranking,
     )
 
 
