@@ -23,7 +23,7 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     """Train, evaluate against baselines, print neighbours, write ``out/`` (model + report)."""
     from . import datasets
     from .estimator import Item2Vec
-    from .evaluate import evaluate, next_event_split, popularity, transitions, vector_recommender
+    from .evaluate import evaluate, model_recommender, next_event_split, popularity, transitions
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,9 +53,9 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
         print(f"  epoch {h['epoch']:>2}  loss {h['loss']:.4f}  HR@10 {h['HR@10']:.3f}  "
               f"NDCG@10 {h['NDCG@10']:.3f}  {speed:>11,.0f} couples/s")  # fmt: skip
 
-    known = split.train.vocabulary.counts > 0
     results = {
-        "item2vec": evaluate(vector_recommender(model.item_vectors_, known=known), split),
+        "item2vec (log_prob)": evaluate(model_recommender(model, split.train, "log_prob"), split),
+        "item2vec (cosine)": evaluate(model_recommender(model, split.train, "cosine"), split),
         "transitions": evaluate(transitions(split.train), split),
         "popularity": evaluate(popularity(split.train), split),
     }

@@ -141,8 +141,8 @@ class Item2Vec:
         sessions : Sessions, or a :class:`~item2vec.corpus.ParquetCorpus` to stream a log
             larger than memory from disk (memory bounded by ``chunk_events``).
         validation : optional :class:`item2vec.evaluate.NextEventSplit` whose ``train``
-            is ``sessions``; its HR@10 / NDCG@10 are computed after every epoch and kept
-            in ``history_``.
+            is ``sessions``; its HR@10 / NDCG@10 (ranked by ``recommend(...,
+            score="log_prob")``) are computed after every epoch and kept in ``history_``.
         resume : continue from the checkpoint in ``checkpoint_dir`` if there is one (the
             settings and the vocabulary must match the checkpoint's).
 
@@ -210,7 +210,7 @@ class Item2Vec:
                     descriptions=self.descriptions,
                 )
             )
-        validate = None if validation is None else self._validator(model, validation)
+        validate = None if validation is None else self._validator(model, validation, config)
         checkpointer = None
         state = None
         if self.checkpoint_dir is not None:
@@ -248,13 +248,19 @@ class Item2Vec:
         return self
 
     @staticmethod
-    def _validator(model: Any, split: Any):
+    def _validator(model: Any, split: Any, config: Config):
+        """Next-event HR@10 / NDCG@10 after each epoch, ranked as ``recommend(...,
+        score="log_prob")`` ranks (the default of ``evaluate`` and ``tune``)."""
         from .evaluate import evaluate, vector_recommender
+        from .sampling import log_prior
 
-        known = split.train.vocabulary.counts > 0  # items seen in training
+        counts = split.train.vocabulary.counts
+        known = counts > 0  # items seen in training
+        prior = log_prior(counts, config.ns_exponent, config.sample)
 
         def on_epoch_end(stats: Any) -> None:
-            rec = vector_recommender(model.E.numpy(), known=known)
+            biases = model.b.numpy()[:, 0] + prior
+            rec = vector_recommender(model.E.numpy(), biases=biases, known=known)
             res = evaluate(rec, split, ks=(10,))
             stats.metrics.update({k: float(v) for k, v in res.items() if k in ("HR@10", "NDCG@10")})
 

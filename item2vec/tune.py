@@ -13,6 +13,8 @@ can be far from the best settings for recommendation. :func:`tune` searches them
    train those from scratch with ``eta`` times more epochs, and so on up to ``max_epochs``.
    ``n`` is the largest number whose bracket fits in the time left (trial times are measured
    as the search goes); while time remains, new brackets run with fresh configurations.
+   Trials answer the validation queries with ``ranking`` (default ``"log_prob"``, as
+   ``Item2Vec.recommend(..., score="log_prob")``).
 3. Refit the best configuration (a trial's settings *and* its epochs) on the test split's
    training corpus and report its test metrics beside the popularity and transition
    baselines.

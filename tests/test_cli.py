@@ -136,12 +136,27 @@ def test_evaluate_prints_one_table_and_writes_json(log_csv, tmp_path, capsys):
     assert table["popularity"]["n_cases"] == 100 and 0 <= table["item2vec"]["HR@10"] <= 1
 
 
-def test_evaluate_a_saved_model(log_csv, model_dir, capsys):
+@pytest.mark.parametrize("ranking", ["log_prob", "cosine"])
+def test_evaluate_a_saved_model(log_csv, model_dir, capsys, ranking):
     rc = main(["evaluate", str(log_csv), "--session-col", "basket", "--item-col", "product",
-               "--model", str(model_dir), "--n-test", "100", "--no-gensim"])  # fmt: skip
+               "--model", str(model_dir), "--n-test", "100", "--no-gensim",
+               "--ranking", ranking])  # fmt: skip
     assert rc == 0
     captured = capsys.readouterr()
     assert f"item2vec ({model_dir})" in captured.out and "optimistic" in captured.err
+
+
+def test_evaluate_rejects_an_unknown_ranking(log_csv, capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(log_csv), "--ranking", "dot"])
+    assert "invalid choice: 'dot'" in capsys.readouterr().err
+
+
+def test_recommend_log_prob_matches_the_api(model_dir, capsys):
+    rc = main(["recommend", str(model_dir), "item0", "-k", "4", "--score", "log_prob", "--json"])
+    assert rc == 0
+    ids, _ = Item2Vec.load(model_dir).recommend(["item0"], 4, score="log_prob")
+    assert [r["item"] for r in json.loads(capsys.readouterr().out)[0]["results"]] == ids.tolist()
 
 
 def test_train_refuses_an_unwritable_output_before_training(log_csv, tmp_path, capsys):

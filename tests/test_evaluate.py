@@ -366,7 +366,30 @@ def test_vector_recommender_cosine():
     assert (chunked(np.arange(4), 3) == rec(np.arange(4), 3)).all()
 
 
+def test_vector_recommender_dot_plus_bias_and_output_table():
+    v = np.array([[1, 0], [0, 1], [1, 1], [2, 0]], dtype=np.float32)
+    b = np.array([0, 0.5, -1, -3], dtype=np.float32)
+    # query 0: row 1 scores 0 + 0.5, row 2 1 - 1, row 3 2 - 3; by cosine it would be 3, 2, 1
+    assert ev.vector_recommender(v, biases=b)(np.array([0]), 3).tolist() == [[1, 2, 3]]
+    assert ev.vector_recommender(v)(np.array([0]), 3).tolist() == [[3, 2, 1]]
+    # an output table: query 0 . targets = [.., 0, 3, -1] + b = [.., 0.5, 2, -4]
+    t = np.array([[5, 5], [0, 1], [3, 0], [-1, 0]], dtype=np.float32)
+    rec = ev.vector_recommender(v, biases=b, targets=t)
+    assert rec(np.array([0]), 3).tolist() == [[2, 1, 3]]
+    unknown = ev.vector_recommender(v, biases=b, known=np.array([1, 0, 1, 1], bool))
+    assert unknown(np.array([0, 1]), 3).tolist() == [[2, 3, -1], [-1, -1, -1]]
+
+
 def test_vector_recommender_errors():
+    with pytest.raises(ParameterError, match=r"biases must be finite with shape \(2,\), got "
+                       r"shape \(3,\)"):  # fmt: skip
+        ev.vector_recommender(np.ones((2, 2)), biases=np.zeros(3))
+    with pytest.raises(ParameterError, match=r"biases must be finite"):
+        ev.vector_recommender(np.ones((2, 2)), biases=np.array([0, np.nan]))
+    with pytest.raises(ParameterError, match=r"targets needs biases .* without biases"):
+        ev.vector_recommender(np.ones((2, 2)), targets=np.ones((2, 2)))
+    with pytest.raises(ParameterError, match=r"targets needs biases and the shape of vectors"):
+        ev.vector_recommender(np.ones((2, 2)), biases=np.zeros(2), targets=np.ones((2, 3)))
     with pytest.raises(ParameterError, match="vectors must have shape"):
         ev.vector_recommender(np.zeros(3))
     with pytest.raises(ParameterError, match=r"known must have shape \(2,\)"):
@@ -396,9 +419,54 @@ def test_gensim_recommender(synth, synth_split):
     assert not np.isin(rec2(np.arange(len(counts)), 10), rare).any()
 
 
+def test_gensim_log_prob_ranks_by_syn1neg_plus_prior(synth_split):
+    pytest.importorskip("gensim")
+    from item2vec.sampling import log_prior
+
+    train = synth_split.train
+    rec, model = ev.gensim_recommender(
+        train, dim=16, epochs=3, workers=1, seed=0, ns_exponent=0.5, sample=1e-3, ranking="log_prob"
+    )
+    rows = np.array([int(w) for w in model.wv.index_to_key])
+    q = synth_split.queries[:20]
+    slot = {r: i for i, r in enumerate(rows.tolist())}
+    prior = log_prior(train.vocabulary.counts, 0.5, 1e-3)[rows]
+    for query, got in zip(q.tolist(), rec(q, 5).tolist(), strict=True):
+        scores = model.syn1neg @ model.wv.vectors[slot[query]] + prior
+        scores[slot[query]] = -np.inf
+        assert got == rows[np.argsort(-scores, kind="stable")[:5]].tolist()
+    assert (
+        ev.evaluate(rec, synth_split)["HR@10"]
+        > ev.evaluate(ev.popularity(train), synth_split)["HR@10"] + 0.15
+    )
+
+
+def test_model_recommender_rankings(synth_split):
+    from item2vec import Item2Vec
+
+    train = synth_split.train
+    model = Item2Vec(dim=8, window=2, epochs=2, workers=1, progress=False, seed=0).fit(train)
+    ids = train.vocabulary.ids
+    q = synth_split.queries[:10]
+    queries = {
+        "cosine": lambda i: model.similar(i, 5)[0],
+        "logit": lambda i: model.recommend(i, 5)[0],
+        "log_prob": lambda i: model.recommend(i, 5, score="log_prob")[0],
+    }
+    for ranking, query in queries.items():
+        got = ev.model_recommender(model, train, ranking)(q, 5)
+        assert [ids[r].tolist() for r in got] == [query(ids[i]).tolist() for i in q]
+    with pytest.raises(ParameterError, match=r"ranking must be one of \('cosine', 'logit', "
+                       r"'log_prob'\), got 'dot'"):  # fmt: skip
+        ev.model_recommender(model, train, "dot")
+
+
 def test_gensim_recommender_errors():
     pytest.importorskip("gensim")
     s = corpus([[0, 1, 2]])
+    with pytest.raises(ParameterError, match=r"ranking must be one of \('cosine', 'log_prob'\)"
+                       r", got 'logit'"):  # fmt: skip
+        ev.gensim_recommender(s, ranking="logit")
     with pytest.raises(ParameterError, match="dim must be an integer >= 1, got 0"):
         ev.gensim_recommender(s, dim=0)
     with pytest.raises(ParameterError, match="negatives must be an integer >= 0, got -1"):

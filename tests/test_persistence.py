@@ -30,6 +30,11 @@ def test_round_trip_is_exact(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.vocabulary_.counts, fitted.vocabulary_.counts)
     assert loaded.get_params() == {**fitted.get_params(), "progress": False}
     assert loaded.history_ == fitted.history_
+    np.testing.assert_array_equal(loaded.item_log_prior_, fitted.item_log_prior_)
+    q = list(fitted.vocabulary_.ids[:3])
+    np.testing.assert_array_equal(
+        loaded.recommend(q, 5, score="log_prob")[0], fitted.recommend(q, 5, score="log_prob")[0]
+    )
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
     assert meta["format_version"] == 1 and meta["library_version"]
 

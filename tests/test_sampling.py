@@ -18,6 +18,7 @@ from item2vec.sampling import (
     _core,
     _Plan,
     keep_probability,
+    log_prior,
     skipgram_couples,
     skipgrams,
     stream_couples,
@@ -247,6 +248,16 @@ def test_keep_probability_formula():
     np.testing.assert_allclose(keep_probability(counts, 1e-2)[:4], want)
     assert keep_probability(counts, 1e-2)[4] == 1
     np.testing.assert_array_equal(keep_probability(counts, 0), np.ones(5))
+
+
+def test_log_prior_hand_computed():
+    # no subsampling: ns_exponent * log(count); an unseen item counts as seen once
+    np.testing.assert_allclose(log_prior([1, np.e**2, 0], -0.5, 0), [0, -1, 0], atol=1e-6)
+    # threshold 0.01 * 1000 = 10: keep(900) = (sqrt(90) + 1) / 90, keep(100) = (sqrt(10) + 1) / 10
+    np.testing.assert_allclose(log_prior([900, 100], 1.0, 1e-2), [8.952084, 5.481693], rtol=1e-6)
+    np.testing.assert_allclose(log_prior([900, 100], 0.5, 1e-2)[0], 5.550887, rtol=1e-6)
+    with pytest.raises(ParameterError, match=r"ns_exponent must be a finite number"):
+        log_prior([1, 2], float("nan"), 0)
 
 
 def test_empirical_keep_rate_matches_the_formula():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, Sessions, datasets
-from item2vec.evaluate import next_event_split
+from item2vec.evaluate import evaluate, model_recommender, next_event_split
 from item2vec.exceptions import NotFittedError, ParameterError, TrainingError, UnknownItemError
 
 FAST = dict(dim=16, window=3, epochs=4, batch_size=256, progress=False, seed=0)
@@ -65,6 +65,9 @@ def test_validation_metrics_per_epoch(planted):
     hr = [h["HR@10"] for h in model.history_]
     assert len(hr) == 2 and all(0 <= v <= 1 for v in hr)
     assert hr[-1] > 0.3  # within-cluster successors: popularity alone gets ~0.1
+    # ranked as recommend(..., score="log_prob") ranks
+    final = evaluate(model_recommender(model, split.train, "log_prob"), split)
+    assert hr[-1] == pytest.approx(final["HR@10"])
 
 
 def test_divergence_names_epoch_and_step(planted):
@@ -451,3 +454,51 @@ def test_reported_loss_estimates_the_full_loss(planted):
     exact = float(loss) / int((u.contexts >= 0).sum())
     # after the epoch, the loss on fresh units is near the epoch's running estimate
     assert model.history_[0]["loss"] == pytest.approx(exact, rel=0.25)
+
+
+# ----------------------------------------------------------------------------- log_prob
+@pytest.fixture(scope="module")
+def popular_vs_rare():
+    """After Q comes A (popular everywhere) 60 times and R (seen only after Q) 20 times.
+
+    P(A | Q) = 0.75 > P(R | Q) = 0.25, but R is far more *specific* to Q: with
+    ns_exponent=1 the logit estimates log(P(t | Q) / count(t)) (a PMI), so it ranks R first;
+    log_prob adds back log count(t) and ranks by P(t | Q): A first.
+    """
+    rng = np.random.default_rng(0)
+    fill = [f"f{i}" for i in range(50)]
+    sessions = [["Q", "A"]] * 60 + [["Q", "R"]] * 20
+    for _ in range(1000):
+        s = list(rng.choice(fill, 3, replace=False))
+        s.insert(int(rng.integers(4)), "A")
+        sessions.append(s)
+    model = Item2Vec(dim=8, window=1, negatives=5, ns_exponent=1.0, sample=0, epochs=30,
+                     batch_size=256, workers=1, progress=False, seed=0)  # fmt: skip
+    return model.fit(Sessions.from_lists(sessions))
+
+
+def test_log_prob_ranks_by_conditional_probability_logit_by_specificity(popular_vs_rare):
+    m = popular_vs_rare
+    assert m.recommend("Q", 1, score="logit")[0][0] == "R"
+    assert m.recommend("Q", 1, score="log_prob")[0][0] == "A"
+    counts = dict(zip(m.vocabulary_.ids.tolist(), m.vocabulary_.counts.tolist(), strict=True))
+    assert counts["A"] == 1060 and counts["R"] == 20
+    prior = m.item_log_prior_  # ns_exponent * log(count), no subsampling
+    np.testing.assert_allclose(prior, np.log(m.vocabulary_.counts), rtol=1e-6)
+
+
+def test_log_prob_scores_are_logit_plus_prior(fitted):
+    context = list(fitted.vocabulary_.ids[[0, 5, 9]])
+    rows = fitted.vocabulary_.encode(context)
+    q = fitted.item_vectors_[rows].mean(axis=0)
+    scores = fitted.item_vectors_ @ q + fitted.item_biases_ + fitted.item_log_prior_
+    scores[rows] = -np.inf
+    want = np.argsort(-scores, kind="stable")[:10]
+    got, got_scores = fitted.recommend(context, 10, score="log_prob")
+    np.testing.assert_array_equal(fitted.vocabulary_.encode(got), want)
+    np.testing.assert_allclose(got_scores, scores[want], rtol=1e-4, atol=1e-4)
+    batch, _ = fitted.recommend_batch([context, context[:1]], 10, score="log_prob")
+    np.testing.assert_array_equal(batch[0], got)
+    with pytest.raises(ParameterError, match=r"score must be one of \('logit', 'log_prob'\), "
+                       r"got 'cosine'"):  # fmt: skip
+        fitted.recommend(context, 10, score="cosine")

@@ -310,12 +310,16 @@ def test_interrupt_in_real_training_keeps_best(synth, monkeypatch):
 
 # ----------------------------------------------------------------------------- real models
 def test_search_beats_a_broken_option_on_planted_clusters():
-    """One option (learning_rate 1e-6) learns nothing; the search must drop it."""
+    """One option (learning_rate 1e-6) learns nothing; the search must drop it.
+
+    Ranked by cosine: after 1-2 epochs on this small corpus the vectors are still short, so
+    log_prob ranks almost by its prior (popularity) for the broken and the good option alike.
+    """
     data = datasets.synthetic(n_items=80, n_clusters=8, n_sessions=500, mean_length=8, seed=1)
     res = tune(data.sessions, space={"learning_rate": [1e-6, 0.05]},
                base_params={"dim": 16, "window": 2, "min_learning_rate": 0.0, "workers": 1},
                n_configs=2, eta=2, min_epochs=1, max_epochs=2, budget_seconds=HUGE,
-               progress=False, n_test=100, n_valid=100)  # fmt: skip
+               progress=False, n_test=100, n_valid=100, ranking="cosine")  # fmt: skip
     t = res.trials
     broken = t[t["learning_rate"] == 1e-6]["HR@10"].max()
     assert res.best_params["learning_rate"] == 0.05 and res.best_params["epochs"] == 2
@@ -400,8 +404,29 @@ def test_item2vec_trainer_keeps_rows_with_min_count(synth, val):
     kept = set(model.vocabulary_.ids.tolist())
     assert set(ids[ranked[ranked >= 0]].tolist()) <= kept
     q = next(i for i, x in enumerate(val.queries) if ids[x] in kept and (ranked[i] >= 0).all())
-    expected, _ = model.similar(ids[val.queries[q]], k=5)
+    expected, _ = model.recommend(ids[val.queries[q]], k=5, score="log_prob")  # the default
     assert ids[ranked[q]].tolist() == expected.tolist()
+    cosine = tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, min_count=10, dim=8,
+                                       workers=1, ranking="cosine")  # fmt: skip
+    expected, _ = cosine.model.similar(ids[val.queries[q]], k=5)
+    assert ids[cosine(val.queries, 5)[q]].tolist() == expected.tolist()
+
+
+def test_ranking_is_checked_and_reported(synth, val):
+    with pytest.raises(ParameterError, match=r"ranking must be one of \('cosine', 'logit', "
+                       r"'log_prob'\), got 'dot'"):  # fmt: skip
+        tune(synth.sessions, budget_seconds=HUGE, progress=False, ranking="dot")
+    with pytest.raises(ParameterError, match=r"ranking='cosine' applies only to the default"):
+        run(synth, val, space={"a": [0]}, ranking="cosine")
+    with pytest.raises(ParameterError, match=r"ranking must be one of .*got 'dot'"):
+        tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, ranking="dot")
+    res = tune(synth.sessions, space={"window": [2]}, base_params={"dim": 8, "workers": 1},
+               n_configs=1, min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False,
+               n_test=N_TEST, n_valid=N_VALID)  # fmt: skip
+    assert res.ranking == "log_prob" and "(ranked by log_prob)" in res.summary()
+    assert (
+        run(synth, val, space={"a": [0]}, n_configs=1, min_epochs=1, max_epochs=1).ranking is None
+    )
 
 
 def test_a_diverging_configuration_scores_zero_and_the_search_goes_on():
