@@ -42,6 +42,7 @@ import pytest
 
 from item2vec import Item2Vec, datasets
 from item2vec.evaluate import (
+    cooccurrence,
     evaluate,
     format_table,
     gensim_recommender,
@@ -102,6 +103,7 @@ def test_quality_tuned(benchmark):
     methods = {
         "popularity": lambda train, seed: {"": popularity(train)},
         "transitions": lambda train, seed: {"": transitions(train)},
+        "co-occurrence (window 1, both directions)": lambda train, seed: {"": cooccurrence(train)},
         "gensim defaults (sg, w5, ns 0.75, 5 ep)": _gensim(GENSIM_DEFAULTS),
         "gensim tuned": _gensim(theirs.best_params),
         "gensim tuned for log_prob, log_prob": _gensim(theirs_lp.best_params, "log_prob"),

@@ -224,6 +224,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         methods["item2vec"] = trained
     methods["transitions"] = ev.transitions
+    methods["co-occurrence"] = ev.cooccurrence
     methods["popularity"] = ev.popularity
     if not args.no_gensim and importlib.util.find_spec("gensim") is not None:
         shared = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs")

@@ -35,6 +35,7 @@ __all__ = [
     "rank_metrics",
     "popularity",
     "transitions",
+    "cooccurrence",
     "vector_recommender",
     "model_recommender",
     "RANKINGS",
@@ -380,14 +381,36 @@ def transitions(train: Sessions) -> Recommender:
     stored CSR-style by ``a`` (numpy only). Ties go to the more popular item; lists shorter
     than ``k`` are backfilled with popularity; the query is never recommended.
     """
+    return _pair_counts(train, window=1, symmetric=False)
+
+
+def cooccurrence(train: Sessions, window: int = 1) -> Recommender:
+    """Neighbour counts in both directions: the items most often seen within ``window``
+    places of ``a`` (before or after it), a pair at distance ``d`` counting ``1 / d``.
+
+    :func:`transitions` without the order. As there: within sessions only, ``a == b``
+    skipped, ties to the more popular item, popularity backfill, never the query.
+    """
+    return _pair_counts(train, window=check_int("window", window, 1), symmetric=True)
+
+
+def _pair_counts(train: Sessions, window: int, symmetric: bool) -> Recommender:
     items, n_items = train.items, len(train.vocabulary)
     pop = _popular_order(train)
-    valid = np.ones(max(len(items) - 1, 0), dtype=bool)
-    starts = train.offsets[1:-1]
-    valid[starts[(starts > 0) & (starts < len(items))] - 1] = False
-    a, b = items[:-1].astype(np.int64), items[1:].astype(np.int64)
-    valid &= a != b
-    codes, counts = np.unique(a[valid] * n_items + b[valid], return_counts=True)
+    session = np.repeat(np.arange(len(train), dtype=np.int64), train.lengths)
+    src_parts, dst_parts, w_parts = [], [], []
+    for d in range(1, window + 1):
+        a, b = items[:-d].astype(np.int64), items[d:].astype(np.int64)
+        ok = (session[:-d] == session[d:]) & (a != b)
+        a, b = a[ok], b[ok]
+        pairs = [(a, b), (b, a)] if symmetric else [(a, b)]
+        for x, y in pairs:
+            src_parts.append(x)
+            dst_parts.append(y)
+            w_parts.append(np.full(len(x), 1.0 / d))
+    codes = np.concatenate(src_parts) * n_items + np.concatenate(dst_parts)
+    codes, inverse = np.unique(codes, return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate(w_parts), minlength=len(codes))
     src, dst = codes // n_items, codes % n_items
     pop_rank = np.full(n_items, n_items, np.int64)
     pop_rank[pop] = np.arange(len(pop))

@@ -47,6 +47,7 @@ from .evaluate import (
     NextEventSplit,
     Recommender,
     check_ranking,
+    cooccurrence,
     evaluate,
     model_recommender,
     next_event_split,
@@ -152,7 +153,8 @@ class TuneResult:
         HR@10/20, NDCG@10/20, MRR and n_cases of the refit best configuration on the test
         split; empty when the search was interrupted.
     baselines : dict
-        ``{"popularity": metrics, "transitions": metrics}`` on the same test split.
+        ``{"popularity": ..., "transitions": ..., "co-occurrence": ...}`` metrics on the
+        same test split (:func:`~item2vec.evaluate.cooccurrence`, window 1).
     trials : pandas.DataFrame
         One row per trial: ``trial``, ``bracket``, ``rung``, ``epochs``, one column per
         searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (validation, K of ``metric``),
@@ -204,7 +206,7 @@ class TuneResult:
             lines.append(f"test ({int(self.test_metrics['n_cases'])} cases):")
             for name, m in rows.items():
                 lines.append(
-                    f"  {name:<12} HR@10 {m['HR@10']:.4f}  NDCG@10 {m['NDCG@10']:.4f}  "
+                    f"  {name:<14} HR@10 {m['HR@10']:.4f}  NDCG@10 {m['NDCG@10']:.4f}  "
                     f"HR@20 {m['HR@20']:.4f}"
                 )
         else:
@@ -576,6 +578,7 @@ def tune(
     baselines = {  # cheap, and computed now so that the budget accounts for them
         "popularity": evaluate(popularity(split.train), split),
         "transitions": evaluate(transitions(split.train), split),
+        "co-occurrence": evaluate(cooccurrence(split.train), split),
     }
     search.bar = _bar(progress, budget_seconds)
     interrupted = False

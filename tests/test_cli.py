@@ -130,7 +130,7 @@ def test_evaluate_prints_one_table_and_writes_json(log_csv, tmp_path, capsys):
                "--no-gensim", "--json", str(out)])  # fmt: skip
     assert rc == 0
     text = capsys.readouterr().out
-    for method in ("item2vec", "transitions", "popularity"):
+    for method in ("item2vec", "transitions", "co-occurrence", "popularity"):
         assert method in text
     table = json.loads(out.read_text())
     assert table["popularity"]["n_cases"] == 100 and 0 <= table["item2vec"]["HR@10"] <= 1

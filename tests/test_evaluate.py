@@ -279,6 +279,27 @@ def test_transitions_no_pairs_across_sessions_and_backfill():
     assert rec(np.array([0]), 4).tolist() == [[1, 2, 3, -1]]
 
 
+def test_cooccurrence_counts_both_directions_weighted_by_distance():
+    s = corpus([[0, 1, 2], [4, 2], [4, 5]])  # popularity order: 2, 4, 0, 1, 5
+    # window 1: 0 (before 1) and 2 (after it) once each, the tie to the more popular 2;
+    # transitions see only 1 -> 2 and fill up with popularity
+    assert ev.cooccurrence(s)(np.array([1]), 2).tolist() == [[2, 0]]
+    assert ev.transitions(s)(np.array([1]), 2).tolist() == [[2, 4]]  # 1 -> 2, backfill 4
+    # window 2 around 2: 1 and 4 at distance 1 (1 each, tie to the more popular 4), 0 at
+    # distance 2 (1/2); counted without the 1/d weight, 0 would tie and come before 1
+    assert ev.cooccurrence(s, window=2)(np.array([2]), 3).tolist() == [[4, 1, 0]]
+    with pytest.raises(ParameterError, match="window must be an integer >= 1, got 0"):
+        ev.cooccurrence(s, window=0)
+
+
+def test_cooccurrence_is_transitions_of_the_corpus_and_its_reverse(synth):
+    train = ev.next_event_split(synth.sessions, n_test=50).train
+    lists = [train.items[a:b].tolist() for a, b in zip(train.offsets[:-1], train.offsets[1:])]
+    both = corpus(lists + [x[::-1] for x in lists], n_items=len(train.vocabulary))
+    q = np.arange(len(train.vocabulary))
+    np.testing.assert_array_equal(ev.cooccurrence(train)(q, 10), ev.transitions(both)(q, 10))
+
+
 def test_transitions_batch_matches_single_queries_and_excludes_query(synth):
     train = ev.next_event_split(synth.sessions, n_test=50).train
     rec = ev.transitions(train)

@@ -192,7 +192,9 @@ def test_test_metrics_and_baselines(synth, val):
     res = run(synth, val, space={"a": [0, 1]}, n_configs=2, min_epochs=1, max_epochs=1)
     pop = ev.evaluate(ev.popularity(res.split.train), res.split)
     assert res.test_metrics == pop  # the planted trainer recommends by popularity on the test
-    assert set(res.baselines) == {"popularity", "transitions"}
+    assert set(res.baselines) == {"popularity", "transitions", "co-occurrence"}
+    assert res.baselines["co-occurrence"] == ev.evaluate(ev.cooccurrence(res.split.train),
+                                                         res.split)  # fmt: skip
     assert res.baselines["popularity"] == pop
     assert res.test_metrics["n_cases"] == N_TEST
     text = res.summary()
