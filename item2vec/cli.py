@@ -223,9 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             return ev.model_recommender(model, train, args.ranking)
 
         methods["item2vec"] = trained
-    methods["transitions"] = ev.transitions
-    methods["co-occurrence"] = ev.cooccurrence
-    methods["popularity"] = ev.popularity
+    methods.update(ev.BASELINES)
     if not args.no_gensim and importlib.util.find_spec("gensim") is not None:
         shared = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs")
         gensim_params = {k: params[k] for k in shared}

@@ -23,14 +23,7 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     """Train, evaluate against baselines, print neighbours, write ``out/`` (model + report)."""
     from . import datasets
     from .estimator import Item2Vec
-    from .evaluate import (
-        cooccurrence,
-        evaluate,
-        model_recommender,
-        next_event_split,
-        popularity,
-        transitions,
-    )  # fmt: skip
+    from .evaluate import BASELINES, evaluate, model_recommender, next_event_split
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,9 +56,7 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     results = {
         "item2vec (log_prob)": evaluate(model_recommender(model, split.train, "log_prob"), split),
         "item2vec (cosine)": evaluate(model_recommender(model, split.train, "cosine"), split),
-        "transitions": evaluate(transitions(split.train), split),
-        "co-occurrence": evaluate(cooccurrence(split.train), split),
-        "popularity": evaluate(popularity(split.train), split),
+        **{name: evaluate(make(split.train), split) for name, make in BASELINES.items()},
     }
     table = pd.DataFrame(results).T[["HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"]]
     print(f"\nnext-purchase prediction, {len(split):,} held-out customers")

@@ -36,6 +36,7 @@ __all__ = [
     "popularity",
     "transitions",
     "cooccurrence",
+    "BASELINES",
     "vector_recommender",
     "model_recommender",
     "RANKINGS",
@@ -392,6 +393,14 @@ def cooccurrence(train: Sessions, window: int = 1) -> Recommender:
     skipped, ties to the more popular item, popularity backfill, never the query.
     """
     return _pair_counts(train, window=check_int("window", window, 1), symmetric=True)
+
+
+#: The simple baselines every report puts beside item2vec: name -> ``fn(train) -> recommender``.
+BASELINES: dict[str, Callable[[Sessions], Recommender]] = {
+    "transitions": transitions,
+    "co-occurrence": cooccurrence,
+    "popularity": popularity,
+}
 
 
 def _pair_counts(train: Sessions, window: int, symmetric: bool) -> Recommender:

@@ -44,15 +44,13 @@ import pandas as pd
 from .config import Config
 from .data import Sessions
 from .evaluate import (
+    BASELINES,
     NextEventSplit,
     Recommender,
     check_ranking,
-    cooccurrence,
     evaluate,
     model_recommender,
     next_event_split,
-    popularity,
-    transitions,
     validation_pool,
     validation_split,
 )
@@ -153,8 +151,8 @@ class TuneResult:
         HR@10/20, NDCG@10/20, MRR and n_cases of the refit best configuration on the test
         split; empty when the search was interrupted.
     baselines : dict
-        ``{"popularity": ..., "transitions": ..., "co-occurrence": ...}`` metrics on the
-        same test split (:func:`~item2vec.evaluate.cooccurrence`, window 1).
+        Metrics of each of :data:`~item2vec.evaluate.BASELINES` (transitions,
+        co-occurrence, popularity) on the same test split.
     trials : pandas.DataFrame
         One row per trial: ``trial``, ``bracket``, ``rung``, ``epochs``, one column per
         searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (validation, K of ``metric``),
@@ -575,11 +573,8 @@ def tune(
             f"(a lower bound: {_MAX_COUPLES_PER_SECOND / 1e6:.0f} M couples/s plus "
             f"{_MIN_SETUP_SECONDS} s set-up per model); give more time"
         )
-    baselines = {  # cheap, and computed now so that the budget accounts for them
-        "popularity": evaluate(popularity(split.train), split),
-        "transitions": evaluate(transitions(split.train), split),
-        "co-occurrence": evaluate(cooccurrence(split.train), split),
-    }
+    # cheap, and computed now so that the budget accounts for them
+    baselines = {name: evaluate(make(split.train), split) for name, make in BASELINES.items()}
     search.bar = _bar(progress, budget_seconds)
     interrupted = False
     try:
