@@ -232,8 +232,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         methods["gensim sg"] = lambda train, seed: ev.gensim_recommender(
             train, **gensim_params, workers=args.workers, seed=seed
         )[0]
-    table = ev.compare(methods, sessions, seeds=args.seeds, ks=tuple(args.k), n_test=args.n_test)
-    print(ev.format_table(table))
+    ours = next(iter(methods))
+    table = ev.compare(
+        methods, sessions, args.seeds, reference=ours, ks=tuple(args.k), n_test=args.n_test
+    )
+    shown = [f"{m}@{k}" for k in args.k for m in ("HR", "NDCG")]
+    print(ev.format_table(table, [*shown, "MRR", *(f"coverage@{k}" for k in args.k)]))
+    how = "t over seeds" if len(args.seeds) > 1 else "bootstrap over the test cases"
+    print(
+        f"\npaired difference, each method minus {ours} on the same splits (95% interval, {how}):"
+    )
+    print(ev.format_table(table.drop(index=ours), [f"{m} diff" for m in shown]))
     if args.json:
         table.to_json(args.json, orient="index", indent=2)
     if args.csv:

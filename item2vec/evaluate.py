@@ -743,17 +743,45 @@ def evaluate_seeds(
     ``n_cases`` (per seed), ``n_seeds`` and ``interval`` (``"t over seeds"`` with >= 2 seeds,
     else ``"bootstrap over cases"``; coverage gets no bootstrap, its interval is the value).
     """
+    seeds = _check_seeds(seeds)
+    split_kw = dict(n_test=n_test, test_fraction=test_fraction, min_length=min_length)
+    return _summary(
+        *_seed_runs(make_recommender, sessions, seeds, ks, split_kw), seeds, level, n_boot
+    )
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
     seeds = list(seeds)
     if not seeds:
         raise ParameterError("seeds must name at least one seed, got ()")
+    return seeds
+
+
+def _seed_runs(
+    make_recommender: Callable[..., Recommender],
+    sessions: Sessions,
+    seeds: list[int],
+    ks: Sequence[int],
+    split_kw: dict[str, Any],
+) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
+    """Metrics of every seed's split, and the per-case values of the last one."""
     per_seed, cases = [], {}
     for seed in seeds:
-        split = next_event_split(
-            sessions, n_test=n_test, test_fraction=test_fraction, seed=seed, min_length=min_length
-        )
+        split = next_event_split(sessions, seed=seed, **split_kw)
         kw = {"seed": seed} if _accepts_seed(make_recommender) else {}
         metrics, cases = _evaluate(make_recommender(split.train, **kw), split, ks)
         per_seed.append(metrics)
+    return per_seed, cases
+
+
+def _summary(
+    per_seed: list[dict[str, float]],
+    cases: dict[str, np.ndarray],
+    seeds: list[int],
+    level: float,
+    n_boot: int,
+) -> dict[str, Any]:
+    """Mean and interval of each metric: t over seeds, or a bootstrap over the cases."""
     out: dict[str, Any] = {}
     for name in (m for m in per_seed[0] if m != "n_cases"):
         vals = np.array([m[name] for m in per_seed])
@@ -776,12 +804,51 @@ def results_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def compare(
-    methods: Mapping[str, Callable[..., Recommender]], sessions: Sessions, **kwargs: Any
+    methods: Mapping[str, Callable[..., Recommender]],
+    sessions: Sessions,
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    reference: str | None = None,
+    ks: Sequence[int] = (10, 20),
+    n_test: int | None = None,
+    test_fraction: float = 0.1,
+    min_length: int = 3,
+    level: float = 0.95,
+    n_boot: int = 1000,
 ) -> pd.DataFrame:
-    """:func:`evaluate_seeds` for each named method (same splits); a :func:`results_table`."""
-    return results_table(
-        {name: evaluate_seeds(f, sessions, **kwargs) for name, f in methods.items()}
-    )
+    """:func:`evaluate_seeds` for each named method on the same splits; a
+    :func:`results_table`.
+
+    With ``reference`` (one of the names), every other row also gets ``"<m> diff"``,
+    ``"<m> diff low"`` and ``"<m> diff high"`` for each per-case metric ``m`` (HR, NDCG,
+    MRR): the paired difference *row minus reference*, split by split. Its interval is a t
+    interval over the per-seed differences (>= 2 seeds) or a bootstrap over the per-case
+    differences (one seed), so the variance the methods share through the test customers
+    cancels: this, not two overlapping per-method intervals, says whether one method beats
+    another. The reference row holds NaN there.
+    """
+    seeds = _check_seeds(seeds)
+    if reference is not None and reference not in methods:
+        raise ParameterError(
+            f"reference must be one of the methods ({', '.join(map(repr, methods))}), "
+            f"got {reference!r}"
+        )
+    split_kw = dict(n_test=n_test, test_fraction=test_fraction, min_length=min_length)
+    runs = {name: _seed_runs(f, sessions, seeds, ks, split_kw) for name, f in methods.items()}
+    rows = {name: _summary(*run, seeds, level, n_boot) for name, run in runs.items()}
+    if reference is not None:
+        ref_seeds, ref_cases = runs[reference]
+        for name, (per_seed, cases) in runs.items():
+            diff_seeds = [{m: a[m] - b[m] for m in cases} | {"n_cases": a["n_cases"]}
+                          for a, b in zip(per_seed, ref_seeds, strict=True)]  # fmt: skip
+            diff_cases = {m: cases[m] - ref_cases[m] for m in cases}
+            diff = _summary(diff_seeds, diff_cases, seeds, level, n_boot)
+            for m in cases:
+                for suffix in ("", " low", " high"):
+                    rows[name][f"{m} diff{suffix}"] = (
+                        np.nan if name == reference else diff[m + suffix]
+                    )
+    return results_table(rows)
 
 
 def format_table(
@@ -800,7 +867,9 @@ def format_table(
     for m in metrics:
         half = (table[f"{m} high"] - table[f"{m} low"]) / 2 if f"{m} low" in table else None
         cells[m] = [
-            f"{v:.{digits}f}" + ("" if half is None else f" ± {h:.{digits}f}")
+            "-"
+            if np.isnan(v)
+            else f"{v:.{digits}f}" + ("" if half is None else f" ± {h:.{digits}f}")
             for v, h in zip(table[m], half if half is not None else table[m], strict=True)
         ]
     if "n_cases" in table:

@@ -134,6 +134,9 @@ def test_evaluate_prints_one_table_and_writes_json(log_csv, tmp_path, capsys):
         assert method in text
     table = json.loads(out.read_text())
     assert table["popularity"]["n_cases"] == 100 and 0 <= table["item2vec"]["HR@10"] <= 1
+    assert "each method minus item2vec on the same splits" in text and "HR@10 diff" in text
+    diff = table["popularity"]["HR@10 diff"]
+    assert diff == pytest.approx(table["popularity"]["HR@10"] - table["item2vec"]["HR@10"])
 
 
 @pytest.mark.parametrize("ranking", ["log_prob", "cosine"])

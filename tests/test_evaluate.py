@@ -541,6 +541,54 @@ def test_intervals():
         ev.bootstrap_interval(hits, n_boot=0)
 
 
+def test_compare_adds_paired_differences_against_a_reference(synth):
+    s = synth.sessions
+    methods = {"transitions": ev.transitions, "popularity": ev.popularity, "again": ev.transitions}
+    table = ev.compare(methods, s, (0, 1, 2), reference="transitions", n_test=300)
+    diffs = []
+    for seed in range(3):
+        split = ev.next_event_split(s, n_test=300, seed=seed)
+        pop, trans = (ev.evaluate(f(split.train), split) for f in (ev.popularity, ev.transitions))
+        diffs.append(pop["NDCG@10"] - trans["NDCG@10"])
+    row = table.loc["popularity"]
+    assert row["NDCG@10 diff"] == pytest.approx(np.mean(diffs))
+    assert row["NDCG@10 diff high"] < 0  # popularity is clearly worse than transitions
+    lo, hi = ev.t_interval(np.array(diffs))
+    assert (row["NDCG@10 diff low"], row["NDCG@10 diff high"]) == pytest.approx((lo, hi))
+    # the same method against itself: exactly level, an interval of width zero
+    again = table.loc["again"]
+    assert again["HR@10 diff"] == again["HR@10 diff low"] == again["HR@10 diff high"] == 0
+    assert np.isnan(table.loc["transitions", "HR@10 diff"])
+    assert "coverage@10 diff" not in table.columns  # not a per-case metric
+    text = ev.format_table(table, ["HR@10 diff"])
+    assert text.splitlines()[1].split() == ["transitions", "-", "300"]
+
+
+def test_compare_with_one_seed_bootstraps_the_per_case_differences(synth):
+    s = synth.sessions
+    methods = {"transitions": ev.transitions, "popularity": ev.popularity}
+    table = ev.compare(methods, s, (5,), reference="transitions", n_test=300, n_boot=200)
+    split = ev.next_event_split(s, n_test=300, seed=5)
+    per_case = {
+        name: ev.case_metrics(
+            ev.answer_ranks(f(split.train)(split.queries, 20), split.answers, split.queries)
+        )["HR@10"]
+        for name, f in methods.items()
+    }
+    d = per_case["popularity"] - per_case["transitions"]
+    row = table.loc["popularity"]
+    assert row["HR@10 diff"] == pytest.approx(d.mean())
+    expected = ev.bootstrap_interval(d, n_boot=200, seed=5)
+    assert (row["HR@10 diff low"], row["HR@10 diff high"]) == pytest.approx(expected)
+
+
+def test_compare_rejects_an_unknown_reference(synth):
+    with pytest.raises(
+        ParameterError, match=r"reference must be one of the methods \('popularity'\), got 'ours'"
+    ):
+        ev.compare({"popularity": ev.popularity}, synth.sessions, (0,), reference="ours", n_test=50)
+
+
 def test_evaluate_seeds_and_tables(synth):
     s = synth.sessions
     three = ev.evaluate_seeds(ev.popularity, s, seeds=(0, 1, 2), n_test=300)
