@@ -541,14 +541,11 @@ def model_recommender(model: Any, train: Sessions, ranking: str = "log_prob") ->
     (unseen in ``train``, or dropped by ``min_count``) get no candidates and are never
     recommended.
     """
-    from .sampling import log_prior
-
     check_ranking(ranking)
     n = len(train.vocabulary)
     vectors, biases = model.item_vectors_, model.item_biases_
     if ranking == "log_prob":
-        c = model.config()
-        biases = biases + log_prior(model.vocabulary_.counts, c.ns_exponent, c.sample)
+        biases = biases + model.item_log_prior_
     if model.vocabulary_ is not train.vocabulary:  # min_count, or a model saved elsewhere
         rows = train.vocabulary.encode(model.vocabulary_.ids.tolist(), missing="ignore")
         mine = rows >= 0
