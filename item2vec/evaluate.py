@@ -806,15 +806,10 @@ def compare(
     seeds: Sequence[int] = (0, 1, 2),
     *,
     reference: str | None = None,
-    ks: Sequence[int] = (10, 20),
-    n_test: int | None = None,
-    test_fraction: float = 0.1,
-    min_length: int = 3,
-    level: float = 0.95,
-    n_boot: int = 1000,
+    **kwargs: Any,
 ) -> pd.DataFrame:
-    """:func:`evaluate_seeds` for each named method on the same splits; a
-    :func:`results_table`.
+    """:func:`evaluate_seeds` for each named method on the same splits (``kwargs``: its
+    keyword arguments, ``ks``, ``n_test``, ``level``, ...); a :func:`results_table`.
 
     With ``reference`` (one of the names), every other row also gets ``"<m> diff"``,
     ``"<m> diff low"`` and ``"<m> diff high"`` for each per-case metric ``m`` (HR, NDCG,
@@ -824,14 +819,19 @@ def compare(
     cancels: this, not two overlapping per-method intervals, says whether one method beats
     another. The reference row holds NaN there.
     """
-    seeds = _check_seeds(seeds)
     if reference is not None and reference not in methods:
         raise ParameterError(
             f"reference must be one of the methods ({', '.join(map(repr, methods))}), "
             f"got {reference!r}"
         )
-    split_kw = dict(n_test=n_test, test_fraction=test_fraction, min_length=min_length)
-    runs = {name: _seed_runs(f, sessions, seeds, ks, split_kw) for name, f in methods.items()}
+    bound = inspect.signature(evaluate_seeds).bind_partial(seeds=seeds, **kwargs)
+    bound.apply_defaults()  # evaluate_seeds' defaults, kept in one place
+    opts = bound.arguments
+    seeds, level, n_boot = _check_seeds(opts["seeds"]), opts["level"], opts["n_boot"]
+    split_kw = {k: opts[k] for k in ("n_test", "test_fraction", "min_length")}
+    runs = {
+        name: _seed_runs(f, sessions, seeds, opts["ks"], split_kw) for name, f in methods.items()
+    }
     rows = {name: _summary(*run, seeds, level, n_boot) for name, run in runs.items()}
     if reference is not None:
         ref_seeds, ref_cases = runs[reference]
