@@ -227,11 +227,25 @@ def _plan(
 def _alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Walker alias table of ``p`` (sums to 1), built without a loop per item.
 
-    Vose's pairing in closed form: lay the deficits ``1 - n p`` of the small buckets end to end
-    (cumsum ``D``) and the excesses ``n p - 1`` of the large ones (cumsum ``E``). Small bucket
-    ``k`` takes its alias from the first large ``j`` with ``E_j > D_{k-1}``; large ``j`` keeps
-    height ``1 - (D_k - E_j)`` (``k`` the first small with ``D_k >= E_j``) and aliases large
-    ``j + 1``. Every bucket's mass then adds up to ``n p`` exactly (up to rounding).
+    Bucket ``i`` keeps item ``i`` with probability ``prob[i]`` and gives ``alias[i]`` the rest;
+    item ``i`` is drawn with probability ``(prob[i] + sum(1 - prob[j] for alias[j] == i)) / n``,
+    which equals ``p[i]`` up to float rounding (``tests/test_sampling.py`` rebuilds it).
+
+    Vose's pairing in closed form. Scale to ``q = n p``. Lay the deficits ``1 - q`` of the
+    small buckets (``q <= 1``) end to end on a line: small ``k`` covers ``[S_k, S_{k+1})``.
+    Lay the excesses ``q - 1`` of the large buckets over the same line: large ``j`` covers
+    ``[E_{j-1}, E_j)`` (rescaled so that both lines have the same length). Then
+
+    * small ``k`` takes its alias from the large ``j`` whose span holds ``S_k``;
+    * large ``j`` gives away the part of the small ``k`` holding ``E_j`` that lies past
+      ``E_j`` (``S_{k+1} - E_j``, at most that small's deficit, so at most 1): its height is
+      ``1 - (S_{k+1} - E_j)`` and its alias is large ``j + 1``, which owns that part.
+
+    Large ``j`` then collects ``1 - (S_{k+1} - E_j)`` from its bucket, the deficits of the
+    smalls starting in its span and what large ``j - 1`` passed on: ``q_j`` in all. Both
+    searches compare the same two arrays (``S`` and ``E``), so an end that coincides with a
+    start is placed consistently: comparing recomputed ends (``S_{k+1} - d_k``) instead was
+    issue 16's bug.
     """
     n = len(p)
     q = p * n
@@ -239,15 +253,16 @@ def _alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     small, large = np.flatnonzero(q <= 1), np.flatnonzero(q > 1)
     if len(small) == 0 or len(large) == 0:
         return prob, alias
-    d = 1.0 - q[small]
-    deficit_end = np.cumsum(d)
+    starts = np.zeros(len(small) + 1)  # S_0 .. S_m: S_m is the line's length
+    np.cumsum(1.0 - q[small], out=starts[1:])
     excess_end = np.cumsum(q[large] - 1.0)
-    excess_end *= deficit_end[-1] / excess_end[-1]  # same total despite rounding
-    donor = np.searchsorted(excess_end, deficit_end - d, side="right")
+    excess_end *= starts[-1] / excess_end[-1]  # same length despite rounding
+    excess_end[-1] = starts[-1]
+    donor = np.searchsorted(excess_end, starts[:-1], side="right")  # first E_j > S_k
     prob[small] = q[small]
     alias[small] = large[np.minimum(donor, len(large) - 1)]
-    k = np.minimum(np.searchsorted(deficit_end, excess_end, side="left"), len(small) - 1)
-    owed = np.clip(deficit_end[k] - excess_end, 0.0, 1.0)
+    k = np.searchsorted(starts[:-1], excess_end, side="left") - 1  # last S_k < E_j
+    owed = np.clip(starts[k + 1] - excess_end, 0.0, 1.0)
     owed[-1] = 0.0
     prob[large] = 1.0 - owed
     alias[large[:-1]] = large[1:]

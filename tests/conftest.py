@@ -9,11 +9,19 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from item2vec.data import Sessions  # noqa: E402
 from item2vec.train import configure_threads  # noqa: E402
 
 configure_threads()  # as the CLI does: the trainer's workers are the parallelism
+
+# Property tests draw the same examples on every run unless a developer asks for fresh ones
+# (HYPOTHESIS_PROFILE=random pytest): CI's verdict depends on the code alone, and a
+# counterexample found locally is not replayed from .hypothesis/ into later runs.
+settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+settings.register_profile("random", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 def check_corpus(s: Sessions, min_length: int = 1) -> None:
