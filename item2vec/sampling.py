@@ -28,7 +28,7 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -394,6 +394,16 @@ def keep_probability(counts: Any, sample: float) -> np.ndarray:
     return keep
 
 
+def expected_units(counts: Any, sample: float) -> float:
+    """Expected window units per epoch (one per kept event) of a corpus with these counts.
+
+    ``sum(counts * keep_probability(counts, sample))``: what the learning-rate schedule of
+    every trainer divides by, for an in-memory corpus and for a Parquet shard alike.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    return float(np.sum(counts * keep_probability(counts, sample)))
+
+
 def log_prior(counts: Any, ns_exponent: float, sample: float) -> np.ndarray:
     """Per-item term that turns a trained logit into a next-item log-probability.
 
@@ -687,6 +697,32 @@ def stream_units(
         lambda i, o, r, t: _units(plan, i, o, r, t), sessions, batch_size, seed, epoch,
         chunk_events, trace,
     )  # fmt: skip
+
+
+@runtime_checkable
+class UnitSource(Protocol):
+    """A corpus that streams its own epochs of :class:`Units` (a Parquet corpus, a shard).
+
+    The trainers accept a :class:`~item2vec.data.Sessions` or any object with a vocabulary and
+    this method, taking the keyword arguments of :func:`stream_units` (without ``sessions``).
+    """
+
+    vocabulary: Any
+
+    def stream_units(self, **kwargs: Any) -> Iterator[Units]: ...
+
+
+def epoch_units(corpus: Sessions | UnitSource, **kwargs: Any) -> Iterator[Units]:
+    """One epoch of units from ``corpus``: :func:`stream_units` for in-memory sessions, the
+    corpus' own ``stream_units`` for a :class:`UnitSource`. ``kwargs`` as in :func:`stream_units`
+    (``Config.stream_kwargs(epoch)`` gives them)."""
+    if isinstance(corpus, Sessions):
+        return stream_units(corpus, **kwargs)
+    if isinstance(corpus, UnitSource):
+        return corpus.stream_units(**kwargs)
+    raise DataError(
+        f"corpus must be Sessions or have a stream_units method, got {type(corpus).__name__}"
+    )
 
 
 def stream_couples(
