@@ -21,8 +21,7 @@ from .exceptions import (
     UnknownItemError,
 )
 from .index import ItemIndex
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Item2Vec",

@@ -1,4 +1,4 @@
-"""Saving, loading and exporting item embeddings, without pickle.
+"""The model format: saving and loading item embeddings, without pickle.
 
 A saved model is a directory::
 
@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import pandas as pd
 
 from .data import Vocabulary
 from .exceptions import DataError, ModelFormatError, ModelSaveError, ParameterError
+from .version import __version__
 
 __all__ = [
     "FORMAT_NAME",
@@ -43,8 +43,6 @@ __all__ = [
     "LoadedModel",
     "ModelSaveError",
     "check_writable",
-    "export_projector",
-    "export_word2vec",
     "load_model",
     "save_model",
 ]
@@ -122,7 +120,7 @@ def save_model(
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "library_version": _library_version(),
+        "library_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "n_items": int(n),
         "dim": int(dim),
@@ -300,12 +298,6 @@ def _jsonable(what: str, obj: Any) -> Any:
         return json.loads(json.dumps(obj, default=default))
     except (TypeError, ValueError) as e:
         raise ParameterError(f"{what} must be JSON-serialisable: {e}") from None
-
-
-def _library_version() -> str:
-    from . import __version__  # lazy: the package imports this module
-
-    return str(__version__)
 
 
 def _flush(f: Any) -> None:
@@ -529,124 +521,3 @@ def _read_vocabulary(f: BinaryIO, info: dict[str, Any]) -> Vocabulary:
         )
     except DataError as e:
         raise ModelFormatError(f"{path}: {e}") from None
-
-
-# ------------------------------------------------------------------------------------- export
-
-
-def export_word2vec(
-    path: str | os.PathLike[str],
-    vectors: np.ndarray,
-    ids: Any,
-    *,
-    binary: bool = False,
-    whitespace: str | None = "_",
-) -> Path:
-    """Write vectors in the word2vec C format (gensim ``load_word2vec_format`` reads it).
-
-    Header ``"n_items dim"``; then per item the id and its ``dim`` floats, space-separated
-    (text, ``%.9g``: float32 round-trips exactly) or as little-endian float32 after one
-    space, followed by a newline (``binary=True``). The format cannot hold whitespace in an
-    id: each whitespace character is replaced by ``whitespace`` (default ``"_"``), or, with
-    ``whitespace=None``, such ids raise :class:`ParameterError`. Ids that collide after
-    replacement, or empty ids, also raise. UTF-8 encoded. Returns the file path.
-    """
-    vectors, keys = _export_inputs(vectors, ids)
-    out = []
-    for key in keys:
-        if whitespace is None and re.search(r"\s", key):
-            raise ParameterError(f"item id {key!r} contains whitespace; pass whitespace='_'")
-        clean = key if whitespace is None else re.sub(r"\s", whitespace, key)
-        if not clean:
-            raise ParameterError("empty item ids cannot be written in the word2vec format")
-        out.append(clean)
-    if len(set(out)) != len(out):
-        raise ParameterError(f"item ids collide after replacing whitespace with {whitespace!r}")
-    target = Path(path)
-    n, dim = vectors.shape
-    with open(target, "wb") as f:
-        f.write(f"{n} {dim}\n".encode("ascii"))
-        if binary:
-            rows = vectors.astype("<f4")
-            for key, row in zip(out, rows, strict=True):
-                f.write(key.encode("utf-8") + b" " + row.tobytes() + b"\n")
-        else:
-            fmt = " ".join(["%.9g"] * dim)
-            for key, row in zip(out, vectors.tolist(), strict=True):
-                f.write(f"{key} {fmt % tuple(row)}\n".encode())
-    return target
-
-
-def export_projector(
-    directory: str | os.PathLike[str],
-    vectors: np.ndarray,
-    ids: Any,
-    *,
-    descriptions: Mapping[Any, Any] | pd.Series | None = None,
-) -> Path:
-    """Write TensorBoard Embedding Projector files into ``directory`` (created if needed).
-
-    ``vectors.tsv``: one row of tab-separated floats per item, no header.
-    ``metadata.tsv``: with ``descriptions`` (id -> text; a Series indexed by id, first
-    value kept for repeated ids), a header ``id\\tdescription`` and one row per item (empty
-    when an id has none); without, one id per line and no header (the projector's rule for
-    a single column). Tabs and newlines inside fields become spaces.
-    ``projector_config.pbtxt`` points to both files. Returns the directory.
-    """
-    vectors, keys = _export_inputs(vectors, ids)
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    fmt = "\t".join(["%.9g"] * vectors.shape[1])
-    with open(out / "vectors.tsv", "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(fmt % tuple(row) + "\n" for row in vectors.tolist())
-    ids_arr = np.asarray(ids)
-    lines = [_tsv(k) for k in keys]
-    if descriptions is not None:
-        lookup = _description_lookup(descriptions)
-        texts = [
-            _describe(lookup, raw, key) for raw, key in zip(ids_arr.tolist(), keys, strict=True)
-        ]
-        lines = ["id\tdescription"] + [f"{k}\t{_tsv(t)}" for k, t in zip(lines, texts, strict=True)]
-    with open(out / "metadata.tsv", "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(line + "\n" for line in lines)
-    config = (
-        "embeddings {\n"
-        '  tensor_name: "item2vec"\n'
-        '  tensor_path: "vectors.tsv"\n'
-        '  metadata_path: "metadata.tsv"\n'
-        "}\n"
-    )
-    (out / "projector_config.pbtxt").write_text(config, encoding="utf-8")
-    return out
-
-
-def _export_inputs(vectors: Any, ids: Any) -> tuple[np.ndarray, list[str]]:
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2 or vectors.dtype.kind not in "fiu":
-        raise ParameterError(
-            f"vectors must be a 2-D float array, got {vectors.dtype} {vectors.shape}"
-        )
-    keys = [str(k) for k in np.asarray(ids).tolist()]
-    if len(keys) != len(vectors):
-        raise ParameterError(f"got {len(keys)} ids for {len(vectors)} vectors")
-    return np.asarray(vectors, dtype=np.float32), keys
-
-
-def _description_lookup(descriptions: Mapping[Any, Any] | pd.Series) -> Mapping[Any, Any]:
-    if isinstance(descriptions, pd.Series):
-        keep = ~descriptions.index.duplicated(keep="first")
-        return dict(
-            zip(descriptions.index[keep].tolist(), descriptions[keep].tolist(), strict=True)
-        )
-    return descriptions
-
-
-def _describe(lookup: Mapping[Any, Any], raw: Any, key: str) -> str:
-    value = lookup.get(raw, lookup.get(key))
-    if value is None or (not isinstance(value, str) and bool(np.all(pd.isna(value)))):
-        return ""
-    return str(value)
-
-
-def _tsv(text: str) -> str:
-    return re.sub(r"[\t\r\n]", " ", text)
