@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import ParameterError, check_int
+from .checks import MODES, OPTIMIZERS, check_choice, check_int, check_real
+from .exceptions import ParameterError
 
-MODES = ("skipgram", "cbow")
-OPTIMIZERS = ("sgd", "adagrad")
+__all__ = ["MODES", "OPTIMIZERS", "Config"]
 
 
 @dataclass
@@ -42,24 +41,20 @@ class Config:
         if self.window != "session":
             check_int("window", self.window, 1, extra=" or 'session'")
         check_int("negatives", self.negatives, 0)
-        _real("ns_exponent", self.ns_exponent)
-        _real("sample", self.sample, minimum=0.0)
+        check_real("ns_exponent", self.ns_exponent)
+        check_real("sample", self.sample, 0.0)
         check_int("epochs", self.epochs, 1)
-        if self.mode not in MODES:
-            raise ParameterError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        check_choice("mode", self.mode, MODES)
         check_int("min_count", self.min_count, 1)
         check_int("batch_size", self.batch_size, 1)
-        _real("learning_rate", self.learning_rate, minimum=0.0, strict=True)
-        _real("min_learning_rate", self.min_learning_rate, minimum=0.0)
+        check_real("learning_rate", self.learning_rate, 0.0, strict=True)
+        check_real("min_learning_rate", self.min_learning_rate, 0.0)
         if self.min_learning_rate > self.learning_rate:
             raise ParameterError(
                 f"min_learning_rate must be <= learning_rate ({self.learning_rate}), "
                 f"got {self.min_learning_rate!r}"
             )
-        if self.optimizer not in OPTIMIZERS:
-            raise ParameterError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
-            )
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.max_contexts is not None:
             check_int("max_contexts", self.max_contexts, 1)
             if self.window != "session":
@@ -98,11 +93,3 @@ class Config:
         if unknown:
             raise ParameterError(f"unknown config keys: {', '.join(unknown)}")
         return cls(**d).validate()
-
-
-def _real(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}")
-    if minimum is not None and (value < minimum or (strict and value == minimum)):
-        op = ">" if strict else ">="
-        raise ParameterError(f"{name} must be {op} {minimum}, got {value!r}")

@@ -22,9 +22,10 @@ Two passes:
    random order. A session belongs to the row group where it starts: a row group skips
    the leading rows that continue the previous one's last session and reads on into the
    following row groups to complete its own last session. Complete sessions are gathered
-   into chunks of about ``chunk_events`` events and handed to the sampler's ``_units``
-   (the same windows, subsampling and negatives as :func:`item2vec.sampling.stream_units`),
-   whose units are shuffled within the chunk and cut into batches.
+   into chunks of about ``chunk_events`` events and handed to the sampler's
+   :func:`~item2vec.windows.chunk_units` (the same windows, subsampling and negatives as
+   :func:`item2vec.sampling.stream_units`), whose units are shuffled within the chunk and
+   cut into batches by :func:`~item2vec.units.rebatch`.
 
 Peak memory follows ``batch_rows`` (one decoded record batch; Arrow also holds the
 compressed column chunks of the row group being read, so keep row groups at ~1M rows or
@@ -32,7 +33,8 @@ fewer) and ``chunk_events`` (the sampler's working set), never the corpus size.
 
 :meth:`ParquetCorpus.shard` splits the sessions between workers for data-parallel
 training (see :mod:`item2vec.distributed`): by whole row groups, or by a hash of the
-session id.
+session id. The row-level work (valid rows of a batch, complete sessions) is in
+:mod:`item2vec.session_rows`.
 """
 
 from __future__ import annotations
@@ -46,22 +48,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .checks import SHARD_MODES, check_choice, check_int
 from .columns import check_path, needed_columns, normalize_ids, parse_time
-from .data import Sessions, Vocabulary
+from .data import Sessions
 from .exceptions import DataError, ParameterError
-from .sampling import (
-    Units,
-    _check_stream,
-    _plan,
-    _rebatch,
-    _units,
-    keep_probability,
+from .negatives import expected_units
+from .session_rows import (
+    MISSING,
+    Block,
+    ItemCoder,
+    RowLookup,
+    Rows,
+    SessionBuilder,
+    concat_sessions,
+    factorize_column,
+    grow,
+    order_and_collapse,
 )
+from .streaming import check_stream
+from .units import Units, rebatch
+from .vocabulary import Vocabulary
+from .windows import WindowPlan, chunk_units
 
 __all__ = ["ParquetCorpus"]
-
-_MISSING, _DROPPED = -1, -2  # item codes: missing id (dropped first), not in the vocabulary
-SHARD_MODES = ("auto", "row_groups", "hash")
 
 
 @dataclass(frozen=True)
@@ -77,149 +86,6 @@ class _Piece:
     head_continues: bool = False  # the first session started in an earlier row group
     tail_open: bool = False  # the last session goes on in a later row group
     events: int = 0  # events (after cleaning) of the sessions that start here
-
-
-@dataclass
-class _Rows:
-    """Valid rows of one record batch: session key codes, item codes, times."""
-
-    key_inv: np.ndarray  # int64 (n,), index into key_uniques
-    key_uniques: np.ndarray  # session ids of this batch
-    items: np.ndarray  # int64 (n,): global item code / vocabulary row, or _DROPPED
-    times: np.ndarray | None
-
-    def __len__(self) -> int:
-        return len(self.key_inv)
-
-    def code_of(self, key: Any) -> int:
-        hit = np.flatnonzero(self.key_uniques == key) if len(self.key_uniques) else []
-        return int(hit[0]) if len(hit) else -1
-
-    def slice(self, a: int, b: int | None = None) -> _Rows:
-        t = None if self.times is None else self.times[a:b]
-        return _Rows(self.key_inv[a:b], self.key_uniques, self.items[a:b], t)
-
-
-@dataclass
-class _Block:
-    """Complete sessions: events concatenated, one entry per session in the others."""
-
-    items: np.ndarray
-    lengths: np.ndarray  # int64
-    times: np.ndarray | None
-    origins: np.ndarray  # int64: index of the piece the session starts in
-    hashes: np.ndarray | None  # uint64 hash of the session id
-
-
-class _SessionBuilder:
-    """Cuts a stream of :class:`_Rows` into complete sessions, carrying the open one."""
-
-    def __init__(self, hashed: bool) -> None:
-        self.hashed = hashed
-        self.key: Any = None
-        self.parts: list[_Rows] = []
-        self.origin = -1
-        self.hash = np.uint64(0)
-        self.sessions = 0  # sessions emitted so far
-
-    @property
-    def open(self) -> bool:
-        return bool(self.parts)
-
-    def feed(self, rows: _Rows, origin: int) -> _Block | None:
-        if len(rows) == 0:
-            return None
-        inv = rows.key_inv
-        starts = np.flatnonzero(inv[1:] != inv[:-1]) + 1
-        run_codes = inv[np.concatenate([[0], starts])]
-        if len(np.unique(run_codes)) != len(run_codes):
-            _, first = np.unique(run_codes, return_index=True)
-            again = run_codes[np.setdiff1d(np.arange(len(run_codes)), first)[0]]
-            raise DataError(
-                f"the data is not grouped by session: session {rows.key_uniques[again]!r} "
-                "appears in two separate runs of rows; write the log sorted by session "
-                "(e.g. df.sort_values([session, time]).to_parquet(...))"
-            )
-        hashes = _hash(rows.key_uniques)[run_codes] if self.hashed else None
-        bounds = np.concatenate([[0], starts, [len(rows)]])
-        first_run = 0
-        if self.parts and rows.key_uniques[run_codes[0]] == self.key:  # the open one goes on
-            self.parts.append(rows.slice(0, int(bounds[1])))
-            first_run = 1
-            if len(bounds) == 2:  # and is still open
-                return None
-        items, times, lengths, origins, keys = [], [], [], [], []
-        if self.parts:  # the open session is complete
-            done = _cat_rows(self.parts)
-            items.append(done.items)
-            times.append(done.times)
-            lengths.append([len(done)])
-            origins.append([self.origin])
-            keys.append([self.hash])
-        last = len(bounds) - 2  # the batch's last run stays open
-        if last > first_run:  # complete runs of this batch: one slice, no loop per session
-            lo, hi = int(bounds[first_run]), int(bounds[last])
-            items.append(rows.items[lo:hi])
-            times.append(None if rows.times is None else rows.times[lo:hi])
-            lengths.append(np.diff(bounds[first_run : last + 1]))
-            origins.append(np.full(last - first_run, origin))
-            keys.append(hashes[first_run:last] if hashes is not None else [])
-        self.parts = [rows.slice(int(bounds[last]), None)]
-        self.key = rows.key_uniques[run_codes[last]]
-        self.origin = origin
-        self.hash = hashes[last] if hashes is not None else np.uint64(0)
-        return self._block(items, times, lengths, origins, keys)
-
-    def flush(self) -> _Block | None:
-        if not self.parts:
-            return None
-        done = _cat_rows(self.parts)
-        self.parts, self.key = [], None
-        return self._block([done.items], [done.times], [[len(done)]], [[self.origin]],
-                           [[self.hash]])  # fmt: skip
-
-    def _block(self, items: list, times: list, lengths: list, origins: list,
-               keys: list) -> _Block | None:  # fmt: skip
-        if not items:
-            return None
-        ln = np.concatenate(lengths).astype(np.int64)
-        self.sessions += len(ln)
-        return _Block(
-            items=np.concatenate(items),
-            lengths=ln,
-            times=None if times[0] is None else np.concatenate(times),
-            origins=np.concatenate(origins).astype(np.int64),
-            hashes=np.concatenate(keys).astype(np.uint64) if self.hashed else None,
-        )
-
-
-def _cat_rows(parts: list[_Rows]) -> _Rows:
-    """One session's rows read in several batches (only items and times are used)."""
-    if len(parts) == 1:
-        return parts[0]
-    t = None if parts[0].times is None else np.concatenate([p.times for p in parts])
-    items = np.concatenate([p.items for p in parts])
-    return _Rows(np.zeros(len(items), np.int64), parts[0].key_uniques, items, t)
-
-
-def _hash(keys: np.ndarray) -> np.ndarray:
-    """Stable 64-bit hash of session ids (the same in every process, unlike ``hash``)."""
-    return pd.util.hash_array(np.asarray(keys, dtype=object if keys.dtype == object else None))
-
-
-def _order_and_collapse(block: _Block, collapse: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Items of each session in time order (stable), consecutive repeats merged if asked;
-    returns items and the session number of each event."""
-    sid = np.repeat(np.arange(len(block.lengths)), block.lengths)
-    items = block.items
-    if block.times is not None:
-        order = np.lexsort((block.times, sid))
-        items = items[order]
-    if collapse:
-        rep = np.zeros(len(items), bool)
-        rep[1:] = (items[1:] == items[:-1]) & (sid[1:] == sid[:-1])
-        items, sid = items[~rep], sid[~rep]
-    return items, sid
 
 
 class ParquetCorpus:
@@ -258,10 +124,9 @@ class ParquetCorpus:
         import pyarrow as pa
         import pyarrow.dataset as ds
 
-        for name, v, lo in (("min_count", min_count, 1), ("min_length", min_length, 1),
-                            ("batch_rows", batch_rows, 1)):  # fmt: skip
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-                raise ParameterError(f"{name} must be an integer >= {lo}, got {v!r}")
+        check_int("min_count", min_count, 1)
+        check_int("min_length", min_length, 1)
+        check_int("batch_rows", batch_rows, 1)
         if not isinstance(collapse_repeats, bool | np.bool_):
             raise ParameterError(
                 f"collapse_repeats must be True or False, got {collapse_repeats!r}"
@@ -308,30 +173,9 @@ class ParquetCorpus:
         except (pa.ArrowException, OSError) as e:
             raise DataError(f"cannot read row group {piece.row_group} of {piece.path}: {e}") from e
 
-    def _factorize(self, batch: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Codes (-1 missing), uniques and the missing flag of each unique (Arrow -> numpy)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        arr = batch.column(name)
-        if not pa.types.is_dictionary(arr.type):
-            arr = pc.dictionary_encode(arr)
-        inv = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        uniques = arr.dictionary.to_numpy(zero_copy_only=False)
-        if uniques.dtype == object:
-            bad = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in uniques],
-                           bool)  # fmt: skip
-        elif uniques.dtype.kind in "fmM":
-            bad = pd.isna(uniques)
-        else:
-            bad = np.zeros(len(uniques), bool)
-        if bad.any():
-            inv = np.where(np.append(bad, False)[inv], -1, inv)
-        return inv, uniques, bad
-
     def _item_codes(self, batch: Any, encode: Any) -> np.ndarray:
         """Item code of each row: ``encode`` maps normalised unique ids; -1 where missing."""
-        inv, uniques, bad = self._factorize(batch, self.item)
+        inv, uniques, bad = factorize_column(batch, self.item)
         cached = self._dicts.get(self.item)
         if (
             cached is not None
@@ -340,19 +184,19 @@ class ParquetCorpus:
         ):
             mapped = cached[1]
         else:
-            mapped = np.full(len(uniques), _MISSING, np.int64)
+            mapped = np.full(len(uniques), MISSING, np.int64)
             ok = np.flatnonzero(~bad)
             if len(ok):
                 mapped[ok] = encode(normalize_ids(uniques[ok], self.item))
             self._dicts[self.item] = (uniques, mapped)
-        return np.append(mapped, _MISSING)[inv]  # inv -1 (missing) reads the appended code
+        return np.append(mapped, MISSING)[inv]  # inv -1 (missing) reads the appended code
 
-    def _read(self, piece: _Piece, encode: Any, counts: dict | None = None) -> Iterator[_Rows]:
+    def _read(self, piece: _Piece, encode: Any, counts: dict | None = None) -> Iterator[Rows]:
         """Valid rows of a piece, batch by batch; ``counts`` collects what was dropped."""
         for batch in self._batches(piece):
-            key_inv, key_uniques, _ = self._factorize(batch, self.session)
+            key_inv, key_uniques, _ = factorize_column(batch, self.session)
             items = self._item_codes(batch, encode)
-            bad_item = items == _MISSING
+            bad_item = items == MISSING
             bad_key = (key_inv < 0) & ~bad_item
             keep = ~(bad_item | bad_key)
             times = None
@@ -371,24 +215,24 @@ class ParquetCorpus:
             if not keep.all():
                 key_inv, items = key_inv[keep], items[keep]
                 times = None if times is None else times[keep]
-            yield _Rows(key_inv, key_uniques, items, times)
+            yield Rows(key_inv, key_uniques, items, times)
 
     # ------------------------------------------------------------------ pass 1: vocabulary
     def _build_vocabulary(self) -> None:
-        encode = _Coder()
+        encode = ItemCoder()
         keep = None
         if self.min_count > 1:  # raw counts first: min_count applies before short sessions
             raw = self._scan(encode, None)[0]
             keep = raw >= self.min_count
         raw, counts, first, stats = self._scan(encode, keep)
         n_codes = len(encode)
-        raw = _fit(raw, n_codes)[:n_codes]
+        raw = grow(raw, n_codes)[:n_codes]
         seen = raw > 0  # codes of unused dictionary entries or dropped rows have no events
         keep = raw >= self.min_count
         ids = encode.ids()
         del encode  # the vocabulary's own lookup serves the epochs
-        counts = _fit(counts, n_codes)[:n_codes]
-        first = _fit(first, n_codes, np.iinfo(np.int64).max)[:n_codes]
+        counts = grow(counts, n_codes)[:n_codes]
+        first = grow(first, n_codes, np.iinfo(np.int64).max)[:n_codes]
         dropped = seen & ~keep
         report = {
             "rows read": stats["rows"],
@@ -422,7 +266,7 @@ class ParquetCorpus:
             dropped_events=int(raw[dropped].sum()),
         )
         self.report = report
-        self._row_lookup = _RowLookup(self.vocabulary)
+        self._row_lookup = RowLookup(self.vocabulary)
         self._dicts.clear()
 
     def _scan(self, encode: Any, keep: np.ndarray | None) -> tuple:
@@ -434,20 +278,20 @@ class ParquetCorpus:
                                "short_events", "sessions", "kept_sessions"), 0)  # fmt: skip
         piece_events = np.zeros(len(self._pieces), np.int64)
         bounds: list[tuple[Any, Any, bool]] = []
-        builder = _SessionBuilder(hashed=False)
+        builder = SessionBuilder(hashed=False)
         position = 0
 
-        def take(block: _Block | None) -> None:
+        def take(block: Block | None) -> None:
             nonlocal raw, counts, first, position
             if block is None:
                 return
-            items, sid = _order_and_collapse(block, self.collapse_repeats)
+            items, sid = order_and_collapse(block, self.collapse_repeats)
             stats["collapsed"] += len(block.items) - len(items)
             u, c = np.unique(items, return_counts=True)
-            raw = _fit(raw, int(u[-1]) + 1)
+            raw = grow(raw, int(u[-1]) + 1)
             raw[u] += c
             if keep is not None:
-                k = _fit(keep, int(u[-1]) + 1, False)[items]
+                k = grow(keep, int(u[-1]) + 1, False)[items]
                 items, sid = items[k], sid[k]
             lengths = np.bincount(sid, minlength=len(block.lengths))
             long_ = lengths >= self.min_length
@@ -459,8 +303,8 @@ class ParquetCorpus:
             np.add.at(piece_events, block.origins[long_], lengths[long_])
             if len(items):
                 u, idx, c = np.unique(items, return_index=True, return_counts=True)
-                counts = _fit(counts, int(u[-1]) + 1)
-                first = _fit(first, int(u[-1]) + 1, np.iinfo(np.int64).max)
+                counts = grow(counts, int(u[-1]) + 1)
+                first = grow(first, int(u[-1]) + 1, np.iinfo(np.int64).max)
                 counts[u] += c
                 first[u] = np.minimum(first[u], position + idx)
                 position += len(items)
@@ -495,7 +339,7 @@ class ParquetCorpus:
         self._pieces = pieces
 
     # ------------------------------------------------------------------ pass 2: epochs
-    def _piece_rows(self, k: int) -> Iterator[_Rows]:
+    def _piece_rows(self, k: int) -> Iterator[Rows]:
         """Rows of the sessions that start in piece ``k`` (reading on into later pieces)."""
         p = self._pieces[k]
         skip = p.head_continues
@@ -537,12 +381,12 @@ class ParquetCorpus:
 
     def _piece_sessions(self, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         hashed = self.shard_by == "hash" and self.shard_count > 1
-        builder = _SessionBuilder(hashed=hashed)
+        builder = SessionBuilder(hashed=hashed)
         for rows in self._piece_rows(k):
             yield from self._clean(builder.feed(rows, k))
         yield from self._clean(builder.flush())
 
-    def _clean(self, block: _Block | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _clean(self, block: Block | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if block is None:
             return
         if block.hashes is not None:  # hash sharding: keep this shard's sessions
@@ -551,8 +395,8 @@ class ParquetCorpus:
                 return
             ev = np.repeat(mine, block.lengths)
             t = None if block.times is None else block.times[ev]
-            block = _Block(block.items[ev], block.lengths[mine], t, block.origins[mine], None)
-        items, sid = _order_and_collapse(block, self.collapse_repeats)
+            block = Block(block.items[ev], block.lengths[mine], t, block.origins[mine], None)
+        items, sid = order_and_collapse(block, self.collapse_repeats)
         kept = items >= 0
         items, sid = items[kept], sid[kept]
         lengths = np.bincount(sid, minlength=len(block.lengths))
@@ -584,13 +428,11 @@ class ParquetCorpus:
         ``"auto"`` uses row groups when there are at least 4 per worker, else the hash.
         The vocabulary is the whole corpus's in every shard.
         """
-        for name, v, lo in (("count", count, 1), ("index", index, 0)):
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-                raise ParameterError(f"shard {name} must be an integer >= {lo}, got {v!r}")
+        check_int("shard count", count, 1)
+        check_int("shard index", index, 0)
         if index >= count:
             raise ParameterError(f"shard index must be < count ({count}), got {index}")
-        if by not in SHARD_MODES:
-            raise ParameterError(f"by must be one of {', '.join(SHARD_MODES)}, got {by!r}")
+        check_choice("by", by, SHARD_MODES)
         if by == "auto":
             by = "row_groups" if len(self._pieces) >= 4 * count else "hash"
         out = object.__new__(ParquetCorpus)  # a shallow view sharing the scan's results
@@ -625,8 +467,7 @@ class ParquetCorpus:
 
     def expected_units(self, sample: float) -> float:
         """Expected window units per epoch of this shard (for the LR schedule)."""
-        counts = self.vocabulary.counts
-        total = float(np.sum(counts * keep_probability(counts, sample)))
+        total = expected_units(self.vocabulary.counts, sample)
         return total * self.shard_events / max(self.n_events, 1)
 
     def __repr__(self) -> str:
@@ -651,17 +492,19 @@ class ParquetCorpus:
         order seeded by ``(seed, epoch, shard)``; units are shuffled within chunks of
         about ``chunk_events`` events (plus at most ``batch_rows``).
         """
-        placeholder = Sessions(np.zeros(1, np.int32), np.array([0, 1]), self.vocabulary)
-        plan = _plan(placeholder, window, negatives, ns_exponent, sample, shrink_window,
-                     max_contexts)  # fmt: skip
-        _check_stream(batch_size, seed, epoch, chunk_events)
-        return self._stream(plan, int(batch_size), int(seed), int(epoch), int(chunk_events))
+        plan = WindowPlan.from_vocabulary(
+            self.vocabulary, window=window, negatives=negatives, ns_exponent=ns_exponent,
+            sample=sample, shrink_window=shrink_window, max_contexts=max_contexts,
+        )  # fmt: skip
+        return self._stream(plan, *check_stream(batch_size, seed, epoch, chunk_events))
 
-    def _stream(self, plan: Any, batch_size: int, seed: int, epoch: int, chunk: int):
+    def _stream(
+        self, plan: WindowPlan, batch_size: int, seed: int, epoch: int, chunk: int
+    ) -> Iterator[Units]:
         rng = np.random.default_rng(self._seed_sequence(seed, epoch))
         order = np.asarray(self._owned)[rng.permutation(len(self._owned))]
-        chunks = (_units(plan, i, o, rng, False) for i, o in self._chunks(order.tolist(), chunk))
-        return _rebatch(chunks, batch_size)
+        chunks = (chunk_units(plan, i, o, rng) for i, o in self._chunks(order.tolist(), chunk))
+        return rebatch(chunks, batch_size)
 
     def _chunks(self, order: list[int], chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         items: list[np.ndarray] = []
@@ -673,66 +516,7 @@ class ParquetCorpus:
                 lengths.append(ln)
                 size += len(it)
                 if size >= chunk:
-                    yield _offsets(items, lengths)
+                    yield concat_sessions(items, lengths)
                     items, lengths, size = [], [], 0
         if size:
-            yield _offsets(items, lengths)
-
-
-class _Coder:
-    """Codes of normalised item ids in order of first sight, looked up in C (``pd.Index``);
-    the index is rebuilt only when a batch brings new ids."""
-
-    def __init__(self) -> None:
-        self.parts: list[np.ndarray] = []
-        self.index = pd.Index([])
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __call__(self, ids: np.ndarray) -> np.ndarray:
-        codes = self.index.get_indexer(ids) if len(self.index) else np.full(len(ids), -1)
-        new = codes < 0
-        if new.any():
-            inv, fresh = pd.factorize(ids[new])  # a batch may repeat an id after normalising
-            codes[new] = len(self.index) + inv
-            self.parts.append(np.asarray(fresh, dtype=ids.dtype))
-            self.index = pd.Index(np.concatenate(self.parts))
-        return codes.astype(np.int64)
-
-    def ids(self) -> np.ndarray:
-        return np.concatenate(self.parts) if self.parts else np.zeros(0, np.int64)
-
-
-class _RowLookup:
-    """Vocabulary rows of normalised ids (``_DROPPED`` where unknown), vectorised for ints."""
-
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        self.vocabulary = vocabulary
-        if vocabulary.is_numeric:
-            self.sorter = np.argsort(vocabulary.ids, kind="stable")
-            self.sorted = vocabulary.ids[self.sorter]
-
-    def __call__(self, ids: np.ndarray) -> np.ndarray:
-        if self.vocabulary.is_numeric and ids.dtype.kind in "iu":
-            pos = np.minimum(np.searchsorted(self.sorted, ids), len(self.sorted) - 1)
-            hit = self.sorted[pos] == ids
-            return np.where(hit, self.sorter[pos], _DROPPED).astype(np.int64)
-        rows = self.vocabulary.encode(ids.tolist(), missing="ignore").astype(np.int64)
-        return np.where(rows < 0, _DROPPED, rows)
-
-
-def _offsets(items: list[np.ndarray], lengths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    ln = np.concatenate(lengths)
-    offsets = np.zeros(len(ln) + 1, np.int64)
-    np.cumsum(ln, out=offsets[1:])
-    return np.concatenate(items), offsets
-
-
-def _fit(a: np.ndarray, n: int, fill: Any = 0) -> np.ndarray:
-    """``a`` grown (geometrically) to at least ``n`` entries, new ones set to ``fill``."""
-    if len(a) >= n:
-        return a
-    out = np.full(max(n, 2 * len(a)), fill, a.dtype)
-    out[: len(a)] = a
-    return out
+            yield concat_sessions(items, lengths)

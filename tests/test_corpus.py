@@ -214,7 +214,9 @@ def test_bad_shard_and_stream_arguments(tmp_path):
     corpus = ParquetCorpus(path, session="s", item="i")
     with pytest.raises(ParameterError, match=r"shard index must be < count \(2\), got 2"):
         corpus.shard(2, 2)
-    with pytest.raises(ParameterError, match="by must be one of auto, row_groups, hash"):
+    with pytest.raises(
+        ParameterError, match="by must be one of 'auto', 'row_groups', 'hash', got 'files'"
+    ):
         corpus.shard(0, 2, by="files")
     with pytest.raises(ParameterError, match="window must be an integer >= 1"):
         corpus.stream_units(batch_size=8, window=0, negatives=2)
