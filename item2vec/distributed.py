@@ -36,7 +36,9 @@ Vocabulary: every worker builds it with the same deterministic pass over the log
 shared file system needed) and the workers check that their fingerprints agree. The chief
 (task 0) writes the model with :func:`item2vec.io.save_model`; the others do not.
 
-Run one process per worker with ``TF_CONFIG`` set, or locally::
+The update rules and the learning-rate schedule are :mod:`item2vec.updates`, shared with
+the single-process trainer. Run one process per worker with ``TF_CONFIG`` set, or locally
+(the launcher is :mod:`item2vec.launch`, the command line :mod:`item2vec.distributed_cli`)::
 
     python -m item2vec.distributed launch --workers 2 -- DATA --session-col s \\
         --item-col i --out model_dir
@@ -44,86 +46,41 @@ Run one process per worker with ``TF_CONFIG`` set, or locally::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
 import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .checks import SHARD_MODES, check_choice
+from .cluster import ClusterSpec, cluster_from_env
 from .config import Config
-from .exceptions import Item2VecError, ParameterError, TrainingError
+from .exceptions import ParameterError, TrainingError
+from .launch import WorkerExit, free_ports, launch_local
 
 __all__ = [
     "AGGREGATIONS",
     "ClusterSpec",
     "DistributedResult",
     "WorkerExit",
-    "add_distributed_options",
+    "choose_aggregation",
     "cluster_from_env",
+    "free_ports",
     "launch_local",
-    "run_worker",
     "train_distributed",
 ]
 
 AGGREGATIONS = ("auto", "sparse", "dense")
+"""How the workers sum their row gradients (see :func:`choose_aggregation`)."""
 #: ``aggregation="auto"`` densifies tables of at most this many values (rows * (dim + 1)):
 #: on 2 workers dense was 1.1-1.9x faster at 1k items x 64 dims, 1.2x at 10k, 1.4-2x slower at
 #: 89k (docs/scaling.md).
 DENSE_MAX_VALUES = 1 << 20
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    """This process's place in the cluster, from ``TF_CONFIG``."""
-
-    task_index: int
-    n_workers: int
-    workers: tuple[str, ...] = ()
-
-    @property
-    def is_chief(self) -> bool:
-        return self.task_index == 0
-
-
-def cluster_from_env(env: dict[str, str] | None = None) -> ClusterSpec:
-    """Parse ``TF_CONFIG`` (``{"cluster": {"worker": [...]}, "task": {...}}``).
-
-    No ``TF_CONFIG`` means a single local worker. Only ``worker`` tasks are supported (the
-    chief is worker 0, as MultiWorkerMirroredStrategy does without a ``chief`` job).
-    """
-    raw = (os.environ if env is None else env).get("TF_CONFIG", "")
-    if not raw.strip():
-        return ClusterSpec(0, 1)
-    try:
-        cfg = json.loads(raw)
-        workers = tuple(cfg["cluster"]["worker"])
-        task = cfg["task"]
-        kind, index = task["type"], int(task["index"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ParameterError(
-            f'TF_CONFIG must look like {{"cluster": {{"worker": ["host:port", ...]}}, '
-            f'"task": {{"type": "worker", "index": 0}}}}, got {raw!r} ({e})'
-        ) from None
-    other = sorted(set(cfg["cluster"]) - {"worker"})
-    if other or kind != "worker":
-        raise ParameterError(
-            f"TF_CONFIG may only have 'worker' tasks (worker 0 is the chief), got jobs "
-            f"{sorted(cfg['cluster'])} and task type {kind!r}"
-        )
-    if not workers or not 0 <= index < len(workers):
-        raise ParameterError(f"TF_CONFIG task index {index} is not in 0..{len(workers) - 1}")
-    return ClusterSpec(index, len(workers), workers)
 
 
 @dataclass
@@ -179,9 +136,12 @@ class _Step:
     ) -> None:
         import tensorflow as tf
 
+        from .updates import LinearDecay, new_accumulators
+
         self.strategy, self.model, self.config = strategy, model, config
         self.aggregation = aggregation
         self.total_steps = total_steps
+        self.schedule = LinearDecay(config.learning_rate, config.min_learning_rate, total_steps)
         n = model.n_items
         sep = model.output_embedding is not None
         self.tables = [model.E, model.E_out, model.b] if sep else [model.E, model.b]
@@ -189,18 +149,13 @@ class _Step:
         self.accumulators: list[Any] = []
         if config.optimizer == "adagrad":
             with strategy.scope():
-                self.accumulators = [
-                    tf.Variable(tf.fill([t.shape[0], 1], 0.1), trainable=False) for t in self.tables
-                ]
+                self.accumulators = new_accumulators(self.tables)
         self.run = tf.function(self._run)
 
     def learning_rate(self, step: Any) -> Any:
-        """Linear decay to the floor over the run, as :meth:`Trainer.learning_rate`."""
-        import tensorflow as tf
-
-        c = self.config
-        frac = tf.minimum(1.0, tf.cast(step, tf.float32) / float(self.total_steps))
-        return tf.maximum(c.min_learning_rate, c.learning_rate * (1.0 - frac))
+        """Linear decay to the floor over the run's global steps, float32: the schedule of
+        :meth:`item2vec.train.Trainer.learning_rate` (:class:`~item2vec.updates.LinearDecay`)."""
+        return self.schedule.tensor(step)
 
     def _run(self, iterator: Any, step: Any) -> tuple[Any, Any]:
         """One step: summed ``[loss, couples]`` of all workers and 1, or zeros and 0 at the
@@ -251,9 +206,10 @@ class _Step:
         import tensorflow as tf
 
         from .model import unit_loss_and_grads
+        from .updates import dedupe_rows, gradient_scale
 
         rc = tf.distribute.get_replica_context()
-        scale = lr if not self.accumulators else 1.0  # SGD: lr folded into the gradients
+        scale = gradient_scale(bool(self.accumulators), lr)  # SGD: lr in the gradients
         loss, grads = unit_loss_and_grads(self.model, contexts, targets, negatives, scale)
         values, indices = self._pack(grads)
         if self.aggregation == "dense":
@@ -262,8 +218,8 @@ class _Step:
             rows = tf.cast(tf.where(tf.reduce_any(total != 0, axis=1))[:, 0], tf.int32)
             vals = tf.gather(total, rows)
         else:
-            rows, vals = _dedupe(values, indices)
-            rows, vals = _dedupe(*_all_gather_rows(rc, vals, rows))
+            rows, vals = dedupe_rows(values, indices)
+            rows, vals = dedupe_rows(*_all_gather_rows(rc, vals, rows))
         self._apply(rows, vals, lr)
         couples = tf.reduce_sum(tf.cast(contexts >= 0, tf.float32))
         return rc.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([loss, couples]))
@@ -271,6 +227,8 @@ class _Step:
     def _apply(self, rows: Any, vals: Any, lr: Any) -> None:
         """Update each table from the packed, deduplicated rows (the same on every worker)."""
         import tensorflow as tf
+
+        from .updates import adagrad_rows, sgd_rows
 
         n, dim = self.model.n_items, self.model.dim
         sep = len(self.tables) == 3
@@ -283,12 +241,10 @@ class _Step:
         for k, r, v, mask in parts:
             if mask is not None:
                 r, v = tf.boolean_mask(r, mask), tf.boolean_mask(v, mask)
-            table = self.tables[k]
             if self.accumulators:  # row-wise Adagrad, as in Trainer
-                acc = self.accumulators[k]
-                acc.scatter_add(tf.IndexedSlices(tf.reduce_mean(v * v, 1, keepdims=True), r))
-                v = v * (lr / tf.sqrt(tf.gather(acc, r)))
-            table.scatter_sub(tf.IndexedSlices(v, r, tf.shape(table, out_type=tf.int32)))
+                adagrad_rows(self.tables[k], self.accumulators[k], r, v, lr)
+            else:
+                sgd_rows(self.tables[k], r, v)
 
 
 def _all_gather_rows(rc: Any, values: Any, indices: Any) -> tuple[Any, Any]:
@@ -302,13 +258,6 @@ def _all_gather_rows(rc: Any, values: Any, indices: Any) -> tuple[Any, Any]:
     indices = rc.all_gather(tf.pad(indices, [[0, pad]], constant_values=-1), axis=0)
     real = indices >= 0
     return tf.boolean_mask(values, real), tf.boolean_mask(indices, real)
-
-
-def _dedupe(values: Any, indices: Any) -> tuple[Any, Any]:
-    import tensorflow as tf
-
-    rows, pos = tf.unique(indices)
-    return rows, tf.math.unsorted_segment_sum(values, pos, tf.shape(rows)[0])
 
 
 class _Sync:
@@ -412,11 +361,11 @@ def train_distributed(
 
     from .corpus import ParquetCorpus
     from .model import Item2VecModel
-    from .train import EpochStats
+    from .sampling import epoch_units
+    from .state import EpochStats
 
     config = config.validate()
-    if shard not in ("auto", "row_groups", "hash"):
-        raise ParameterError(f"shard must be 'auto', 'row_groups' or 'hash', got {shard!r}")
+    check_choice("shard", shard, SHARD_MODES)
     t_start = _now()
     corpus = ParquetCorpus(
         data_path, session=session, item=item, time=time, min_count=config.min_count,
@@ -455,7 +404,7 @@ def train_distributed(
             part = corpus.shard(ctx.input_pipeline_id, ctx.num_input_pipelines, by=shard)
 
             def gen():
-                for u in part.stream_units(**config.stream_kwargs(epoch)):
+                for u in epoch_units(part, **config.stream_kwargs(epoch)):
                     yield u.contexts, u.targets, u.negatives
 
             return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(4)
@@ -528,247 +477,8 @@ def _now() -> float:
     return time.perf_counter()
 
 
-# --------------------------------------------------------------------------- launcher
-@dataclass
-class WorkerExit:
-    """How one launched worker ended."""
+if __name__ == "__main__":  # python -m item2vec.distributed {launch,train} ...
+    import runpy
 
-    index: int
-    returncode: int | None  # None: still running when killed after a timeout
-    timed_out: bool = False
-    log: str | None = None  # its output file (None: it wrote to this terminal)
-    killed: bool = False  # stopped because another worker failed
-    tail: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-
-def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
-    """``n`` distinct ports that were free a moment ago (bound to port 0, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def launch_local(
-    n_workers: int,
-    train_args: Sequence[str],
-    *,
-    timeout: float = 3600.0,
-    grace: float = 30.0,
-    log_dir: str | os.PathLike | None = None,
-    threads: int | None = None,
-    env: dict[str, str] | None = None,
-) -> list[WorkerExit]:
-    """Run ``python -m item2vec.distributed train <train_args>`` as ``n_workers`` local
-    processes on free 127.0.0.1 ports, each with its ``TF_CONFIG``, and wait for them.
-
-    All workers are killed after ``timeout`` seconds; when one fails the others get
-    ``grace`` seconds to notice (collectives then abort) before they are killed. Output
-    goes to ``log_dir/worker-<i>.log`` (default: the chief writes to this terminal, the
-    others to files in a new temporary folder). ``threads`` sets each worker's intra-op
-    threads (default: the cores divided by the workers). Returns one :class:`WorkerExit`
-    per worker, in index order.
-    """
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ParameterError(f"n_workers must be an integer >= 1, got {n_workers!r}")
-    if not timeout > 0:
-        raise ParameterError(f"timeout must be > 0 seconds, got {timeout!r}")
-    ports = free_ports(n_workers)
-    hosts = [f"127.0.0.1:{p}" for p in ports]
-    if threads is None:
-        threads = max(1, (os.cpu_count() or 1) // n_workers)
-    to_files = log_dir is not None
-    log_dir = os.fspath(log_dir) if to_files else tempfile.mkdtemp(prefix="item2vec-workers-")
-    os.makedirs(log_dir, exist_ok=True)
-    procs: list[subprocess.Popen] = []
-    logs: list[str | None] = []
-    try:
-        for i in range(n_workers):
-            wenv = dict(os.environ if env is None else env)
-            wenv["TF_CONFIG"] = json.dumps(
-                {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}
-            )
-            wenv.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            cmd = [sys.executable, "-m", "item2vec.distributed", "train",
-                   "--threads", str(threads), *train_args]  # fmt: skip
-            if i == 0 and not to_files:
-                logs.append(None)
-                procs.append(subprocess.Popen(cmd, env=wenv, start_new_session=True))
-            else:
-                path = os.path.join(log_dir, f"worker-{i}.log")
-                logs.append(path)
-                with open(path, "wb") as f:
-                    procs.append(subprocess.Popen(cmd, env=wenv, stdout=f,
-                                                  stderr=subprocess.STDOUT,
-                                                  start_new_session=True))  # fmt: skip
-        exits = _wait(procs, timeout, grace)
-    finally:
-        for p in procs:  # never leave a worker behind
-            if p.poll() is None:
-                _kill(p)
-    results = []
-    for i, (code, timed_out, killed) in enumerate(exits):
-        tail = _tail(logs[i]) if code != 0 and logs[i] else []
-        results.append(WorkerExit(i, code, timed_out, logs[i], killed, tail))
-    return results
-
-
-def _wait(procs: list[subprocess.Popen], timeout: float, grace: float) -> list[tuple]:
-    deadline = time.monotonic() + timeout
-    failed_at: float | None = None
-    while True:
-        codes = [p.poll() for p in procs]
-        if all(c is not None for c in codes):
-            return [(c, False, False) for c in codes]
-        now = time.monotonic()
-        if failed_at is None and any(c not in (None, 0) for c in codes):
-            failed_at = now
-        if now > deadline or (failed_at is not None and now > failed_at + grace):
-            out = []
-            for p, c in zip(procs, codes):
-                if c is None:
-                    _kill(p)
-                    out.append((None, now > deadline, now <= deadline))
-                else:
-                    out.append((c, False, False))
-            return out
-        time.sleep(0.1)
-
-
-def _kill(p: subprocess.Popen) -> None:
-    try:
-        os.killpg(p.pid, signal.SIGKILL)  # its own session: the worker and nothing else
-    except (ProcessLookupError, PermissionError):
-        p.kill()
-    p.wait()
-
-
-def _tail(path: str, n: int = 15) -> list[str]:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read().splitlines()[-n:]
-    except OSError:
-        return []
-
-
-# --------------------------------------------------------------------------- command line
-def add_distributed_options(parser: argparse.ArgumentParser) -> None:
-    """The options a worker needs beyond ``item2vec train``'s (for wiring the main CLI)."""
-    g = parser.add_argument_group("distributed")
-    g.add_argument("--chunk-events", type=int, default=Config().chunk_events)
-    g.add_argument("--batch-rows", type=int, default=65_536, help="Parquet rows per read")
-    g.add_argument("--shard", choices=("auto", "row_groups", "hash"), default="auto")
-    g.add_argument("--aggregation", choices=AGGREGATIONS, default="auto")
-    g.add_argument("--dump-dir", help="every worker writes its final tables here")
-    g.add_argument("--threads", type=int, help="TensorFlow intra-op threads")
-
-
-def run_worker(args: argparse.Namespace) -> int:
-    """Train as one worker from parsed ``item2vec train`` options plus
-    :func:`add_distributed_options`; prints one summary line."""
-    from .cli import _hyperparameters
-
-    if getattr(args, "user_col", None) or getattr(args, "gap", None):
-        raise ParameterError("distributed training needs --session-col (no --user-col/--gap)")
-    params = _hyperparameters(args)
-    params.pop("workers", None)  # Hogwild threads: one collective step at a time here
-    config = Config(
-        **params, min_count=args.min_count, chunk_events=args.chunk_events,
-        separate_output=bool(getattr(args, "separate_output", False)),
-    )  # fmt: skip
-    result = train_distributed(
-        args.data, session=args.session_col, item=args.item_col, time=args.time_col,
-        config=config, out=args.out, min_length=args.min_length,
-        collapse_repeats=bool(getattr(args, "collapse_repeats", False)),
-        batch_rows=args.batch_rows, shard=args.shard, aggregation=args.aggregation,
-        dump_dir=args.dump_dir, threads=args.threads, progress=not args.quiet,
-    )  # fmt: skip
-    c = result.cluster
-    last = result.history[-1]
-    print(
-        f"worker {c.task_index}/{c.n_workers}: {result.shard_events:,} events in its shard, "
-        f"{result.aggregation} aggregation, last epoch loss {last['loss']:.4f}, "
-        f"{last['couples_per_second']:,.0f} couples/s, {result.seconds:.1f} s"
-        + (f"; saved {result.saved}" if result.saved else ""),
-        flush=True,
-    )
-    return 0
-
-
-def _train_parser() -> argparse.ArgumentParser:
-    from .cli import _add_hyperparameters
-
-    p = argparse.ArgumentParser(
-        prog="python -m item2vec.distributed train",
-        description="One worker of a multi-worker training run (reads TF_CONFIG).",
-    )
-    p.add_argument("data", metavar="DATA", help="Parquet file or dataset directory")
-    p.add_argument("--session-col", required=True, help="session / basket id column")
-    p.add_argument("--item-col", required=True, help="item id column")
-    p.add_argument("--time-col", help="column to order the events of a session by")
-    p.add_argument("--min-count", type=int, default=1, help="drop items seen fewer times")
-    p.add_argument("--min-length", type=int, default=2, help="drop shorter sessions")
-    p.add_argument("--collapse-repeats", action="store_true", help="merge consecutive repeats")
-    p.add_argument("--out", required=True, help="model directory (written by the chief)")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    p.add_argument("--separate-output", action="store_true", help="word2vec's output table")
-    _add_hyperparameters(p)
-    add_distributed_options(p)
-    return p
-
-
-def _run_launch(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m item2vec.distributed launch",
-        description="Start N local workers on free 127.0.0.1 ports and wait for them.",
-        epilog="Everything after -- is passed to every worker (see the 'train' command).",
-    )
-    p.add_argument("--workers", type=int, required=True, help="number of worker processes")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds before all are killed")
-    p.add_argument("--log-dir", help="write every worker's output to LOG_DIR/worker-<i>.log")
-    p.add_argument("--threads", type=int, help="intra-op threads per worker")
-    argv = list(argv)
-    split = argv.index("--") if "--" in argv else len(argv)
-    args = p.parse_args(argv[:split])
-    exits = launch_local(
-        args.workers, argv[split + 1 :], timeout=args.timeout, log_dir=args.log_dir,
-        threads=args.threads,
-    )  # fmt: skip
-    for e in exits:
-        how = "timed out" if e.timed_out else "killed after another worker failed" if e.killed \
-            else f"exit code {e.returncode}"  # fmt: skip
-        where = f" (log {e.log})" if e.log else ""
-        print(f"worker {e.index}: {how}{where}", file=sys.stderr)
-        for line in e.tail:
-            print(f"  | {line}", file=sys.stderr)
-    return 0 if all(e.ok for e in exits) else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m item2vec.distributed {launch,train} ..."
-    if not argv or argv[0] not in ("launch", "train"):
-        print(usage, file=sys.stderr)
-        return 2
-    try:
-        if argv[0] == "launch":
-            return _run_launch(argv[1:])
-        return run_worker(_train_parser().parse_args(argv[1:]))
-    except Item2VecError as e:
-        print(f"item2vec: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    # the command line lives above this module (it imports it): run it as the script
+    runpy.run_module("item2vec.distributed_cli", run_name="__main__", alter_sys=True)

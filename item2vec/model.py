@@ -27,7 +27,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-MODES = ("skipgram", "cbow")
+from .checks import MODES
+
+__all__ = ["MODES", "Item2VecModel", "unit_loss_and_grads"]
 
 
 class Item2VecModel(keras.Model):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, datasets
+from item2vec.checkpoint import Checkpointer
 from item2vec.exceptions import TrainingError
-from item2vec.train import Checkpointer
 
 FAST = dict(dim=16, window=3, epochs=3, batch_size=128, progress=False, seed=0, workers=1)
 
@@ -144,3 +144,27 @@ def test_sigkill_mid_epoch_then_resume(planted, tmp_path):
     p_resumed = _precision(model, data)
     p_reference = _precision(uninterrupted, data)
     assert p_resumed >= 0.9 and abs(p_resumed - p_reference) <= 0.05
+
+
+def test_the_trainer_hands_its_optimizer_state_to_the_checkpointer(planted, tmp_path):
+    """The checkpointer reads and restores Adagrad's accumulators through the trainer's public
+    optimizer_state / restore_optimizer_state, one (rows, 1) array per table."""
+    from item2vec.config import Config
+    from item2vec.model import Item2VecModel
+    from item2vec.train import Trainer
+
+    n = len(planted.sessions.vocabulary)
+    config = Config(dim=8, epochs=1, batch_size=128, workers=1, optimizer="adagrad")
+    trainer = Trainer(Item2VecModel(n, 8), planted.sessions, config, progress=False)
+    trainer.fit()
+    state = trainer.optimizer_state()
+    assert sorted(state) == ["accumulator_0", "accumulator_1"]  # E and b
+    assert all(a.shape == (n, 1) and a.dtype == np.float32 for a in state.values())
+    assert state["accumulator_0"].max() > 0.1  # grown from the initial 0.1
+    Checkpointer(trainer, str(tmp_path / "ck"), every=1).save()
+    fresh = Trainer(Item2VecModel(n, 8), planted.sessions, config, progress=False)
+    Checkpointer(fresh, str(tmp_path / "ck"), every=1).restore()
+    for k, v in fresh.optimizer_state().items():
+        np.testing.assert_array_equal(v, state[k])
+    sgd = Trainer(Item2VecModel(n, 8), planted.sessions, Config(dim=8), progress=False)
+    assert sgd.optimizer_state() == {}

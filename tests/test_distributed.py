@@ -1,7 +1,7 @@
 """Multi-worker training: two local processes, identical tables, single-process quality.
 
 The end-to-end tests start real worker processes on free 127.0.0.1 ports (TF_CONFIG set by
-:func:`item2vec.distributed.launch_local`), each under a hard timeout. They take about 45 s
+:func:`item2vec.launch.launch_local`), each under a hard timeout. They take about 45 s
 on 2 cores; select them with ``-m distributed`` or leave them out with
 ``-m "not distributed"``.
 """
@@ -16,14 +16,10 @@ import pandas as pd
 import pytest
 
 from item2vec import Item2Vec, Sessions, datasets
-from item2vec.distributed import (
-    choose_aggregation,
-    cluster_from_env,
-    free_ports,
-    launch_local,
-)
+from item2vec.distributed import choose_aggregation, cluster_from_env
 from item2vec.exceptions import ParameterError
 from item2vec.io import load_model
+from item2vec.launch import launch_local
 
 pytestmark = pytest.mark.distributed
 
@@ -163,13 +159,3 @@ def test_choose_aggregation():
     assert choose_aggregation("sparse", 10, 4, False) == "sparse"
     with pytest.raises(ParameterError, match="aggregation must be one of auto, sparse, dense"):
         choose_aggregation("ring", 10, 4, False)
-
-
-def test_free_ports_are_distinct():
-    ports = free_ports(4)
-    assert len(set(ports)) == 4 and all(p > 0 for p in ports)
-
-
-def test_launch_arguments_are_checked():
-    with pytest.raises(ParameterError, match="n_workers must be an integer >= 1, got 0"):
-        launch_local(0, [])

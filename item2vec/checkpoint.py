@@ -1,0 +1,109 @@
+"""Checkpoints of a single-process training run: written atomically every few steps,
+restored exactly (:class:`Checkpointer`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from .config import Config
+from .exceptions import TrainingError
+from .model import Item2VecModel
+from .state import EpochStats, TrainState
+
+
+class Checkpointable(Protocol):
+    """What :class:`Checkpointer` reads and restores: the public side of
+    :class:`~item2vec.train.Trainer`."""
+
+    model: Item2VecModel
+    sessions: Any  # Sessions or a UnitSource: anything with a ``vocabulary``
+    config: Config
+    history: list[EpochStats]
+    state: TrainState
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's arrays by name (empty for SGD)."""
+        ...
+
+    def restore_optimizer_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Load :meth:`optimizer_state`'s arrays back."""
+        ...
+
+
+class Checkpointer:
+    """Writes the trainer's full state every ``every`` steps, atomically, and restores it.
+
+    A checkpoint is an ordinary model directory (:func:`item2vec.io.save_model`, so it can be
+    loaded and queried) plus the optimizer state (``trainer.optimizer_state()``), the separate
+    output table if any, the history so far and the :class:`TrainState` in ``meta.json``. The
+    sampler needs no saved RNG state: an epoch's stream is a pure function of ``(seed,
+    epoch)`` and resuming skips the batches already done. With several workers a batch that
+    was still running when the checkpoint was taken is redone or skipped: at most
+    ``workers - 1`` batches.
+    """
+
+    def __init__(self, trainer: Checkpointable, directory: str | os.PathLike, every: int) -> None:
+        self.trainer = trainer
+        self.directory = directory
+        self.every = every
+        self._done = 0  # checkpoints due so far (steps advance a group of batches at a time)
+
+    def on_step(self, state: TrainState) -> None:
+        if state.global_step // self.every > self._done:
+            self._done = state.global_step // self.every
+            self.save()
+
+    def save(self) -> None:
+        from .io import save_model
+
+        t = self.trainer
+        extras = dict(t.optimizer_state())
+        if t.model.output_embedding is not None:
+            extras["output_vectors"] = t.model.E_out.numpy()
+        save_model(
+            self.directory,
+            vectors=t.model.E.numpy(),
+            biases=t.model.b.numpy()[:, 0],
+            vocabulary=t.sessions.vocabulary,
+            config=t.config.to_dict(),
+            history=[h.as_dict() for h in t.history],
+            extra_arrays=extras,
+            state=dataclasses.asdict(t.state),
+        )
+
+    def restore(self) -> TrainState:
+        """Load the checkpoint into the trainer; returns the state to resume from."""
+        from .io import load_model
+
+        t = self.trainer
+        ck = load_model(self.directory)
+        saved = dict(ck.config)
+        ours = t.config.to_dict()
+        differ = sorted(k for k in ours if k != "epochs" and saved.get(k) != ours[k])
+        if differ:
+            raise TrainingError(
+                f"checkpoint {self.directory} was written with different settings "
+                f"({', '.join(f'{k}={saved.get(k)!r} vs {ours[k]!r}' for k in differ)}); "
+                "resume with the same settings or remove the checkpoint"
+            )
+        if not np.array_equal(ck.vocabulary.ids, t.sessions.vocabulary.ids):
+            raise TrainingError(
+                f"checkpoint {self.directory} was trained on a different vocabulary; "
+                "resume on the same data or remove the checkpoint"
+            )
+        if ck.meta.get("state") is None:
+            raise TrainingError(f"{self.directory} is a model, not a training checkpoint")
+        t.model.E.assign(ck.vectors)
+        t.model.b.assign(ck.biases[:, None])
+        if t.model.output_embedding is not None:
+            t.model.E_out.assign(ck.extra_arrays["output_vectors"])
+        t.restore_optimizer_state(ck.extra_arrays)
+        t.history = [EpochStats.from_dict(h) for h in ck.history or []]
+        state = TrainState(**ck.meta["state"])
+        self._done = state.global_step // self.every
+        return state

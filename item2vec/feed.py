@@ -1,0 +1,167 @@
+"""Feeding the single-process trainer: an epoch's sampled units re-cut into groups of
+batches of one context width (:func:`width_groups`, :func:`epoch_groups`), sampled ahead
+on a background thread (:class:`Prefetcher`).
+
+A group is ``(contexts (G, U, C), targets (G, U), negatives (G, U, K))`` int32: ``G``
+batches of ``U`` units, ``C`` context columns (``-1`` pads), ``K`` negatives per unit.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .data import Sessions
+from .sampling import UnitSource, epoch_units
+
+#: Most window units per compiled call (one element of the feed): a group holds this many
+#: units' worth of batches (16 of 2,048). 32k measured best on Online Retail; since epochs
+#: overlap (:meth:`~item2vec.train.Trainer.fit`), 64k and 128k measured the same.
+GROUP_UNITS = 1 << 15
+#: Groups the sampler thread works ahead of the steps (:meth:`~item2vec.train.Trainer.feed`).
+PREFETCH = 8
+
+Group = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""``(contexts (G, U, C), targets (G, U), negatives (G, U, K))``, int32."""
+
+
+def epoch_groups(
+    corpus: Sessions | UnitSource, config: Config, epoch: int, skip: int = 0
+) -> Iterator[Group]:
+    """The epoch's batches as groups of up to :data:`GROUP_UNITS` units of one context
+    width, minus the first ``skip`` batches (resuming). A pure function of ``(seed, epoch)``.
+
+    ``corpus`` is in-memory :class:`~item2vec.data.Sessions` or a
+    :class:`~item2vec.sampling.UnitSource` (a Parquet corpus streams itself from disk).
+    """
+    stream = epoch_units(corpus, **config.stream_kwargs(epoch))
+    per_group = max(1, GROUP_UNITS // config.batch_size)
+    for group in width_groups(stream, config.window, config.batch_size, per_group):
+        n = len(group[1])
+        if skip >= n:
+            skip -= n
+            continue
+        yield tuple(a[skip:] for a in group) if skip else group
+        skip = 0
+
+
+def width_groups(
+    batches: Iterator[Any], window: int | str, batch_size: int, group: int
+) -> Iterator[Group]:
+    """Re-cut a stream of unit batches so that each batch is only as wide as its units need.
+
+    With ``shrink_window`` a target's effective window ``r`` is uniform on ``1..W``, so a
+    third of a padded ``(U, 2W)`` context block is padding that would still be gathered,
+    multiplied and scattered. Each unit goes to a width class: ``r`` for an integer window
+    (columns ``W - r .. W + r - 1``, where its contexts lie), the next power of two of its
+    context count for ``window="session"`` (contexts fill the first columns). Each class
+    fills its own batches of ``batch_size`` units in stream order, and full batches of a
+    class are stacked into groups of 1, 2, 4, ... up to ``group`` batches (small groups first,
+    so that the steps can start early). Units move at most a few batches from
+    their place in the stream; the leftovers of each class end the epoch as short batches.
+    """
+    pending: dict[int, list] = {}  # width class -> pieces (contexts, targets, negatives)
+    count: dict[int, int] = {}  # width class -> units pending
+    limit = 1  # groups grow 1, 2, 4, ... batches: the first one is ready early
+    w = 0 if window == "session" else int(window)
+    reach = np.concatenate([np.arange(w, 0, -1), np.arange(1, w + 1)])
+
+    def take(k: int, n_batches: int, size: int) -> Group:
+        """The first ``n_batches * size`` pending units of class ``k``, as a group."""
+        whole = [np.concatenate(p) for p in zip(*pending[k])]
+        n = n_batches * size
+        pending[k] = [tuple(a[n:] for a in whole)]
+        count[k] -= n
+        return tuple(a[:n].reshape(n_batches, size, *a.shape[1:]) for a in whole)
+
+    for u in batches:
+        ctx = u.contexts
+        real = ctx >= 0
+        if w:
+            cls = np.where(real, reach, 0).max(axis=1)
+        else:
+            n = real.sum(axis=1)
+            cls = np.minimum(1 << np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64), ctx.shape[1])
+        for k in np.flatnonzero(np.bincount(cls)).tolist():
+            sel = np.flatnonzero(cls == k)
+            cols = slice(w - k, w + k) if w else slice(0, k)
+            pending.setdefault(k, []).append((ctx[sel, cols], u.targets[sel], u.negatives[sel]))
+            count[k] = count.get(k, 0) + len(sel)
+            if count[k] >= limit * batch_size:
+                yield take(k, limit, batch_size)
+                limit = min(2 * limit, group)
+    for k in sorted(count):
+        if count[k] >= batch_size:
+            yield take(k, count[k] // batch_size, batch_size)
+        if count[k]:
+            yield take(k, 1, count[k])
+
+
+class Prefetcher:
+    """Runs an iterator on a daemon thread, up to ``depth`` items ahead of the consumer.
+
+    An exception in the iterator is raised by the consumer's next ``next()`` (and every
+    later one); ``close()`` stops the thread (it drops what it had sampled), waits for it,
+    and ends the iteration for any consumer still waiting.
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterator, depth: int) -> None:
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._fill, args=(source,), name="item2vec-sampler", daemon=True
+        )
+        self._thread.start()
+
+    def _fill(self, source: Iterator) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as e:  # handed to the consumer
+            self._put(_Failed(e))
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Prefetcher:
+        return self
+
+    def __next__(self) -> Any:
+        item = self._queue.get()
+        if item is self._END or isinstance(item, _Failed):
+            self._queue.put(item)  # later calls see it too
+            if item is self._END:
+                raise StopIteration
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        while True:  # drop what was sampled, and wake a consumer still waiting with the end
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put_nowait(self._END)
+
+
+@dataclass
+class _Failed:
+    error: BaseException

@@ -1,0 +1,142 @@
+"""The single-process trainer's compiled step: a group of batches in one graph call.
+
+``step(tables, accumulators, contexts (G, U, C), targets (G, U), negatives (G, U, K),
+lr (G,))`` runs the ``G`` batches of a group (see :mod:`item2vec.feed`) in a
+``tf.while_loop``: for each batch :func:`~item2vec.model.unit_loss_and_grads` and the update
+rules of :mod:`item2vec.updates` (SGD, or row-wise Adagrad when accumulators are given).
+It returns ``(loss, scored, couples)``: the loss summed over the first :data:`LOSS_UNITS`
+units of each batch, the couples it was summed over, and all real couples.
+
+The graph takes the tables as arguments, so it is traced once per settings and table
+shapes and shared by every trainer that matches (:func:`compiled_step`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from .model import unit_loss_and_grads
+from .updates import apply_adagrad, apply_sgd, gradient_scale
+
+#: The reported loss is summed over the first this many units of each batch (shuffled, so
+#: an unbiased estimate); the full loss's softplus costs 8% of a step.
+LOSS_UNITS = 512
+
+StepFn = Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]
+"""``step(contexts, targets, negatives, lr) -> (loss, scored, couples)`` for one group."""
+
+#: Compiled steps by settings and table shapes (see :func:`compiled_step`), newest last.
+_STEPS: OrderedDict[tuple, Any] = OrderedDict()
+_STEPS_KEPT = 16
+_STEPS_LOCK = threading.Lock()
+
+
+class TableView:
+    """The attributes of :class:`~item2vec.model.Item2VecModel` that
+    :func:`~item2vec.model.unit_loss_and_grads` reads, over the step's table arguments.
+
+    ``tables`` is ``(E, b)`` or ``(E, E_out, b)``: ``E`` (n, D), ``E_out`` (n, D), ``b``
+    (n, 1).
+    """
+
+    def __init__(self, tables: Sequence[tf.Variable], mode: str) -> None:
+        self.variables = tuple(tables)
+        self.E, self.b = tables[0], tables[-1]
+        self.E_out = tables[1] if len(tables) == 3 else tables[0]
+        self.mode = mode
+
+
+def bind_step(
+    tables: Sequence[tf.Variable],
+    accumulators: Sequence[tf.Variable],
+    *,
+    mode: str,
+    negatives: int,
+    dense: bool,
+) -> StepFn:
+    """The compiled step (:func:`compiled_step`) bound to these tables and accumulators."""
+    tables, accumulators = tuple(tables), tuple(accumulators)
+    concrete = compiled_step(tables, accumulators, mode=mode, negatives=negatives, dense=dense)
+
+    def step(contexts: tf.Tensor, targets: tf.Tensor, negatives: tf.Tensor, lr: tf.Tensor):
+        return concrete(tables, accumulators, contexts, targets, negatives, lr)
+
+    return step
+
+
+def compiled_step(
+    tables: tuple[tf.Variable, ...],
+    accumulators: tuple[tf.Variable, ...],
+    *,
+    mode: str,
+    negatives: int,
+    dense: bool,
+) -> Callable:
+    """The step graph for tables of these shapes, traced once and kept (the last
+    ``_STEPS_KEPT`` shapes and settings).
+
+    ``tables`` is ``(E, b)`` or ``(E, E_out, b)``; ``accumulators`` are Adagrad's (empty
+    for SGD). The graph takes them as arguments, so any variables of the same shapes can be
+    trained with it. Tracing and graph optimisation cost 0.1-0.3 s per new function,
+    about 5% of a 10-epoch fit on Online Retail.
+    """
+    key = (
+        mode, negatives, dense, LOSS_UNITS, len(tables),
+        tuple(tuple(v.shape) for v in tables + accumulators),
+    )  # fmt: skip
+    with _STEPS_LOCK:
+        if key in _STEPS:
+            _STEPS.move_to_end(key)
+            return _STEPS[key]
+    fn = _step_function(mode, dense)
+    concrete = fn.get_concrete_function(
+        tables,
+        accumulators,
+        tf.TensorSpec([None, None, None], tf.int32),  # contexts (G, U, C)
+        tf.TensorSpec([None, None], tf.int32),  # targets (G, U)
+        tf.TensorSpec([None, None, negatives], tf.int32),  # negatives (G, U, K)
+        tf.TensorSpec([None], tf.float32),  # learning rate of each batch (G,)
+    )
+    with _STEPS_LOCK:
+        _STEPS[key] = concrete
+        while len(_STEPS) > _STEPS_KEPT:
+            _STEPS.popitem(last=False)
+    return concrete
+
+
+def _step_function(mode: str, dense: bool) -> Any:
+    """The ``tf.function`` behind :func:`compiled_step`: SGD (plain, with the learning
+    rate in the logit gradient) or row-wise Adagrad when accumulators are given."""
+
+    def batch(view, accs, contexts, targets, negatives, lr):
+        scale = gradient_scale(bool(accs), lr)
+        loss, grads = unit_loss_and_grads(
+            view, contexts, targets, negatives, scale, loss_units=LOSS_UNITS
+        )
+        if accs:
+            apply_adagrad(grads, view.variables, accs, lr)
+        else:
+            apply_sgd(grads, view.b, dense)
+        return loss
+
+    # an explicit while_loop, not autograph: tracing must not depend on reading this
+    # file's source (autograph falls back to plain Python when it cannot)
+    @tf.function(autograph=False)
+    def step(tables, accs, contexts, targets, negatives, lr):
+        view = TableView(tables, mode)
+
+        def body(i, loss):
+            args = (contexts[i], targets[i], negatives[i], lr[i])
+            return i + 1, loss + batch(view, accs, *args)
+
+        n = tf.shape(contexts)[0]
+        _, loss = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), tf.constant(0.0)))
+        real = tf.cast(contexts >= 0, tf.int32)
+        return loss, tf.reduce_sum(real[:, :LOSS_UNITS]), tf.reduce_sum(real)
+
+    return step

@@ -1,0 +1,145 @@
+"""The trainer's feed: groups of batches of one context width, sampled ahead on a thread."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from item2vec import datasets
+
+
+def _units_stream(window: int | str, n: int, batch: int, seed: int = 0):
+    """Batches of units from the real sampler, with their traced effective windows."""
+    from item2vec.sampling import stream_units
+
+    data = datasets.synthetic(n_items=50, n_clusters=5, n_sessions=n, mean_length=6, seed=seed)
+    return list(
+        stream_units(data.sessions, batch_size=batch, window=window, negatives=3, sample=0,
+                     seed=seed, trace=True, max_contexts=4 if window == "session" else None)
+    )  # fmt: skip
+
+
+def _rows(ctx: np.ndarray, tgt: np.ndarray, neg: np.ndarray) -> list[tuple]:
+    """Each unit as (target, sorted real contexts, negatives): comparable across layouts."""
+    return sorted(
+        (int(t), tuple(sorted(int(x) for x in c if x >= 0)), tuple(int(x) for x in ng))
+        for c, t, ng in zip(ctx, tgt, neg, strict=True)
+    )
+
+
+@pytest.mark.parametrize("window", [1, 3, "session"])
+def test_width_groups_keep_every_unit_and_trim_only_padding(window):
+    from item2vec.feed import width_groups
+
+    batches = _units_stream(window, 400, 64)
+    groups = list(width_groups(iter(batches), window, 64, 4))
+    want = _rows(*(np.concatenate([getattr(u, f) for u in batches])
+                   for f in ("contexts", "targets", "negatives")))  # fmt: skip
+    got = []
+    full_width = batches[0].contexts.shape[1]
+    for ctx, tgt, neg in groups:
+        g, u, c = ctx.shape
+        assert tgt.shape == (g, u) and neg.shape == (g, u, 3) and 1 <= g <= 4
+        assert c <= full_width
+        flat = ctx.reshape(-1, c)
+        # the width is the narrowest that holds every unit of the group: some unit fills it
+        if window == "session":
+            n_real = (flat >= 0).sum(axis=1)
+            assert n_real.max() <= c and (c == full_width or n_real.max() > c // 2)
+        else:
+            assert c % 2 == 0 and ((flat[:, 0] >= 0) | (flat[:, -1] >= 0)).all()
+        got += _rows(flat, tgt.ravel(), neg.reshape(-1, 3))
+    assert sorted(got) == want  # same units, same contexts, nothing lost or duplicated
+    assert sum(t.shape[0] for _, t, _ in groups) <= len(batches) + 3 * 2
+
+
+def test_width_groups_on_a_hand_made_batch():
+    """Window 2: columns are offsets -2, -1, +1, +2; reach 1 units keep the middle two."""
+    from item2vec.feed import width_groups
+    from item2vec.sampling import Units
+
+    ctx = np.array([[-1, 5, 6, -1], [7, 8, -1, -1], [-1, 9, -1, -1], [1, -1, -1, 2]], np.int32)
+    u = Units(np.arange(4, dtype=np.int32), ctx, np.zeros((4, 1), np.int32))
+    groups = list(width_groups(iter([u]), 2, 2, 8))
+    by_width = {g[0].shape[2]: g for g in groups}
+    assert sorted(by_width) == [2, 4]
+    np.testing.assert_array_equal(by_width[2][0][0], [[5, 6], [9, -1]])
+    np.testing.assert_array_equal(by_width[2][1][0], [0, 2])
+    np.testing.assert_array_equal(by_width[4][0][0], [[7, 8, -1, -1], [1, -1, -1, 2]])
+
+
+def test_prefetcher_hands_the_sources_error_to_the_consumer():
+    from item2vec.feed import Prefetcher
+
+    def source():
+        yield 1
+        yield 2
+        raise ValueError("chunk 3 of the log is corrupt")
+
+    feed = Prefetcher(source(), depth=1)
+    assert [next(feed), next(feed)] == [1, 2]
+    for _ in range(2):  # and to every later call
+        with pytest.raises(ValueError, match="chunk 3 of the log is corrupt"):
+            next(feed)
+    feed.close()
+    assert list(Prefetcher(iter(range(5)), depth=2)) == [0, 1, 2, 3, 4]
+
+
+def test_prefetcher_close_stops_a_thread_blocked_on_a_full_queue():
+    import itertools
+
+    from item2vec.feed import Prefetcher
+
+    feed = Prefetcher(itertools.count(), depth=2)
+    assert next(feed) == 0
+    feed.close()
+    assert not feed._thread.is_alive()
+
+
+def test_prefetcher_close_ends_the_iteration_of_a_waiting_consumer():
+    import threading
+
+    from item2vec.feed import Prefetcher
+
+    def source():
+        yield 0
+        time.sleep(0.3)  # sampling a slow chunk while the feed is closed
+        yield 1
+
+    feed = Prefetcher(source(), depth=1)
+    assert next(feed) == 0
+    got: list = []
+
+    def consume():
+        try:
+            got.append(next(feed))
+        except StopIteration:
+            got.append("stopped")
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    feed.close()  # stops the producer before it hands over 1
+    consumer.join(timeout=10)
+    assert got == ["stopped"] and not consumer.is_alive()
+
+
+def test_epoch_groups_are_a_pure_function_of_seed_and_epoch_and_skip_whole_batches():
+    from item2vec.config import Config
+    from item2vec.feed import epoch_groups
+
+    data = datasets.synthetic(n_items=50, n_clusters=5, n_sessions=300, mean_length=6, seed=0)
+    c = Config(dim=8, window=2, batch_size=32, seed=4)
+    a = list(epoch_groups(data.sessions, c, 1))
+    b = list(epoch_groups(data.sessions, c, 1))
+    assert len(a) == len(b) and all(
+        np.array_equal(x, y) for ga, gb in zip(a, b, strict=True) for x, y in zip(ga, gb)
+    )
+    batches = [tuple(g[i] for g in group) for group in a for i in range(len(group[1]))]
+    skipped = [tuple(g[i] for g in group) for group in epoch_groups(data.sessions, c, 1, skip=3)
+               for i in range(len(group[1]))]  # fmt: skip
+    assert len(skipped) == len(batches) - 3
+    for x, y in zip(skipped, batches[3:], strict=True):
+        for u, v in zip(x, y, strict=True):
+            np.testing.assert_array_equal(u, v)
