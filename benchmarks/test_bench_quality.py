@@ -41,18 +41,11 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, datasets
-from item2vec.evaluate import (
-    cooccurrence,
-    evaluate,
-    format_table,
-    gensim_recommender,
-    model_recommender,
-    next_event_split,
-    popularity,
-    results_table,
-    t_interval,
-    transitions,
-)
+from item2vec.baselines import cooccurrence, popularity, transitions
+from item2vec.evaluate import evaluate, format_table, results_table
+from item2vec.metrics import t_interval
+from item2vec.recommenders import gensim_recommender, model_recommender
+from item2vec.split import next_event_split
 from item2vec.tune import DEFAULT_SPACE, gensim_trainer, tune
 
 pytest.importorskip("gensim")

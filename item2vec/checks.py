@@ -20,8 +20,9 @@ MODES = ("skipgram", "cbow")
 """Training objectives: skip-gram (each context item predicts the target) or CBOW (their mean)."""
 OPTIMIZERS = ("sgd", "adagrad")
 """Row-update rules of the trainers (:mod:`item2vec.updates`)."""
-SCORES = ("cosine", "logit", "log_prob")
-"""Next-item scores: cosine, ``E[q].E[t] + b[t]``, or the logit plus the sampler's log prior."""
+SCORES = ("cosine", "logit", "log_prob", "blend")
+"""Next-item scores: cosine, ``E[q].E[t] + b[t]``, the logit plus the sampler's log prior, or
+neighbour counts smoothed by that log_prob distribution (:mod:`item2vec.scoring`)."""
 SHARD_MODES = ("auto", "row_groups", "hash")
 """How :class:`~item2vec.corpus.ParquetCorpus` splits a corpus between workers."""
 RETAIL_KINDS = ("baskets", "customers")

@@ -7,7 +7,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .checks import EXPORT_FORMATS, RETAIL_KINDS, SCORES
 from .exceptions import Item2VecError
+from .options import add_distributed_options, add_hyperparameters, hyperparameters
+from .version import __version__
 
 BUNDLED = "online-retail"
 
@@ -28,7 +31,7 @@ def _add_log_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collapse-repeats", action="store_true", help="merge consecutive repeats")
     p.add_argument(
         "--kind",
-        choices=("baskets", "customers"),
+        choices=RETAIL_KINDS,
         default="customers",
         help=f"for '{BUNDLED}': invoices as baskets, or customer histories (default)",
     )
@@ -36,11 +39,11 @@ def _add_log_options(p: argparse.ArgumentParser) -> None:
 
 def load_sessions(args: argparse.Namespace):
     """Sessions (and descriptions, if known) from the log options of a command."""
-    from . import datasets
     from .data import Sessions
+    from .datasets import online_retail
 
     if args.data == BUNDLED:
-        d = datasets.online_retail(args.kind, min_count=args.min_count, min_length=args.min_length)
+        d = online_retail(args.kind, min_count=args.min_count, min_length=args.min_length)
         return d.sessions, d.descriptions, d.report
     if args.item_col is None or (args.session_col is None and args.user_col is None):
         raise Item2VecError("give --item-col and --session-col (or --user-col with --gap)")
@@ -73,35 +76,6 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
-    from .config import Config
-
-    d = Config()
-    g = p.add_argument_group("model")
-    g.add_argument("--dim", type=int, default=d.dim)
-    g.add_argument("--window", type=_window, default=d.window, help="int, or 'session'")
-    g.add_argument("--negatives", type=int, default=d.negatives)
-    g.add_argument("--ns-exponent", type=float, default=d.ns_exponent)
-    g.add_argument("--sample", type=float, default=d.sample)
-    g.add_argument("--epochs", type=int, default=d.epochs)
-    g.add_argument("--mode", choices=("skipgram", "cbow"), default=d.mode)
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    g.add_argument("--optimizer", choices=("sgd", "adagrad"), default=d.optimizer)
-    g.add_argument("--workers", type=int, default=d.workers)
-    g.add_argument("--seed", type=int, default=d.seed)
-
-
-def _window(value: str) -> int | str:
-    return value if value == "session" else int(value)
-
-
-def _hyperparameters(args: argparse.Namespace) -> dict:
-    keys = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs", "mode",
-            "batch_size", "learning_rate", "optimizer", "workers", "seed")  # fmt: skip
-    return {k: getattr(args, k) for k in keys}
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import shutil
 
@@ -110,10 +84,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .io import check_writable
 
     if args.distributed:  # one worker of a tf.distribute cluster (TF_CONFIG)
-        from .distributed import run_worker
+        from .distributed_cli import run_worker
 
         return run_worker(args)
-    params = _hyperparameters(args)
+    params = hyperparameters(args)
     config = Config(**params).validate()  # bad settings fail before the data is read
     check_writable(args.out)
     sessions, _, _ = load_sessions(args)
@@ -182,7 +156,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .estimator import Item2Vec
-    from .io import export_projector, export_word2vec
+    from .export import export_projector, export_word2vec
 
     model = Item2Vec.load(args.model)
     if args.format == "projector":
@@ -202,7 +176,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .estimator import Item2Vec
 
     sessions, _, _ = load_sessions(args)
-    params = _hyperparameters(args)
+    params = hyperparameters(args)
     methods: dict = {}
     if args.model:
         saved = Item2Vec.load(args.model)
@@ -234,8 +208,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )[0]
     ours = next(iter(methods))
     table = ev.compare(
-        methods, sessions, args.seeds, reference=ours, ks=tuple(args.k), n_test=args.n_test
-    )
+        methods, sessions, args.seeds, reference=ours, ks=tuple(args.k), n_test=args.n_test,
+        history=args.history,
+    )  # fmt: skip
+    if args.history is not None:
+        inside = int(table["answer in history"].iloc[0])
+        print(
+            f"history protocol: the last <= {args.history} items before each held-out one; "
+            f"{inside} test cases whose answer is in its history are left out (per split)"
+        )
     shown = [f"{m}@{k}" for k in args.k for m in ("HR", "NDCG")]
     print(ev.format_table(table, [*shown, "MRR", *(f"coverage@{k}" for k in args.k)]))
     how = "t over seeds" if len(args.seeds) > 1 else "bootstrap over the test cases"
@@ -310,15 +291,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .distributed import add_distributed_options
-    from .evaluate import RANKINGS
-
     parser = argparse.ArgumentParser(
         prog="item2vec",
         description="Item embeddings from interaction logs (skip-gram/CBOW, FAISS queries).",
     )
-    from . import __version__
-
     parser.add_argument("--version", action="version", version=f"item2vec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -332,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model on a log and save it")
     _add_log_options(train)
-    _add_hyperparameters(train)
+    add_hyperparameters(train)
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--checkpoint-dir", help="default: OUT.checkpoint")
     train.add_argument("--checkpoint-every", type=int, default=1000, help="steps")
@@ -358,17 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "recommend":
             q.add_argument(
-                "--score", choices=("logit", "log_prob"), default="logit",
-                help="logit: dot + bias (the trained score); log_prob: plus the log prior, "
-                "ranking by estimated next-item probability (default %(default)s)",
+                "--score", choices=SCORES, default=None,
+                help="blend: the items' neighbour counts smoothed by the model (the default "
+                "when the model has them); log_prob: the model's next-item probabilities; "
+                "both mixed over the ITEMs, the last weighing most. logit / cosine: the ITEMs' "
+                "mean vector, dot + bias or cosine",
             )  # fmt: skip
         q.set_defaults(func=func)
 
     export = sub.add_parser("export", help="write vectors for gensim or TensorBoard")
     export.add_argument("model", metavar="MODEL_DIR")
-    export.add_argument(
-        "--format", choices=("word2vec", "word2vec-binary", "projector"), default="word2vec"
-    )
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="word2vec")
     export.add_argument("--out", required=True, help="file (word2vec) or folder (projector)")
     export.set_defaults(func=cmd_export)
 
@@ -376,16 +352,22 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="next-event HR/NDCG/MRR of item2vec vs baselines (and gensim)"
     )
     _add_log_options(evaluate)
-    _add_hyperparameters(evaluate)
+    add_hyperparameters(evaluate)
     evaluate.add_argument("--model", help="score this saved model instead of training")
     evaluate.add_argument("--n-test", type=int, default=2000, help="held-out sessions")
     evaluate.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split per seed")
     evaluate.add_argument("-k", type=int, nargs="+", default=[10, 20], help="cut-offs")
     evaluate.add_argument("--no-gensim", action="store_true", help="skip the gensim peer")
     evaluate.add_argument(
-        "--ranking", choices=RANKINGS, default="log_prob",
-        help="how item2vec answers a query: log_prob (logit + log prior, as recommend "
-        "--score log_prob), logit (dot + bias) or cosine (as similar); default %(default)s",
+        "--history", type=int, default=None, metavar="N",
+        help="query with the last N items before each held-out one (their items never "
+        "recommended) instead of the previous item only",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--ranking", choices=SCORES, default="blend",
+        help="how item2vec answers a query, as recommend --score: blend (neighbour counts "
+        "smoothed by the model), log_prob (logit + log prior), logit (dot + bias) or cosine "
+        "(as similar); default %(default)s",
     )  # fmt: skip
     evaluate.add_argument("--json", help="also write the table as JSON here")
     evaluate.add_argument("--csv", help="also write the table as CSV here")
@@ -411,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p.add_argument("--metric", default="HR@10", help="HR@K, NDCG@K or MRR@K")
     tune_p.add_argument("--seed", type=int, default=0)
     tune_p.add_argument(
-        "--ranking", choices=RANKINGS, default="log_prob",
+        "--ranking", choices=SCORES, default="blend",
         help="how trials answer validation queries (see evaluate --ranking)",
     )  # fmt: skip
     tune_p.add_argument("--json", help="write the best settings, scores and trials here")

@@ -21,14 +21,14 @@ DEMO_PARAMS = dict(dim=128, window=3, negatives=5, ns_exponent=0.5, sample=1e-3,
 def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None,
              quick: bool = False) -> int:  # fmt: skip
     """Train, evaluate against baselines, print neighbours, write ``out/`` (model + report)."""
-    from . import datasets
+    from .datasets import online_retail
     from .estimator import Item2Vec
     from .evaluate import BASELINES, evaluate, model_recommender, next_event_split
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data = datasets.online_retail("customers")
+    data = online_retail("customers")
     sessions = data.sessions
     print("UCI Online Retail (Chen, Sain & Guo 2012; CC BY 4.0), customer histories")
     for key in ("rows", "rows of cancelled invoices", "rows with non-positive quantity"):

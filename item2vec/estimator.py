@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
+import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .checks import SCORES, check_choice, check_int, check_k
 from .config import Config
+from .counts import pair_matrix
 from .data import Sessions
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .index import ItemIndex
 from .io import check_writable
+from .metrics import rank_metrics
+from .scoring import history_scores, score_biases, score_recommender, top_k
+from .split import NextEventSplit
 
 Items = Hashable | Sequence[Hashable]
 
@@ -64,6 +71,11 @@ class Item2Vec:
     item_biases_ : float32 (n_items,)
     vocabulary_ : Vocabulary (``vocabulary_.ids`` are the item ids in row order)
     history_ : list of per-epoch dicts (loss, couples, seconds, couples_per_second, ...)
+    neighbour_counts_ : scipy.sparse CSR (n_items, n_items) or None
+        How often each pair of items was seen side by side in the training sessions (window
+        1, both directions; :func:`item2vec.counts.pair_matrix`): what ``score="blend"``
+        smooths with the model. ``None`` for a model streamed from a ``ParquetCorpus`` or
+        loaded from a directory written before it existed.
     """
 
     def __init__(
@@ -126,21 +138,57 @@ class Item2Vec:
         names = Config.__dataclass_fields__
         return Config(**{k: getattr(self, k) for k in names}).validate()
 
-    def get_params(self) -> dict[str, Any]:
-        return {**self.config().to_dict(), "index": self.index, "progress": self.progress}
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's arguments, in order: the estimator's parameters."""
+        sig = inspect.signature(cls.__init__).parameters
+        return [name for name in sig if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Every constructor argument and its current value (scikit-learn convention).
+
+        ``deep`` is accepted for scikit-learn; no parameter is itself an estimator, so it
+        changes nothing. ``Item2Vec(**model.get_params())`` builds an unfitted copy, and
+        ``sklearn.base.clone(model)`` works.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Item2Vec:
+        """Set constructor arguments by name; returns self (scikit-learn convention).
+
+        Values are checked when :meth:`fit` runs, as for the constructor. An unknown name
+        raises :class:`ParameterError` naming it and listing the valid ones; then nothing is
+        set.
+        """
+        names = self._param_names()
+        unknown = [name for name in params if name not in names]
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter {unknown[0]!r} for Item2Vec; valid parameters: "
+                + ", ".join(names)
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         return f"Item2Vec(dim={self.dim}, window={self.window!r}, mode={self.mode!r})"
 
     # ------------------------------------------------------------------ fit
-    def fit(self, sessions: Sessions, *, validation: Any = None, resume: bool = False) -> Item2Vec:
+    def fit(
+        self,
+        sessions: Sessions,
+        *,
+        validation: NextEventSplit | None = None,
+        resume: bool = False,
+    ) -> Item2Vec:
         """Train on ``sessions``; returns self.
 
         Parameters
         ----------
         sessions : Sessions, or a :class:`~item2vec.corpus.ParquetCorpus` to stream a log
             larger than memory from disk (memory bounded by ``chunk_events``).
-        validation : optional :class:`item2vec.evaluate.NextEventSplit` whose ``train``
+        validation : optional :class:`item2vec.split.NextEventSplit` whose ``train``
             is ``sessions``; its HR@10 / NDCG@10 (ranked by ``recommend(...,
             score="log_prob")``) are computed after every epoch and kept in ``history_``.
         resume : continue from the checkpoint in ``checkpoint_dir`` if there is one (the
@@ -148,6 +196,10 @@ class Item2Vec:
 
         Ctrl-C stops training after writing a checkpoint (when ``checkpoint_dir`` is set)
         and re-raises ``KeyboardInterrupt``.
+
+        The fitted attributes (``item_vectors_``, ``vocabulary_``, ``model_``, ...) are set
+        together once training has succeeded: a fit that fails or is interrupted leaves a
+        previous fit's model in place, answering as before.
         """
         from .corpus import ParquetCorpus
         from .model import Item2VecModel
@@ -166,14 +218,7 @@ class Item2Vec:
                 "min_count applies when the ParquetCorpus is built: "
                 "ParquetCorpus(path, ..., min_count=...)"
             )
-        if (
-            isinstance(self.checkpoint_every, bool)
-            or not isinstance(self.checkpoint_every, int)
-            or self.checkpoint_every < 1
-        ):
-            raise ParameterError(
-                f"checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}"
-            )
+        check_int("checkpoint_every", self.checkpoint_every, 1)
         if resume and self.checkpoint_dir is None:
             raise ParameterError("resume=True needs checkpoint_dir to be set")
         if self.checkpoint_dir is not None:
@@ -228,8 +273,6 @@ class Item2Vec:
                 checkpointer.save()
 
         trainer.on_epoch_end = on_epoch_end
-        self.model_ = model
-        self.vocabulary_ = sessions.vocabulary
         try:
             trainer.fit(state)
         except KeyboardInterrupt:
@@ -243,15 +286,22 @@ class Item2Vec:
                     file=sys.stderr,
                 )
             raise
-        self.history_ = [s.as_dict() for s in trainer.history]
-        self._set_weights(model.E.numpy(), model.b.numpy()[:, 0])
+        # Only now, with training done, does the estimator change: all fitted attributes at
+        # once, so that a failed re-fit never pairs a new vocabulary with old vectors.
+        history = [s.as_dict() for s in trainer.history]
+        vectors, biases = _weights(model.E.numpy(), model.b.numpy()[:, 0])
+        counts = None if streamed else pair_matrix(sessions, window=1, symmetric=True)
+        self.model_ = model
+        self.vocabulary_ = sessions.vocabulary
+        self.history_ = history
+        self.neighbour_counts_ = counts
+        self._set_weights(vectors, biases)
         return self
 
     @staticmethod
-    def _validator(model: Any, split: Any, config: Config):
+    def _validator(model: Any, split: NextEventSplit, config: Config) -> Any:
         """Next-event HR@10 / NDCG@10 after each epoch, ranked as ``recommend(...,
         score="log_prob")`` ranks (the default of ``evaluate`` and ``tune``)."""
-        from .evaluate import evaluate, vector_recommender
         from .sampling import log_prior
 
         counts = split.train.vocabulary.counts
@@ -259,16 +309,15 @@ class Item2Vec:
         prior = log_prior(counts, config.ns_exponent, config.sample)
 
         def on_epoch_end(stats: Any) -> None:
-            biases = model.b.numpy()[:, 0] + prior
-            rec = vector_recommender(model.E.numpy(), biases=biases, known=known)
-            res = evaluate(rec, split, ks=(10,))
+            rec = score_recommender(model.E.numpy(), model.b.numpy()[:, 0], prior, known=known)
+            ranked = np.asarray(rec(split.queries, 10))  # as item2vec.evaluate.evaluate does
+            res = rank_metrics(ranked, split.answers, (10,), split.queries, len(counts))
             stats.metrics.update({k: float(v) for k, v in res.items() if k in ("HR@10", "NDCG@10")})
 
         return on_epoch_end
 
     def _set_weights(self, vectors: np.ndarray, biases: np.ndarray) -> None:
-        self.item_vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.item_biases_ = np.ascontiguousarray(biases, dtype=np.float32)
+        self.item_vectors_, self.item_biases_ = _weights(vectors, biases)
         self._similar_index: ItemIndex | None = None
         self._recommend_index: dict[str, ItemIndex] = {}
 
@@ -285,11 +334,6 @@ class Item2Vec:
         if not seq:
             raise ParameterError("items is empty: give at least one item id")
         return self.vocabulary_.encode(seq), single
-
-    def _check_k(self, k: Any) -> int:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ParameterError(f"k must be an integer >= 1, got {k!r}")
-        return int(k)
 
     def _filter_rows(self, items: Iterable[Hashable] | None) -> np.ndarray | None:
         if items is None:
@@ -320,11 +364,14 @@ class Item2Vec:
         return log_prior(self.vocabulary_.counts, self.ns_exponent, self.sample)
 
     def _recommend_index_for(self, score: str) -> ItemIndex:
+        """The index ``recommend(..., score=score)`` searches: the cosine index of
+        :meth:`similar` for ``"cosine"``, else an inner-product index over ``[E, bias]``."""
         self._check_fitted()
-        if score not in _SCORES:
-            raise ParameterError(f"score must be one of {_SCORES}, got {score!r}")
+        check_choice("score", score, SCORES)
+        if score == "cosine":
+            return self.similar_index_
         if score not in self._recommend_index:
-            bias = self.item_biases_ + (self.item_log_prior_ if score == "log_prob" else 0)
+            bias = score_biases(self.item_biases_, self.item_log_prior_, score)
             aug = np.hstack([self.item_vectors_, bias[:, None]])
             self._recommend_index[score] = ItemIndex(aug, metric="ip", kind=self.index)
         return self._recommend_index[score]
@@ -345,7 +392,7 @@ class Item2Vec:
         is clamped with a warning.
         """
         self._check_fitted()
-        k = self._check_k(k)
+        k = check_k(k)
         rows, single = self._rows(items)
         ex = self._filter_rows(exclude)
         per_query = (
@@ -360,28 +407,45 @@ class Item2Vec:
         ids = self.vocabulary_.decode(found)
         return (ids[0], scores[0]) if single else (ids, scores)
 
+    @property
+    def default_score_(self) -> str:
+        """The score :meth:`recommend` uses when none is given: ``"blend"`` when the model has
+        :attr:`neighbour_counts_`, else ``"log_prob"`` (the best measured, see
+        benchmarks/README.md)."""
+        self._check_fitted()
+        return "log_prob" if self.neighbour_counts_ is None else "blend"
+
     def recommend(
         self,
-        context_items: Items,
+        history: Items,
         k: int = 10,
         *,
         exclude_context: bool = True,
         exclude: Iterable[Hashable] | None = None,
         allowed: Iterable[Hashable] | None = None,
-        score: str = "logit",
+        score: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Next-item candidates for one context (a basket or a recent history).
+        """Next-item candidates after one history (a user's recent items, oldest first).
 
-        ``score="logit"`` ranks by the trained objective, ``mean(E[context]) . E[t] + b[t]``;
-        ``score="log_prob"`` adds :attr:`item_log_prior_`, making the score an estimate of
-        ``log P(t | context)`` up to a constant (the logit alone favours items that are rare
-        overall; on Online Retail next purchases log_prob has the higher hit rate, see
-        benchmarks/README.md). Both by maximum inner product search. ``context_items`` is
-        one id or a sequence of ids forming ONE context; returns 1-D ``(ids (k,),
-        scores (k,))``. Use :meth:`recommend_batch` for many contexts at once.
+        Scores (``score``; default :attr:`default_score_`), see :mod:`item2vec.scoring`:
+
+        - ``"blend"``: each history item's observed neighbour counts smoothed towards the
+          model's next-item distribution (a Dirichlet prior of
+          :data:`~item2vec.scoring.PRIOR_EVENTS` pseudo-events), mixed over the history;
+        - ``"log_prob"``: the model's distributions ``softmax(E[h] . E[t] + b[t] + prior[t])``
+          mixed over the history;
+        - ``"logit"`` / ``"cosine"``: the mean of the history's vectors against ``E[t]``
+          (``+ b[t]``), by maximum inner product search; order-free (a basket).
+
+        The mixtures weigh the newest item most and halve the weight at each step back
+        (:data:`~item2vec.scoring.RECENCY`), so a history of one item ranks as that item does
+        and older items refine the list rather than override it. They are exact (one matrix
+        product over the catalogue per history item). ``history`` is one id or a sequence of
+        ids forming ONE history; returns 1-D ``(ids (k,), scores (k,))``. Use
+        :meth:`recommend_batch` for many histories at once.
         """
         ids, scores = self.recommend_batch(
-            [context_items if not _is_single(context_items) else [context_items]],
+            [history if not _is_single(history) else [history]],
             k,
             exclude_context=exclude_context,
             exclude=exclude,
@@ -392,37 +456,91 @@ class Item2Vec:
 
     def recommend_batch(
         self,
-        contexts: Sequence[Sequence[Hashable]],
+        histories: Sequence[Sequence[Hashable]],
         k: int = 10,
         *,
         exclude_context: bool = True,
         exclude: Iterable[Hashable] | None = None,
         allowed: Iterable[Hashable] | None = None,
-        score: str = "logit",
+        score: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`recommend` for many contexts: returns ``(m, k)`` ids and scores."""
-        index = self._recommend_index_for(score)
-        k = self._check_k(k)
-        if not len(contexts):
-            raise ParameterError("contexts is empty: give at least one context")
-        ctx_rows = [self._rows(c)[0] for c in contexts]
-        q = np.stack([self.item_vectors_[r].mean(axis=0) for r in ctx_rows])
-        q = np.hstack([q, np.ones((len(q), 1), np.float32)])
+        """:meth:`recommend` for many histories: returns ``(m, k)`` ids and scores."""
+        self._check_fitted()
+        score = self.default_score_ if score is None else check_choice("score", score, SCORES)
+        if score == "blend" and self.neighbour_counts_ is None:
+            raise ParameterError(
+                "score='blend' needs the neighbour counts of the training sessions, which this "
+                "model does not have (trained from a ParquetCorpus, or saved by an older "
+                "version); use score='log_prob'"
+            )
+        k = check_k(k)
+        if not len(histories):
+            raise ParameterError("histories is empty: give at least one history")
+        rows = [self._rows(h)[0] for h in histories]
         ex = self._filter_rows(exclude)
-        width = max(len(r) for r in ctx_rows) if exclude_context else 0
-        per_query = np.full((len(q), width + (0 if ex is None else len(ex))), -1, np.int64)
-        for i, r in enumerate(ctx_rows):
+        width = max(len(r) for r in rows) if exclude_context else 0
+        per_query = np.full((len(rows), width + (0 if ex is None else len(ex))), -1, np.int64)
+        for i, r in enumerate(rows):
             if exclude_context:
                 per_query[i, : len(r)] = r
             if ex is not None:
                 per_query[i, width:] = ex
-        found, scores = index.search(
-            q,
-            k,
-            exclude=per_query if per_query.shape[1] else None,
-            allowed=self._filter_rows(allowed),
-        )
-        return self.vocabulary_.decode(found), scores
+        if score in ("logit", "cosine"):
+            q = np.stack([self.item_vectors_[r].mean(axis=0) for r in rows])
+            if score != "cosine":  # [q, 1] . [E[t], bias[t]] = q . E[t] + bias[t]
+                q = np.hstack([q, np.ones((len(q), 1), np.float32)])
+            found, scores = self._recommend_index_for(score).search(
+                q,
+                k,
+                exclude=per_query if per_query.shape[1] else None,
+                allowed=self._filter_rows(allowed),
+            )
+            return self.vocabulary_.decode(found), scores
+        return self._mixture_search(rows, k, score, per_query, self._filter_rows(allowed))
+
+    def _mixture_search(
+        self,
+        rows: list[np.ndarray],
+        k: int,
+        score: str,
+        per_query: np.ndarray,
+        allowed: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k of the history mixtures (``log_prob`` / ``blend``), with the filters
+        and the clamping of :meth:`ItemIndex.search`."""
+        n = len(self.item_vectors_)
+        eligible = np.ones(n, bool)
+        if allowed is not None:
+            eligible[:] = False
+            eligible[allowed] = True
+        excluded = np.zeros((len(rows), n), bool)
+        r, c = np.nonzero(per_query >= 0)
+        excluded[r, per_query[r, c]] = True
+        limit = int((eligible & ~excluded).sum(axis=1).min())
+        if k > limit:
+            warnings.warn(
+                f"k={k} is more than the {limit} eligible rows; returning {limit}",
+                UserWarning,
+                stacklevel=3,
+            )
+            k = limit
+        width = max(len(h) for h in rows)
+        hist = np.full((len(rows), width), -1, np.int64)
+        for i, h in enumerate(rows):
+            hist[i, width - len(h) :] = h  # oldest first, padded on the left
+        biases = self.item_biases_ + self.item_log_prior_
+        counts = self.neighbour_counts_ if score == "blend" else None
+        found = np.empty((len(rows), k), np.int64)
+        best = np.empty((len(rows), k), np.float32)
+        step = max(1, 2**24 // (n * width))
+        for s in range(0, len(rows), step):
+            sl = slice(s, s + step)
+            scores = history_scores(
+                hist[sl], self.item_vectors_, biases, known=np.ones(n, bool), counts=counts
+            )
+            scores[~eligible[None, :] | excluded[sl]] = -np.inf
+            found[sl], best[sl] = top_k(scores, k)
+        return self.vocabulary_.decode(found), best
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -437,6 +555,7 @@ class Item2Vec:
             vocabulary=self.vocabulary_,
             config={**self.config().to_dict(), "index": self.index},
             history=self.history_,
+            extra_arrays=_counts_arrays(self.neighbour_counts_),
         )
 
     @classmethod
@@ -464,6 +583,9 @@ class Item2Vec:
         model = cls(**config.to_dict(), index=index, progress=False)
         model.vocabulary_ = loaded.vocabulary
         model.history_ = list(loaded.history or [])
+        model.neighbour_counts_ = _counts_from_arrays(
+            loaded.extra_arrays, len(loaded.vocabulary), meta_path
+        )
         model._set_weights(loaded.vectors, loaded.biases)
         return model
 
@@ -477,7 +599,40 @@ def model_bytes(n_items: int, config: Config) -> int:
     return n_items * (per_row + 64) + 65_536
 
 
-_SCORES = ("logit", "log_prob")
+def _weights(vectors: np.ndarray, biases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Item vectors and biases as the estimator keeps them: float32, C-contiguous."""
+    return (
+        np.ascontiguousarray(vectors, dtype=np.float32),
+        np.ascontiguousarray(biases, dtype=np.float32),
+    )
+
+
+_COUNTS = ("neighbour_indptr", "neighbour_indices", "neighbour_counts")
+
+
+def _counts_arrays(counts: Any) -> dict[str, np.ndarray]:
+    """The neighbour counts as the model directory stores them: CSR's three arrays."""
+    if counts is None:
+        return {}
+    return dict(zip(_COUNTS, (counts.indptr, counts.indices, counts.data), strict=True))
+
+
+def _counts_from_arrays(extras: dict[str, np.ndarray], n: int, where: str) -> Any:
+    """Neighbour counts back from :func:`_counts_arrays` (None when the model has none)."""
+    import scipy.sparse as sp
+
+    present = [name in extras for name in _COUNTS]
+    if not any(present):
+        return None
+    try:
+        if not all(present):
+            raise ValueError("some of its arrays are missing")
+        indptr, indices, data = (extras[name] for name in _COUNTS)
+        counts = sp.csr_matrix((data, indices, indptr), shape=(n, n))
+        counts.check_format(full_check=True)
+    except ValueError as e:
+        raise ModelFormatError(f"{where}: invalid neighbour counts: {e}") from None
+    return counts
 
 
 def _is_single(items: Any) -> bool:

@@ -33,7 +33,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,11 +42,22 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .exceptions import ModelFormatError, ParameterError, check_int
+from .arrays import as_matrix, as_row_set, normalise, per_query_rows
+from .checks import check_choice, check_int, check_k
+from .exceptions import ModelFormatError, ParameterError
 
-__all__ = ["ItemIndex", "IndexParams", "ShardedIndex", "AUTO_THRESHOLD", "EXACT_FILTER_FRACTION"]
+__all__ = [
+    "ItemIndex",
+    "IndexParams",
+    "KINDS",
+    "METRICS",
+    "AUTO_THRESHOLD",
+    "EXACT_FILTER_FRACTION",
+]
 
+#: Index kinds (``"auto"`` resolves to ``"exact"`` or ``"hnsw"`` at build).
 KINDS = ("auto", "exact", "hnsw", "ivf", "ivfpq")
+#: Similarities: cosine (normalised inner product) or raw inner product.
 METRICS = ("cosine", "ip")
 #: ``kind="auto"`` builds exact indexes below this many rows and HNSW from it on. Exact
 #: needs no build and answers one query in ~2 ms at 100k x 64 on 2 cores (benchmarks/README).
@@ -120,17 +131,15 @@ class ItemIndex:
         rerank: int = 10,
         seed: int = 0,
     ) -> None:
-        if metric not in METRICS:
-            raise ParameterError(f"metric must be one of {METRICS}, got {metric!r}")
-        if kind not in KINDS:
-            raise ParameterError(f"kind must be one of {KINDS}, got {kind!r}")
+        check_choice("metric", metric, METRICS)
+        check_choice("kind", kind, KINDS)
         knobs = {"auto_threshold": auto_threshold, "hnsw_m": hnsw_m, "ef_search": ef_search,
                  "ef_construction": ef_construction, "rerank": rerank, "seed": seed}  # fmt: skip
         for name, value in knobs.items():
             check_int(name, value, 0 if name in ("rerank", "seed") else 1)
-        x, _ = _matrix(vectors, "vectors")
+        x, _ = as_matrix(vectors, "vectors")
         if metric == "cosine":
-            x = _normalise(x)
+            x = normalise(x)
         n, d = x.shape
         if kind == "auto":
             kind = "exact" if n < auto_threshold else "hnsw"
@@ -267,16 +276,18 @@ class ItemIndex:
         rows : int64 array (k,) for a 1-D query, (m, k) for 2-D queries
         scores : float32 array of the same shape: cosine similarities or inner products
         """
-        q, single = _matrix(queries, "queries", self.dim)
+        q, single = as_matrix(queries, "queries", self.dim)
         if self.metric == "cosine":
-            q = _normalise(q)
-        k, m, n = check_int("k", k, 1), len(q), self.n_items
-        per_row = None if exclude is None else _per_query(exclude, m, n)
-        shared = None if exclude is None or per_row is not None else _rows(exclude, "exclude", n)
+            q = normalise(q)
+        k, m, n = check_k(k), len(q), self.n_items
+        per_row = None if exclude is None else per_query_rows(exclude, m, n)
+        shared = (
+            None if exclude is None or per_row is not None else as_row_set(exclude, "exclude", n)
+        )
         keep: list[Any] = []  # FAISS selectors, alive until the search is done
         eligible, excluded = n, np.zeros(m, np.int64)
         if allowed is not None:
-            base = _rows(allowed, "allowed", n)
+            base = as_row_set(allowed, "allowed", n)
             base = base if shared is None else np.setdiff1d(base, shared, assume_unique=True)
             eligible = len(base)
             keep.append(faiss.IDSelectorBatch(base))
@@ -419,71 +430,6 @@ class ItemIndex:
         return self
 
 
-def _matrix(x: Any, name: str, dim: int | None = None) -> tuple[np.ndarray, bool]:
-    """The one input boundary: float32, C-contiguous, 2-D, finite; and whether it was 1-D.
-
-    ``dim=None`` (stored vectors) requires 2-D input; with ``dim`` (queries) 1-D is one row.
-    """
-    try:
-        a = np.ascontiguousarray(x, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise ParameterError(f"{name} must be a numeric array, got {type(x).__name__}") from e
-    single = a.ndim == 1 and dim is not None
-    if single:
-        a = a[None, :]
-    if a.ndim != 2:
-        shapes = "2-D (n, dim)" if dim is None else f"1-D ({dim},) or 2-D (m, {dim})"
-        raise ParameterError(f"{name} must be {shapes}, got shape {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ParameterError(f"{name} must be non-empty, got shape {a.shape}")
-    if dim is not None and a.shape[1] != dim:
-        raise ParameterError(f"{name} must have {dim} columns (the index dim), got shape {a.shape}")
-    if not np.isfinite(a).all():
-        bad = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
-        raise ParameterError(f"{name} contains NaN or inf (first in row {bad})")
-    return a, single
-
-
-def _normalise(a: np.ndarray) -> np.ndarray:
-    """Rows (n, d) scaled to unit L2 norm, zero rows left zero; a new array."""
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.finfo(np.float32).tiny)
-
-
-def _rows(value: Any, name: str, n: int) -> np.ndarray:
-    """Row numbers as sorted unique int64 in [0, n); ``-1`` (padding) is dropped."""
-    a = np.atleast_1d(np.asarray(list(value) if isinstance(value, set | frozenset) else value))
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise ParameterError(f"{name} must hold integer row numbers, got dtype {a.dtype}")
-    a = a.astype(np.int64).ravel()
-    a = a[a != -1]
-    if a.size and (a.min() < 0 or a.max() >= n):
-        raise ParameterError(f"{name} rows must be in [0, {n}), got {a[(a < 0) | (a >= n)][0]}")
-    return np.unique(a)
-
-
-def _per_query(value: Any, m: int, n: int) -> np.ndarray | None:
-    """``exclude`` given per query as (m, e) int64 padded with -1; ``None`` when shared."""
-    if isinstance(value, np.ndarray):
-        if value.ndim < 2:
-            return None
-        if value.ndim > 2 or len(value) != m:
-            raise ParameterError(f"exclude must have one row per query ({m}), got {value.shape}")
-    elif not isinstance(value, Iterable) or isinstance(value, str | bytes | set | frozenset):
-        return None
-    items = list(value)
-    if all(np.isscalar(v) for v in items):
-        return None
-    if len(items) != m:
-        raise ParameterError(
-            f"exclude per query must have one entry per query ({m}), got {len(items)}"
-        )
-    rows = [_rows(r, "exclude", n) for r in items]
-    out = np.full((m, max(1, *(len(r) for r in rows))), -1, np.int64)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return out
-
-
 @contextmanager
 def _omp_threads(n: int | None) -> Iterator[None]:
     """FAISS's OpenMP threads set to ``n`` for this thread while inside (None: unchanged)."""
@@ -517,116 +463,3 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
-
-
-class ShardedIndex:
-    """Several :class:`ItemIndex` shards over consecutive row ranges, searched as one.
-
-    For catalogues too large to build or hold as one FAISS index (tens of millions of
-    items): each shard covers rows ``[start, start + len)`` and can be built, saved and
-    loaded on its own (build shards in separate processes and join them with
-    :meth:`from_shards`). A search asks every shard for its top ``k`` and merges them by
-    score, so an exact sharded search equals an exact unsharded one. Same ``search``
-    arguments and rules as :class:`ItemIndex` (rows are global).
-
-    Parameters
-    ----------
-    vectors : array-like (n, dim)
-    n_shards : number of shards (rows split as evenly as possible).
-    **kwargs : passed to every :class:`ItemIndex` (``metric``, ``kind``, knobs).
-    """
-
-    def __init__(self, vectors: Any, *, n_shards: int, **kwargs: Any) -> None:
-        x, _ = _matrix(vectors, "vectors")
-        n_shards = check_int("n_shards", n_shards, 1)
-        if n_shards > len(x):
-            raise ParameterError(
-                f"n_shards must be <= the number of vectors ({len(x)}), got {n_shards}"
-            )
-        bounds = np.linspace(0, len(x), n_shards + 1).astype(np.int64)
-        shards = [ItemIndex(x[a:b], **kwargs) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._set(shards)
-
-    @classmethod
-    def from_shards(cls, shards: list[ItemIndex]) -> ShardedIndex:
-        """Join shards built elsewhere; shard ``i`` holds the rows after shard ``i - 1``."""
-        if not shards:
-            raise ParameterError("shards must hold at least one ItemIndex, got []")
-        if len({(s.dim, s.metric) for s in shards}) != 1:
-            raise ParameterError("all shards must have the same dim and metric")
-        self = cls.__new__(cls)
-        self._set(list(shards))
-        return self
-
-    def _set(self, shards: list[ItemIndex]) -> None:
-        self.shards = shards
-        self.starts = np.cumsum([0] + [s.n_items for s in shards])[:-1].astype(np.int64)
-        self.n_items = int(sum(s.n_items for s in shards))
-        self.dim, self.metric = shards[0].dim, shards[0].metric
-
-    def __repr__(self) -> str:
-        return f"ShardedIndex(shards={len(self.shards)}, n_items={self.n_items}, dim={self.dim})"
-
-    def search(
-        self, queries: Any, k: int = 10, *, exclude: Any = None, allowed: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k global rows by score, best first; see :meth:`ItemIndex.search`."""
-        q, single = _matrix(queries, "queries", self.dim)
-        k = check_int("k", k, 1)
-        per_row = None if exclude is None else _per_query(exclude, len(q), self.n_items)
-        shared = None if exclude is None or per_row is not None else _rows(
-            exclude, "exclude", self.n_items
-        )  # fmt: skip
-        allowed_rows = None if allowed is None else _rows(allowed, "allowed", self.n_items)
-        found, scores = [], []
-        for shard, start in zip(self.shards, self.starts):
-            ex = None
-            if per_row is not None:
-                ex = _local(per_row, start, shard.n_items)
-            elif shared is not None:
-                ex = _local(shared, start, shard.n_items)
-                ex = ex[ex >= 0]
-            al = None
-            if allowed_rows is not None:
-                al = _local(allowed_rows, start, shard.n_items)
-                al = al[al >= 0]
-                if len(al) == 0:
-                    continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # clamped once, below
-                r, s = shard.search(q, k, exclude=ex if ex is None or ex.size else None, allowed=al)
-            found.append(r + start)
-            scores.append(s)
-        width = min(k, sum(r.shape[1] for r in found))
-        if width < k:
-            warnings.warn(
-                f"k={k} is more than the {width} eligible rows; returning {width}",
-                UserWarning,
-                stacklevel=2,
-            )
-        rows, vals = np.hstack(found), np.hstack(scores)
-        order = np.argsort(-vals, axis=1, kind="stable")[:, :width]
-        rows = np.take_along_axis(rows, order, axis=1)
-        vals = np.take_along_axis(vals, order, axis=1)
-        return (rows[0], vals[0]) if single else (rows, vals)
-
-    def save(self, directory: str | os.PathLike) -> None:
-        """Write every shard (``shard-00000.faiss`` + sidecar) into ``directory``."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        for i, shard in enumerate(self.shards):
-            shard.save(d / f"shard-{i:05d}.faiss")
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> ShardedIndex:
-        """Read the shards written by :meth:`save`, in order."""
-        paths = sorted(Path(directory).glob("shard-*.faiss"))
-        if not paths:
-            raise ModelFormatError(f"no shard-*.faiss files in {directory}")
-        return cls.from_shards([ItemIndex.load(p) for p in paths])
-
-
-def _local(rows: np.ndarray, start: int, n: int) -> np.ndarray:
-    """Global rows as rows of the shard ``[start, start + n)``; -1 outside it."""
-    inside = (rows >= start) & (rows < start + n)
-    return np.where(inside, rows - start, -1)

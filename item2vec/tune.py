@@ -4,9 +4,9 @@ Caselles-Dupré et al. ("Word2vec applied to Recommendation: Hyperparameters Mat
 2018) showed that the text defaults of word2vec (5 epochs, window 5, ``ns_exponent`` 0.75)
 can be far from the best settings for recommendation. :func:`tune` searches them:
 
-1. Split the sessions for next-event prediction (:func:`~item2vec.evaluate.next_event_split`,
+1. Split the sessions for next-event prediction (:func:`~item2vec.split.next_event_split`,
    the *test* split) and carve a validation split out of its training part, disjoint from
-   the test sessions (:func:`~item2vec.evaluate.validation_split`).
+   the test sessions (:func:`~item2vec.split.validation_split`).
 2. Successive halving (Jamieson & Talwalkar 2016; the inner loop of Hyperband): draw ``n``
    random configurations from the space (seeded), train each for ``min_epochs`` epochs on the
    validation split's training corpus, keep the best ``1/eta`` by the validation metric,
@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
-import math
-import re
 import sys
 import time
 import warnings
@@ -41,22 +38,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .baselines import BASELINES
+from .checks import check_int, check_real
 from .config import Config
 from .data import Sessions
-from .evaluate import (
-    BASELINES,
-    NextEventSplit,
-    Recommender,
-    check_ranking,
-    evaluate,
-    model_recommender,
-    next_event_split,
-    validation_pool,
-    validation_split,
+from .evaluate import evaluate
+from .exceptions import DataError, ParameterError
+from .halving import (
+    MAX_COUPLES_PER_SECOND,
+    MIN_SETUP_SECONDS,
+    HalvingSearch,
+    parse_metric,
+    rung_epochs,
 )
-from .exceptions import DataError, ParameterError, TrainingError
+from .recommenders import gensim_recommender, model_recommender
+from .scoring import Recommender, check_score
+from .split import NextEventSplit, next_event_split, validation_pool, validation_split
 
-__all__ = ["DEFAULT_SPACE", "TuneResult", "tune", "item2vec_trainer", "gensim_trainer"]
+__all__ = [
+    "DEFAULT_SPACE",
+    "TrialTrainer",
+    "TuneResult",
+    "tune",
+    "item2vec_trainer",
+    "gensim_trainer",
+    "rung_epochs",
+]
 
 #: The default search space (values drawn uniformly). Epochs are not in it: they are the
 #: resource successive halving hands out, from ``min_epochs`` to ``max_epochs``.
@@ -68,15 +75,13 @@ DEFAULT_SPACE: dict[str, list[Any]] = {
     "mode": ["skipgram", "cbow"],
 }
 
-#: Lower bounds used to refuse a budget before any training: set-up time of one model and
-#: training speed in positive couples per second (optimistic for a 2-core machine).
-_MIN_SETUP_SECONDS = 0.5
-_MAX_COUPLES_PER_SECOND = 4e6
 
 #: Item2Vec arguments the search never varies (epochs is the halving resource).
 _NOT_SEARCHABLE = ("epochs", "seed", "progress", "checkpoint_dir", "checkpoint_every")
 
-Trainer = Callable[..., Recommender]
+TrialTrainer = Callable[..., Recommender]
+"""``trainer(train, *, epochs, seed, **params) -> recommender``: one trial of :func:`tune`
+(not :class:`item2vec.train.Trainer`, the training loop)."""
 
 _clock = time.perf_counter  # the budget's clock (tests substitute a simulated one)
 
@@ -86,7 +91,7 @@ def item2vec_trainer(
     train: Sessions, *, epochs: int, seed: int, ranking: str = "log_prob", **params: Any
 ) -> Recommender:
     """Fit :class:`~item2vec.Item2Vec` on ``train``; recommend by ``ranking`` (see
-    :func:`~item2vec.evaluate.model_recommender`: ``"log_prob"``, ``"logit"`` or
+    :func:`~item2vec.recommenders.model_recommender`: ``"log_prob"``, ``"logit"`` or
     ``"cosine"``).
 
     Rows of ``train``'s vocabulary that the model does not know (``min_count``) get no
@@ -96,7 +101,7 @@ def item2vec_trainer(
     """
     from .estimator import Item2Vec
 
-    check_ranking(ranking)  # before the training, not after
+    check_score(ranking, name="ranking")  # before the training, not after
     model = Item2Vec(**params, epochs=epochs, seed=seed, progress=False).fit(train)
     rec = model_recommender(model, train, ranking)
     rec.model = model  # type: ignore[attr-defined]
@@ -120,12 +125,10 @@ def gensim_trainer(
 ) -> Recommender:
     """gensim ``Word2Vec`` as a :func:`tune` trainer (needs ``pip install 'item2vec[bench]'``).
 
-    Same recommender as :func:`~item2vec.evaluate.gensim_recommender` (cosine neighbours,
+    Same recommender as :func:`~item2vec.recommenders.gensim_recommender` (cosine neighbours,
     or ``ranking="log_prob"``; popularity backfill); ``sg=1`` is skip-gram, ``sg=0`` CBOW.
     Fix ``ranking`` with ``functools.partial``, not in the space.
     """
-    from .evaluate import gensim_recommender
-
     rec, _ = gensim_recommender(
         train, dim=dim, window=window, negatives=negatives, ns_exponent=ns_exponent,
         sample=sample, epochs=epochs, workers=workers, seed=seed, sg=sg, ranking=ranking,
@@ -151,7 +154,7 @@ class TuneResult:
         HR@10/20, NDCG@10/20, MRR and n_cases of the refit best configuration on the test
         split; empty when the search was interrupted.
     baselines : dict
-        Metrics of each of :data:`~item2vec.evaluate.BASELINES` (transitions,
+        Metrics of each of :data:`~item2vec.baselines.BASELINES` (transitions,
         co-occurrence, popularity) on the same test split.
     trials : pandas.DataFrame
         One row per trial: ``trial``, ``bracket``, ``rung``, ``epochs``, one column per
@@ -213,24 +216,14 @@ class TuneResult:
 
 
 # ----------------------------------------------------------------------------- checks
-def _parse_metric(metric: Any) -> int:
-    """K of ``"HR@K"``, ``"NDCG@K"`` or ``"MRR@K"``."""
-    m = re.fullmatch(r"(HR|NDCG|MRR)@(\d+)", metric) if isinstance(metric, str) else None
-    if m is None:
-        raise ParameterError(
-            f"metric must be 'HR@K', 'NDCG@K' or 'MRR@K' (e.g. 'HR@10'), got {metric!r}"
-        )
-    if int(m.group(2)) < 1:
-        raise ParameterError(f"metric {metric!r}: K must be >= 1, got {m.group(2)}")
-    return int(m.group(2))
-
-
 def _config_args(params: Mapping[str, Any]) -> dict[str, Any]:
     """The :class:`Config` fields among Item2Vec arguments (``index`` is not one)."""
     return {k: v for k, v in params.items() if k in Config.__dataclass_fields__}
 
 
-def _check_params(space: Any, base: dict[str, Any], trainer: Trainer | None) -> dict[str, list]:
+def _check_params(
+    space: Any, base: dict[str, Any], trainer: TrialTrainer | None
+) -> dict[str, list]:
     """Validate ``base_params`` and the space (names, then every value); return the space."""
     clash = sorted(set(base) & {"epochs", "seed"})
     if clash:
@@ -273,194 +266,7 @@ def _check_params(space: Any, base: dict[str, Any], trainer: Trainer | None) -> 
     return out
 
 
-def _check_number(name: str, value: Any, minimum: float, integer: bool = False) -> None:
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    bad = isinstance(value, bool) or not isinstance(value, kinds)
-    if bad or not math.isfinite(value) or value < minimum:
-        what = "an integer" if integer else "a number"
-        raise ParameterError(f"{name} must be {what} >= {minimum}, got {value!r}")
-
-
-def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
-    """Epochs of each rung: ``min_epochs * eta**i`` below ``max_epochs``, then ``max_epochs``.
-
-    >>> rung_epochs(2, 50, 3)
-    [2, 6, 18, 50]
-    """
-    out = [min_epochs]
-    while out[-1] * eta < max_epochs:
-        out.append(out[-1] * eta)
-    return out if out[-1] == max_epochs else [*out, max_epochs]
-
-
 # ----------------------------------------------------------------------------- the search
-Key = tuple[int, ...]  # a configuration: one value index per parameter of the space
-
-
-class _Search:
-    """One :func:`tune` run: the configuration pool, the trials and the timing model.
-
-    Timing model: a trial takes ``setup + epochs * per_epoch(config)`` seconds, with
-    ``setup`` the median measured outside the epochs and ``per_epoch`` the configuration's own
-    measurement (for one not yet seen: the mean over those seen, or their 90th percentile
-    when planning the later rungs of a bracket).
-    """
-
-    def __init__(self, trainer: Trainer, val: NextEventSplit, refit_events: int,
-                 space: dict[str, list], base: dict[str, Any], seed: int, metric: str,
-                 deadline: float) -> None:  # fmt: skip
-        self.trainer, self.val, self.refit_events = trainer, val, refit_events
-        self.space, self.base, self.seed, self.deadline = space, base, seed, deadline
-        self.metric, self.k = metric, _parse_metric(metric)
-        self.rng = np.random.default_rng(seed)
-        self.grid_size = math.prod(len(v) for v in space.values())
-        self.tried: set[Key] = set()
-        self.rows: list[dict[str, Any]] = []
-        self.done: dict[tuple[int, Key, int], float] = {}  # (bracket, key, epochs) -> score
-        self.setup: list[float] = []
-        self.per_epoch: dict[Key, float] = {}
-        self.bar: Any = None
-
-    def draw(self, n: int) -> list[Key]:
-        """Up to ``n`` untried configurations, uniformly at random."""
-        sizes = [len(v) for v in self.space.values()]
-        if self.grid_size - len(self.tried) <= 4 * n:  # small or nearly exhausted: enumerate
-            rest = [c for c in itertools.product(*map(range, sizes)) if c not in self.tried]
-            out = [rest[i] for i in self.rng.permutation(len(rest))[:n]]
-        else:  # rejection sampling: at least 3/4 of the grid is untried
-            out = []
-            while len(out) < n:
-                c = tuple(int(self.rng.integers(s)) for s in sizes)
-                if c not in self.tried and c not in out:
-                    out.append(c)
-        self.tried.update(out)
-        return out
-
-    def params(self, key: Key) -> dict[str, Any]:
-        return {n: v[i] for (n, v), i in zip(self.space.items(), key, strict=True)}
-
-    def estimate(
-        self, key: Key | None, epochs: int, events: int | None = None, slow: bool = False
-    ) -> float:
-        """Seconds of a trial; ``slow``: an unseen configuration is taken at the 90th
-        percentile speed (survivors of a rung tend to be the larger, slower ones)."""
-        # the first trial's set-up also pays for imports and warm-up: left out once others ran
-        setup = float(np.median(self.setup[1:] or self.setup or [_MIN_SETUP_SECONDS]))
-        if key in self.per_epoch:
-            per = self.per_epoch[key]
-        elif self.per_epoch:
-            seen = list(self.per_epoch.values())
-            per = float(np.quantile(seen, 0.9) if slow else np.mean(seen))
-        else:  # nothing measured yet: a lower bound (two couples per event)
-            per = 2 * self.val.train.n_events / _MAX_COUPLES_PER_SECOND
-        scale = 1.0 if events is None else max(1.0, events / max(self.val.train.n_events, 1))
-        return setup + epochs * per * scale
-
-    def fits(self, key: Key, epochs: int) -> bool:
-        """Whether this trial and the refit of the best trial (maybe this one) fit; an
-        unseen configuration is assumed slow."""
-        refit = self.estimate(key, epochs, self.refit_events, slow=True)
-        if self.rows:
-            best = max(self.rows, key=lambda r: r[self.metric])
-            refit = max(refit, self.estimate(best["_key"], best["epochs"], self.refit_events))
-        return _clock() + self.estimate(key, epochs, slow=True) + refit <= self.deadline
-
-    def run(self, key: Key, epochs: int, bracket: int, rung: int) -> float:
-        """Train and validate one configuration; record the trial; return its score."""
-        t0, k = _clock(), self.k
-        try:
-            rec = self.trainer(
-                self.val.train, epochs=epochs, seed=self.seed, **{**self.base, **self.params(key)}
-            )
-            res, diverged = evaluate(rec, self.val, ks=(k,)), False
-        except TrainingError:  # a configuration that diverges is a bad one: score it 0, go on
-            rec, res, diverged = None, {f"HR@{k}": 0.0, f"NDCG@{k}": 0.0, "MRR": 0.0}, True
-        seconds = _clock() - t0
-        train_s = getattr(rec, "train_seconds", None)
-        if train_s is not None:
-            self.setup.append(max(0.0, seconds - train_s))
-        self.per_epoch[key] = (seconds if train_s is None else train_s) / epochs
-        row = {"trial": len(self.rows), "bracket": bracket, "rung": rung, "epochs": epochs,
-               **self.params(key), f"HR@{k}": res[f"HR@{k}"], f"NDCG@{k}": res[f"NDCG@{k}"],
-               f"MRR@{k}": res["MRR"], "seconds": seconds, "diverged": diverged,
-               "_key": key}  # fmt: skip
-        self.rows.append(row)
-        self.done[bracket, key, epochs] = row[self.metric]
-        if self.bar is not None:
-            self.bar.update(min(seconds, self.bar.total - self.bar.n))
-            self.bar.set_postfix_str(
-                f"trial {row['trial']} ({epochs} ep) {self.metric} {row[self.metric]:.3f}, "
-                f"best {max(r[self.metric] for r in self.rows):.3f}"
-            )
-        return row[self.metric]
-
-    def bracket_cost(self, n: int, rungs: list[int], eta: int, start: int = 0) -> float:
-        """Estimated seconds of rungs ``start..`` of a bracket of ``n`` configurations."""
-        total = 0.0
-        for rung, epochs in enumerate(rungs):
-            if rung >= start:
-                total += n * self.estimate(None, epochs, slow=rung > 0)
-            n = max(1, n // eta)
-        return total
-
-    def room_for(self, n: int, rungs: list[int], eta: int) -> bool:
-        """Whether one more first-rung trial fits with the later rungs of ``n`` configurations
-        and the refit."""
-        rest = self.estimate(None, rungs[0]) + self.bracket_cost(n, rungs, eta, start=1)
-        rest += self.estimate(None, rungs[-1], self.refit_events, slow=True)
-        return _clock() + rest <= self.deadline
-
-    def plan(self, rungs: list[int], eta: int, spent: float, n_min: int) -> tuple[int, list[int]]:
-        """Size of the next bracket: every rung if at least ``eta ** (rungs - 1)``
-        configurations fit (so one reaches the top), else fewer rungs; then as many
-        configurations as fit. ``(0, [])`` when nothing fits."""
-        avail = n_min + self.grid_size - len(self.tried)  # n_min are drawn already
-        for top in range(len(rungs), 0, -1):
-            rs = rungs[:top]
-            left = self.deadline - _clock() + spent
-            left -= self.estimate(None, rs[-1], self.refit_events, slow=True)
-            lo, hi = min(max(n_min, eta ** (top - 1)), avail), avail
-            if self.bracket_cost(lo, rs, eta) > left:
-                continue
-            while lo < hi:  # bisection: the largest n that fits
-                mid = (lo + hi + 1) // 2
-                lo, hi = (mid, hi) if self.bracket_cost(mid, rs, eta) <= left else (lo, mid - 1)
-            return lo, rs
-        return 0, []
-
-    def bracket(self, index: int, n: int | None, rungs: list[int], eta: int,
-                first: list[Key]) -> bool:  # fmt: skip
-        """One successive-halving bracket; False when the budget ran out.
-
-        With ``n`` None the bracket is sized by :meth:`plan`, and the first rung stops early
-        (with the configurations run so far) once the estimates, sharper with every trial,
-        leave no room for one more and the later rungs.
-        """
-        adaptive = n is None
-        if n is None:
-            spent = sum(r["seconds"] for r in self.rows if r["bracket"] == index)
-            n, rungs = self.plan(rungs, eta, spent, len(first))
-            if n == 0:
-                return False
-        keys = first + self.draw(n - len(first))
-        for rung, epochs in enumerate(rungs):
-            scores = []
-            for j, key in enumerate(keys):
-                score = self.done.get((index, key, epochs))
-                if score is None:
-                    if adaptive and rung == 0 and j > 0 and not self.room_for(j + 1, rungs, eta):
-                        self.tried.difference_update(keys[j:])  # back into the pool
-                        keys = keys[:j]
-                        break
-                    if not self.fits(key, epochs):
-                        return False
-                    score = self.run(key, epochs, index, rung)
-                scores.append(score)
-            order = np.argsort(-np.asarray(scores), kind="stable")  # ties: drawn first
-            keys = [keys[i] for i in order[: max(1, len(keys) // eta)]]
-        return True
-
-
 def tune(
     sessions: Sessions,
     *,
@@ -477,7 +283,7 @@ def tune(
     metric: str = "HR@10",
     progress: bool = True,
     base_params: Mapping[str, Any] | None = None,
-    trainer: Trainer | None = None,
+    trainer: TrialTrainer | None = None,
     ranking: str | None = None,
 ) -> TuneResult:
     """Search hyperparameters by successive halving within ``budget_seconds``.
@@ -495,7 +301,7 @@ def tune(
         for the test and ``min(2000, rest // 3)`` for validation (``rest``: the sessions
         outside the test set long enough for ``valid_events``).
     valid_events : held-out events per validation session (see
-        :func:`~item2vec.evaluate.validation_split`): ``m`` gives ``m`` validation cases per
+        :func:`~item2vec.split.validation_split`): ``m`` gives ``m`` validation cases per
         session, a less noisy metric when sessions are few.
     seed : seeds the splits, the draw of configurations and every model (with
         ``workers > 1`` the lock-free updates make trials vary slightly between runs).
@@ -513,7 +319,7 @@ def tune(
         :mod:`item2vec.evaluate`); default :func:`item2vec_trainer`. :func:`gensim_trainer`
         tunes gensim the same way.
     ranking : how the default trainer's models answer next-event queries (see
-        :func:`~item2vec.evaluate.model_recommender`); default ``"log_prob"``, the ranking of
+        :func:`~item2vec.recommenders.model_recommender`); default ``"log_prob"``, the ranking of
         ``Item2Vec.recommend(..., score="log_prob")``. Only with the default trainer.
 
     Returns
@@ -532,22 +338,22 @@ def tune(
     base = dict(base_params or {})
     space = _check_params(DEFAULT_SPACE if space is None else space, base, trainer)
     if trainer is None:
-        ranking = check_ranking("log_prob" if ranking is None else ranking)
+        ranking = check_score("log_prob" if ranking is None else ranking, name="ranking")
         trainer = functools.partial(item2vec_trainer, ranking=ranking)
     elif ranking is not None:
         raise ParameterError(
             f"ranking={ranking!r} applies only to the default trainer; a custom trainer "
             "ranks by itself"
         )
-    _check_number("budget_seconds", budget_seconds, 0.0)
-    _check_number("eta", eta, 2, integer=True)
-    _check_number("min_epochs", min_epochs, 1, integer=True)
-    _check_number("max_epochs", max_epochs, min_epochs, integer=True)
-    _check_number("seed", seed, 0, integer=True)
-    _check_number("valid_events", valid_events, 1, integer=True)
+    check_real("budget_seconds", budget_seconds, 0)
+    check_int("eta", eta, 2)
+    check_int("min_epochs", min_epochs, 1)
+    check_int("max_epochs", max_epochs, min_epochs)
+    check_int("seed", seed, 0)
+    check_int("valid_events", valid_events, 1)
     if n_configs is not None:
-        _check_number("n_configs", n_configs, 1, integer=True)
-    _parse_metric(metric)
+        check_int("n_configs", n_configs, 1)
+    parse_metric(metric)
     eligible = int(np.sum(sessions.lengths >= 3))
     if eligible < 2:
         raise DataError(
@@ -562,16 +368,16 @@ def tune(
     val = validation_split(split, n_valid=n_valid, seed=seed, events=valid_events)
 
     rungs = rung_epochs(min_epochs, max_epochs, eta)
-    search = _Search(trainer, val, split.train.n_events, space, base, seed, metric,
-                     t_start + budget_seconds)  # fmt: skip
+    search = HalvingSearch(trainer, val, split.train.n_events, space, base, seed, metric,
+                           t_start + budget_seconds, clock=_clock)  # fmt: skip
     one = search.estimate(None, min_epochs, split.train.n_events)  # a lower bound
     need = _clock() - t_start + 2 * one
     if budget_seconds < need:
         raise ParameterError(
             f"budget_seconds={budget_seconds!r} is too small for one trial and the refit: "
             f"{min_epochs} epoch(s) on {val.train.n_events:,} events take at least ~{need:.1f} s "
-            f"(a lower bound: {_MAX_COUPLES_PER_SECOND / 1e6:.0f} M couples/s plus "
-            f"{_MIN_SETUP_SECONDS} s set-up per model); give more time"
+            f"(a lower bound: {MAX_COUPLES_PER_SECOND / 1e6:.0f} M couples/s plus "
+            f"{MIN_SETUP_SECONDS} s set-up per model); give more time"
         )
     # cheap, and computed now so that the budget accounts for them
     baselines = {name: evaluate(make(split.train), split) for name, make in BASELINES.items()}

@@ -224,3 +224,22 @@ def test_train_distributed_is_wired_to_the_worker(log_csv, tmp_path, capsys):
                "--distributed", "--out", str(tmp_path / "m")])  # fmt: skip
     assert rc == 2
     assert "distributed training needs --session-col" in capsys.readouterr().err
+
+
+def test_choices_are_the_lists_of_checks():
+    import argparse
+
+    from item2vec.checks import EXPORT_FORMATS, MODES, OPTIMIZERS, RETAIL_KINDS, SCORES
+    from item2vec.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+
+    def choices(command: str, dest: str) -> tuple:
+        action = next(a for a in sub.choices[command]._actions if a.dest == dest)
+        return tuple(action.choices)
+
+    assert choices("train", "mode") == MODES and choices("train", "optimizer") == OPTIMIZERS
+    assert choices("train", "kind") == RETAIL_KINDS
+    assert choices("export", "format") == EXPORT_FORMATS
+    assert choices("evaluate", "ranking") == SCORES and choices("tune", "ranking") == SCORES
+    assert choices("recommend", "score") == SCORES  # what recommend accepts

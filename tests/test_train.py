@@ -84,34 +84,19 @@ def test_single_worker_is_deterministic(planted):
     assert not np.array_equal(a.item_vectors_, c.item_vectors_)
 
 
-def test_models_of_one_shape_share_the_compiled_step_and_keep_their_own_weights(planted):
-    from item2vec.train import _STEPS, _STEPS_KEPT
-
-    first = Item2Vec(**{**FAST, "epochs": 1, "workers": 1}).fit(planted.sessions)
-    before = first.model_.E.numpy().copy()
-    n_steps = len(_STEPS)
-    second = Item2Vec(**{**FAST, "epochs": 1, "workers": 1, "seed": 1}).fit(planted.sessions)
-    assert len(_STEPS) == n_steps  # reused, not traced again
-    # the shared graph trained the second model's tables, not the first's
-    np.testing.assert_array_equal(first.model_.E.numpy(), before)
-    assert not np.array_equal(second.item_vectors_, first.item_vectors_)
-    wider = Item2Vec(**{**FAST, "dim": 24, "epochs": 1, "workers": 1}).fit(planted.sessions)
-    assert len(_STEPS) == min(n_steps + 1, _STEPS_KEPT) and wider.item_vectors_.shape[1] == 24
-
-
 @pytest.mark.parametrize(
     "param, value, message",
     [
         ("dim", 0, r"dim must be an integer >= 1, got 0"),
         ("epochs", 0, r"epochs must be an integer >= 1, got 0"),
         ("batch_size", 0, r"batch_size must be an integer >= 1, got 0"),
-        ("mode", "glove", r"mode must be one of skipgram, cbow, got 'glove'"),
+        ("mode", "glove", r"mode must be one of 'skipgram', 'cbow', got 'glove'"),
         ("window", 0, r"window must be an integer >= 1 or 'session', got 0"),
         ("negatives", -1, r"negatives must be an integer >= 0, got -1"),
         ("ns_exponent", float("nan"), r"ns_exponent must be a finite number, got nan"),
-        ("sample", -1.0, r"sample must be >= 0.0, got -1.0"),
-        ("learning_rate", 0.0, r"learning_rate must be > 0.0, got 0.0"),
-        ("optimizer", "adam", r"optimizer must be one of sgd, adagrad, got 'adam'"),
+        ("sample", -1.0, r"sample must be a finite number >= 0, got -1.0"),
+        ("learning_rate", 0.0, r"learning_rate must be a finite number > 0, got 0.0"),
+        ("optimizer", "adam", r"optimizer must be one of 'sgd', 'adagrad', got 'adam'"),
         ("workers", 0, r"workers must be an integer >= 1, got 0"),
         ("min_count", 0, r"min_count must be an integer >= 1, got 0"),
         ("max_contexts", 5, r"max_contexts applies only to window='session', got max_contexts=5"),
@@ -181,11 +166,11 @@ def test_recommend_matches_brute_force_dot_plus_bias(fitted):
     scores = fitted.item_vectors_ @ q + fitted.item_biases_
     scores[rows] = -np.inf
     want = np.argsort(-scores, kind="stable")[:10]
-    got, got_scores = fitted.recommend(context, 10)
+    got, got_scores = fitted.recommend(context, 10, score="logit")
     np.testing.assert_array_equal(fitted.vocabulary_.encode(got), want)
     np.testing.assert_allclose(got_scores, scores[want], rtol=1e-4, atol=1e-5)
     unmasked = fitted.item_vectors_ @ q + fitted.item_biases_
-    with_context, _ = fitted.recommend(context, 10, exclude_context=False)
+    with_context, _ = fitted.recommend(context, 10, exclude_context=False, score="logit")
     np.testing.assert_array_equal(
         fitted.vocabulary_.encode(with_context), np.argsort(-unmasked, kind="stable")[:10]
     )
@@ -199,7 +184,8 @@ def test_allowed_and_exclude_filters(fitted):
 
 
 def test_neighbour_monitor_matches_similar_and_respects_its_interval(fitted):
-    from item2vec.train import NeighbourMonitor, TrainState
+    from item2vec.monitor import NeighbourMonitor
+    from item2vec.state import TrainState
 
     items = list(fitted.vocabulary_.ids[:3])
     lines: list[str] = []
@@ -260,61 +246,6 @@ def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple
     )
 
 
-def test_prefetcher_hands_the_sources_error_to_the_consumer():
-    from item2vec.train import _Prefetcher
-
-    def source():
-        yield 1
-        yield 2
-        raise ValueError("chunk 3 of the log is corrupt")
-
-    feed = _Prefetcher(source(), depth=1)
-    assert [next(feed), next(feed)] == [1, 2]
-    for _ in range(2):  # and to every later call
-        with pytest.raises(ValueError, match="chunk 3 of the log is corrupt"):
-            next(feed)
-    feed.close()
-    assert list(_Prefetcher(iter(range(5)), depth=2)) == [0, 1, 2, 3, 4]
-
-
-def test_prefetcher_close_stops_a_thread_blocked_on_a_full_queue():
-    import itertools
-
-    from item2vec.train import _Prefetcher
-
-    feed = _Prefetcher(itertools.count(), depth=2)
-    assert next(feed) == 0
-    feed.close()
-    assert not feed._thread.is_alive()
-
-
-def test_prefetcher_close_ends_the_iteration_of_a_waiting_consumer():
-    import threading
-
-    from item2vec.train import _Prefetcher
-
-    def source():
-        yield 0
-        time.sleep(0.3)  # sampling a slow chunk while the feed is closed
-        yield 1
-
-    feed = _Prefetcher(source(), depth=1)
-    assert next(feed) == 0
-    got: list = []
-
-    def consume():
-        try:
-            got.append(next(feed))
-        except StopIteration:
-            got.append("stopped")
-
-    consumer = threading.Thread(target=consume)
-    consumer.start()
-    feed.close()  # stops the producer before it hands over 1
-    consumer.join(timeout=10)
-    assert got == ["stopped"] and not consumer.is_alive()
-
-
 def test_a_sampler_error_during_fit_is_raised_by_fit(planted, monkeypatch):
     from item2vec.train import Trainer
 
@@ -351,67 +282,6 @@ def test_an_error_in_a_worker_thread_stops_training_and_is_raised(planted):
     with pytest.raises(RuntimeError, match="boom in a worker"):
         trainer.fit()
     assert len(calls) < 20  # the other worker stopped too
-
-
-# ----------------------------------------------------------------------------- the pipeline
-def _units_stream(window: int | str, n: int, batch: int, seed: int = 0):
-    """Batches of units from the real sampler, with their traced effective windows."""
-    from item2vec.sampling import stream_units
-
-    data = datasets.synthetic(n_items=50, n_clusters=5, n_sessions=n, mean_length=6, seed=seed)
-    return list(
-        stream_units(data.sessions, batch_size=batch, window=window, negatives=3, sample=0,
-                     seed=seed, trace=True, max_contexts=4 if window == "session" else None)
-    )  # fmt: skip
-
-
-def _rows(ctx: np.ndarray, tgt: np.ndarray, neg: np.ndarray) -> list[tuple]:
-    """Each unit as (target, sorted real contexts, negatives): comparable across layouts."""
-    return sorted(
-        (int(t), tuple(sorted(int(x) for x in c if x >= 0)), tuple(int(x) for x in ng))
-        for c, t, ng in zip(ctx, tgt, neg, strict=True)
-    )
-
-
-@pytest.mark.parametrize("window", [1, 3, "session"])
-def test_width_groups_keep_every_unit_and_trim_only_padding(window):
-    from item2vec.train import _width_groups
-
-    batches = _units_stream(window, 400, 64)
-    groups = list(_width_groups(iter(batches), window, 64, 4))
-    want = _rows(*(np.concatenate([getattr(u, f) for u in batches])
-                   for f in ("contexts", "targets", "negatives")))  # fmt: skip
-    got = []
-    full_width = batches[0].contexts.shape[1]
-    for ctx, tgt, neg in groups:
-        g, u, c = ctx.shape
-        assert tgt.shape == (g, u) and neg.shape == (g, u, 3) and 1 <= g <= 4
-        assert c <= full_width
-        flat = ctx.reshape(-1, c)
-        # the width is the narrowest that holds every unit of the group: some unit fills it
-        if window == "session":
-            n_real = (flat >= 0).sum(axis=1)
-            assert n_real.max() <= c and (c == full_width or n_real.max() > c // 2)
-        else:
-            assert c % 2 == 0 and ((flat[:, 0] >= 0) | (flat[:, -1] >= 0)).all()
-        got += _rows(flat, tgt.ravel(), neg.reshape(-1, 3))
-    assert sorted(got) == want  # same units, same contexts, nothing lost or duplicated
-    assert sum(t.shape[0] for _, t, _ in groups) <= len(batches) + 3 * 2
-
-
-def test_width_groups_on_a_hand_made_batch():
-    """Window 2: columns are offsets -2, -1, +1, +2; reach 1 units keep the middle two."""
-    from item2vec.sampling import Units
-    from item2vec.train import _width_groups
-
-    ctx = np.array([[-1, 5, 6, -1], [7, 8, -1, -1], [-1, 9, -1, -1], [1, -1, -1, 2]], np.int32)
-    u = Units(np.arange(4, dtype=np.int32), ctx, np.zeros((4, 1), np.int32))
-    groups = list(_width_groups(iter([u]), 2, 2, 8))
-    by_width = {g[0].shape[2]: g for g in groups}
-    assert sorted(by_width) == [2, 4]
-    np.testing.assert_array_equal(by_width[2][0][0], [[5, 6], [9, -1]])
-    np.testing.assert_array_equal(by_width[2][1][0], [0, 2])
-    np.testing.assert_array_equal(by_width[4][0][0], [[7, 8, -1, -1], [1, -1, -1, 2]])
 
 
 def test_learning_rate_decays_by_units_to_the_floor(planted):
@@ -487,18 +357,58 @@ def test_log_prob_ranks_by_conditional_probability_logit_by_specificity(popular_
     np.testing.assert_allclose(prior, np.log(m.vocabulary_.counts), rtol=1e-6)
 
 
-def test_log_prob_scores_are_logit_plus_prior(fitted):
-    context = list(fitted.vocabulary_.ids[[0, 5, 9]])
-    rows = fitted.vocabulary_.encode(context)
-    q = fitted.item_vectors_[rows].mean(axis=0)
-    scores = fitted.item_vectors_ @ q + fitted.item_biases_ + fitted.item_log_prior_
+def log_softmax(s: np.ndarray) -> np.ndarray:
+    s = s - s.max()
+    return s - np.log(np.exp(s).sum())
+
+
+def test_log_prob_of_one_item_is_logit_plus_prior(fitted):
+    row = 5
+    item = fitted.vocabulary_.ids[row]
+    scores = fitted.item_vectors_ @ fitted.item_vectors_[row]
+    scores += fitted.item_biases_ + fitted.item_log_prior_
+    # the score is log P(t | item): the logit plus prior, normalised over the catalogue
+    log_p = log_softmax(scores)
+    scores[row] = -np.inf  # the item itself is never recommended
+    want = np.argsort(-scores, kind="stable")[:10]
+    got, got_scores = fitted.recommend(item, 10, score="log_prob")
+    np.testing.assert_array_equal(fitted.vocabulary_.encode(got), want)
+    np.testing.assert_allclose(got_scores, log_p[want], rtol=1e-4, atol=1e-4)
+
+
+def test_log_prob_of_a_history_is_the_recency_mixture(fitted):
+    history = list(fitted.vocabulary_.ids[[0, 5, 9]])  # oldest first
+    rows = fitted.vocabulary_.encode(history)
+    E, bias = fitted.item_vectors_, fitted.item_biases_ + fitted.item_log_prior_
+    p = [np.exp(log_softmax(E @ E[r] + bias)) for r in rows]
+    w = np.array([0.25, 0.5, 1.0]) / 1.75  # the newest weighs most, halving per step back
+    scores = np.log(w @ np.array(p))
     scores[rows] = -np.inf
     want = np.argsort(-scores, kind="stable")[:10]
-    got, got_scores = fitted.recommend(context, 10, score="log_prob")
+    got, got_scores = fitted.recommend(history, 10, score="log_prob")
     np.testing.assert_array_equal(fitted.vocabulary_.encode(got), want)
     np.testing.assert_allclose(got_scores, scores[want], rtol=1e-4, atol=1e-4)
-    batch, _ = fitted.recommend_batch([context, context[:1]], 10, score="log_prob")
+    batch, _ = fitted.recommend_batch([history, history[:1]], 10, score="log_prob")
     np.testing.assert_array_equal(batch[0], got)
-    with pytest.raises(ParameterError, match=r"score must be one of \('logit', 'log_prob'\), "
-                       r"got 'cosine'"):  # fmt: skip
-        fitted.recommend(context, 10, score="cosine")
+    np.testing.assert_array_equal(batch[1], fitted.recommend(history[0], 10, score="log_prob")[0])
+    with pytest.raises(ParameterError, match=r"score must be one of 'cosine', 'logit', "
+                       r"'log_prob', 'blend', got 'dot'"):  # fmt: skip
+        fitted.recommend(history, 10, score="dot")
+
+
+def test_the_loops_pieces_are_importable_from_train_and_their_homes():
+    """``item2vec.train`` re-exports the names it used to define (estimator, benchmarks)."""
+    from item2vec import checkpoint, monitor, sampling, state, train
+
+    assert train.Checkpointer is checkpoint.Checkpointer
+    assert train.NeighbourMonitor is monitor.NeighbourMonitor
+    assert train.EpochStats is state.EpochStats and train.TrainState is state.TrainState
+    stats = state.EpochStats(2, 0.5, 10, 2.0, 0.01, metrics={"HR@10": 0.3})
+    assert state.EpochStats.from_dict(stats.as_dict()) == stats
+    from item2vec.config import Config
+
+    data = datasets.synthetic(n_items=30, n_clusters=3, n_sessions=50, mean_length=5, seed=0)
+    c = Config(sample=1e-2)
+    assert train.expected_units_per_epoch(data.sessions, c) == sampling.expected_units(
+        data.sessions.vocabulary.counts, c.sample
+    )

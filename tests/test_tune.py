@@ -192,7 +192,7 @@ def test_test_metrics_and_baselines(synth, val):
     res = run(synth, val, space={"a": [0, 1]}, n_configs=2, min_epochs=1, max_epochs=1)
     pop = ev.evaluate(ev.popularity(res.split.train), res.split)
     assert res.test_metrics == pop  # the planted trainer recommends by popularity on the test
-    assert set(res.baselines) == {"popularity", "transitions", "co-occurrence"}
+    assert set(res.baselines) == {"popularity", "transitions", "co-occurrence", "sknn"}
     assert res.baselines["co-occurrence"] == ev.evaluate(ev.cooccurrence(res.split.train),
                                                          res.split)  # fmt: skip
     assert res.baselines["popularity"] == pop
@@ -360,7 +360,8 @@ def test_several_validation_events_per_session(synth):
         ({"metric": "precision@10"}, ParameterError, r"metric must be 'HR@K'.*'precision@10'"),
         ({"metric": "HR@0"}, ParameterError, r"K must be >= 1, got 0"),
         ({"metric": 10}, ParameterError, r"metric must be"),
-        ({"budget_seconds": -1}, ParameterError, r"budget_seconds must be a number >= 0"),
+        ({"budget_seconds": -1}, ParameterError,
+         r"budget_seconds must be a finite number >= 0, got -1"),
         ({"budget_seconds": 1e-3}, ParameterError,
          r"budget_seconds=0.001 is too small for one trial.*at least ~"),
         ({"eta": 1}, ParameterError, r"eta must be an integer >= 2, got 1"),
@@ -415,8 +416,8 @@ def test_item2vec_trainer_keeps_rows_with_min_count(synth, val):
 
 
 def test_ranking_is_checked_and_reported(synth, val):
-    with pytest.raises(ParameterError, match=r"ranking must be one of \('cosine', 'logit', "
-                       r"'log_prob'\), got 'dot'"):  # fmt: skip
+    with pytest.raises(ParameterError, match=r"ranking must be one of 'cosine', 'logit', "
+                       r"'log_prob', 'blend', got 'dot'"):  # fmt: skip
         tune(synth.sessions, budget_seconds=HUGE, progress=False, ranking="dot")
     with pytest.raises(ParameterError, match=r"ranking='cosine' applies only to the default"):
         run(synth, val, space={"a": [0]}, ranking="cosine")

@@ -1,0 +1,159 @@
+"""Tests of the baselines: popularity, transitions, co-occurrence (moved from test_evaluate.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from item2vec import datasets
+from item2vec.baselines import cooccurrence, popularity, transitions
+from item2vec.data import Sessions, Vocabulary
+from item2vec.evaluate import evaluate
+from item2vec.exceptions import ParameterError
+from item2vec.split import next_event_split
+
+
+def corpus(sessions: list[list[int]], n_items: int | None = None) -> Sessions:
+    """Sessions whose items are given directly as vocabulary rows."""
+    items = np.concatenate([np.asarray(s, np.int32) for s in sessions])
+    n_items = n_items or int(items.max()) + 1
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sessions])])
+    counts = np.bincount(items, minlength=n_items)
+    return Sessions(items, offsets, Vocabulary(np.arange(n_items, dtype=np.int64), counts))
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return datasets.synthetic(n_items=200, n_clusters=10, n_sessions=2000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def synth_split(synth):
+    return next_event_split(synth.sessions, n_test=600, seed=0)
+
+
+# ----------------------------------------------------------------------------- baselines
+def test_popularity_known_order_excludes_query():
+    s = corpus([[0, 0, 0, 1, 1, 2], [3, 0, 1]], n_items=5)  # counts 4, 3, 1, 1, 0
+    rec = popularity(s)
+    out = rec(np.array([4, 0, 1]), 3)
+    assert out.tolist() == [[0, 1, 2], [1, 2, 3], [0, 2, 3]]
+    assert out.dtype == np.int32
+    # item 4 was never seen: never recommended; the catalogue runs out -> -1
+    assert rec(np.array([0]), 5).tolist() == [[1, 2, 3, -1, -1]]
+
+
+def test_transitions_top1_and_ties_by_popularity():
+    s = corpus([[0, 1, 2], [0, 1], [2, 0, 1], [0, 3], [4, 4, 4, 4]])
+    rec = transitions(s)
+    assert rec(np.array([0]), 1).tolist() == [[1]]  # 0->1 three times, 0->3 once
+    assert rec(np.array([0]), 2).tolist() == [[1, 3]]
+    # 2 -> 0 once; backfill with popularity (0, 4, 1, 2, 3), skipping 2 and 0
+    assert rec(np.array([2]), 3).tolist() == [[0, 4, 1]]
+    s2 = corpus([[5, 1], [5, 2], [2, 2], [2, 0]], n_items=6)  # 5->1 and 5->2 once each
+    assert transitions(s2)(np.array([5]), 2).tolist() == [[2, 1]]  # 2 is more popular
+
+
+def test_transitions_no_pairs_across_sessions_and_backfill():
+    s = corpus([[0, 1], [2, 3], [2, 3]])
+    rec = transitions(s)
+    # 1 has no successor (0 1 | 2 3): popularity 2, 3, 0 (ties by row), never 1 itself
+    assert rec(np.array([1]), 3).tolist() == [[2, 3, 0]]
+    assert rec(np.array([3]), 3).tolist() == [[2, 0, 1]]
+    assert rec(np.array([0]), 4).tolist() == [[1, 2, 3, -1]]
+
+
+def test_cooccurrence_counts_both_directions_weighted_by_distance():
+    s = corpus([[0, 1, 2], [4, 2], [4, 5]])  # popularity order: 2, 4, 0, 1, 5
+    # window 1: 0 (before 1) and 2 (after it) once each, the tie to the more popular 2;
+    # transitions see only 1 -> 2 and fill up with popularity
+    assert cooccurrence(s)(np.array([1]), 2).tolist() == [[2, 0]]
+    assert transitions(s)(np.array([1]), 2).tolist() == [[2, 4]]  # 1 -> 2, backfill 4
+    # window 2 around 2: 1 and 4 at distance 1 (1 each, tie to the more popular 4), 0 at
+    # distance 2 (1/2); counted without the 1/d weight, 0 would tie and come before 1
+    assert cooccurrence(s, window=2)(np.array([2]), 3).tolist() == [[4, 1, 0]]
+    with pytest.raises(ParameterError, match="window must be an integer >= 1, got 0"):
+        cooccurrence(s, window=0)
+
+
+def test_cooccurrence_is_transitions_of_the_corpus_and_its_reverse(synth):
+    train = next_event_split(synth.sessions, n_test=50).train
+    lists = [train.items[a:b].tolist() for a, b in zip(train.offsets[:-1], train.offsets[1:])]
+    both = corpus(lists + [x[::-1] for x in lists], n_items=len(train.vocabulary))
+    q = np.arange(len(train.vocabulary))
+    np.testing.assert_array_equal(cooccurrence(train)(q, 10), transitions(both)(q, 10))
+
+
+def test_transitions_batch_matches_single_queries_and_excludes_query(synth):
+    train = next_event_split(synth.sessions, n_test=50).train
+    rec = transitions(train)
+    q = np.arange(len(train.vocabulary))
+    out = rec(q, 25)
+    assert out.shape == (len(q), 25)
+    assert not (out == q[:, None]).any()
+    assert all(len(set(r)) == 25 for r in out.tolist())
+    for row in (0, 7, 150):
+        assert rec(np.array([row]), 25).tolist() == [out[row].tolist()]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 9), min_size=1, max_size=6), min_size=1, max_size=8),
+    st.integers(1, 12),
+)
+def test_baselines_valid_lists(sessions, k):
+    s = corpus(sessions, n_items=10)
+    seen = np.unique(s.items)
+    q = np.arange(10)
+    for make in (popularity, transitions):
+        out = make(s)(q, k)
+        assert out.shape == (10, k)
+        assert not (out == q[:, None]).any()
+        for row, qq in zip(out.tolist(), q.tolist(), strict=True):
+            real = [r for r in row if r >= 0]
+            assert real == row[: len(real)] and len(set(real)) == len(real)
+            assert np.isin(real, seen).all()
+            assert len(real) == min(k, len(seen) - (qq in seen))
+
+
+def test_baseline_errors():
+    s = corpus([[0, 1, 2]])
+    for make in (popularity, transitions):
+        rec = make(s)
+        with pytest.raises(ParameterError, match="k must be an integer >= 1, got 0"):
+            rec(np.array([0]), 0)
+        with pytest.raises(ParameterError, match=r"queries must be vocabulary rows in \[0, 3\)"):
+            rec(np.array([5]), 1)
+        with pytest.raises(ParameterError, match=r"queries must be rows of shape \(n,\) or "
+                           r"histories of shape \(n, N\), got \(1, 1, 1\)"):  # fmt: skip
+            rec(np.array([[[0]]]), 1)
+
+
+def oracle(clusters: np.ndarray):
+    """Cluster-aware oracle: the most popular items of the query's cluster."""
+
+    def make(train: Sessions):
+        counts = np.bincount(train.items, minlength=len(train.vocabulary))
+
+        def recommend(q, k):
+            score = np.where(clusters[None, :] == clusters[q][:, None], counts + 1.0, 0.0)
+            score[np.arange(len(q)), q] = -1
+            out = np.argsort(-score, axis=1, kind="stable")[:, :k].astype(np.int32)
+            out[np.take_along_axis(score, out, 1) <= 0] = -1
+            return out
+
+        return recommend
+
+    return make
+
+
+def test_synthetic_transitions_and_oracle_beat_popularity(synth, synth_split):
+    pop = evaluate(popularity(synth_split.train), synth_split)
+    trans = evaluate(transitions(synth_split.train), synth_split)
+    orac = evaluate(oracle(synth.clusters)(synth_split.train), synth_split)
+    assert trans["HR@10"] > pop["HR@10"] + 0.2
+    assert orac["HR@10"] > pop["HR@10"] + 0.3
+    assert orac["NDCG@10"] > pop["NDCG@10"] + 0.2 and trans["MRR"] > pop["MRR"] + 0.1
+    assert trans["coverage@10"] > pop["coverage@10"]

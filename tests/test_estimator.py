@@ -1,0 +1,169 @@
+"""Tests of the Item2Vec estimator contract: parameters, clone, atomic fit, cosine scores."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from item2vec import Item2Vec, Sessions, datasets
+from item2vec import train as train_mod
+from item2vec.checks import SCORES
+from item2vec.exceptions import ParameterError, TrainingError
+
+SMALL = {"dim": 8, "window": 2, "epochs": 1, "batch_size": 128, "workers": 1, "progress": False}
+
+
+def sessions(n_items: int, prefix: str = "j", seed: int = 0) -> Sessions:
+    data = datasets.synthetic(
+        n_items=n_items, n_clusters=5, n_sessions=300, mean_length=6, seed=seed
+    )
+    return Sessions.from_lists([[f"{prefix}{i}" for i in s] for s in data.sessions.to_lists()])
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Item2Vec:
+    return Item2Vec(**SMALL, seed=0).fit(sessions(50))
+
+
+# ----------------------------------------------------------------------------- parameters
+def test_get_params_has_every_constructor_argument():
+    names = [n for n in inspect.signature(Item2Vec.__init__).parameters if n != "self"]
+    model = Item2Vec(checkpoint_every=7, monitor=["a"], descriptions={"a": "x"})
+    params = model.get_params()
+    assert list(params) == names
+    for name in ("checkpoint_dir", "checkpoint_every", "descriptions", "monitor", "monitor_every"):
+        assert name in params
+    assert params["checkpoint_every"] == 7 and params["monitor"] == ["a"]
+    assert model.get_params(deep=False) == params
+    assert Item2Vec(**params).get_params() == params
+
+
+def test_set_params_sets_known_names_and_refuses_unknown_ones():
+    model = Item2Vec()
+    assert model.set_params(dim=16, window="session") is model
+    assert model.dim == 16 and model.window == "session"
+    with pytest.raises(ParameterError, match=r"unknown parameter 'dimm' for Item2Vec; valid "
+                       r"parameters: dim, window, .*seed"):  # fmt: skip
+        model.set_params(epochs=3, dimm=8)
+    assert model.epochs == 10  # nothing set when a name is unknown
+
+
+def test_sklearn_clone_round_trip(fitted):
+    base = pytest.importorskip("sklearn.base")
+    copy = base.clone(fitted)
+    assert type(copy) is Item2Vec and copy is not fitted
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "item_vectors_")  # an unfitted copy
+    changed = base.clone(fitted.set_params(dim=8))
+    assert changed.dim == 8
+
+
+# ----------------------------------------------------------------------------- atomic fit
+def answers(model: Item2Vec) -> tuple[list, np.ndarray, int]:
+    ids, scores = model.similar("j3", 3)
+    return ids.tolist(), scores, len(model.vocabulary_)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("injected"), KeyboardInterrupt()])
+def test_failed_refit_leaves_the_previous_model_intact(monkeypatch, error):
+    model = Item2Vec(**SMALL, seed=0).fit(sessions(50))
+    before = answers(model)
+    vectors, vocabulary = model.item_vectors_, model.vocabulary_
+    trained, history = model.model_, model.history_
+
+    def boom(self, state=None):
+        raise error
+
+    monkeypatch.setattr(train_mod.Trainer, "fit", boom)
+    with pytest.raises(type(error)):
+        model.fit(sessions(80))
+    assert model.vocabulary_ is vocabulary and len(model.vocabulary_) == 50
+    assert model.item_vectors_ is vectors and model.model_ is trained
+    assert model.history_ is history
+    after = answers(model)
+    assert after[0] == before[0] and after[2] == before[2]
+    np.testing.assert_array_equal(after[1], before[1])
+
+
+def test_failed_first_fit_leaves_the_model_unfitted(monkeypatch):
+    def boom(self, state=None):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(train_mod.Trainer, "fit", boom)
+    model = Item2Vec(**SMALL)
+    with pytest.raises(RuntimeError, match="injected"):
+        model.fit(sessions(50))
+    for name in ("item_vectors_", "vocabulary_", "model_", "history_"):
+        assert not hasattr(model, name)
+
+
+def test_diverging_refit_leaves_the_previous_model_intact():
+    model = Item2Vec(**SMALL, seed=0).fit(sessions(50))
+    before = answers(model)
+    model.set_params(learning_rate=1e9)
+    try:
+        model.fit(sessions(80))
+    except TrainingError:
+        pass
+    else:  # pragma: no cover - depends on the trainer's divergence check
+        pytest.skip("learning_rate=1e9 did not diverge here")
+    assert len(model.vocabulary_) == len(model.item_vectors_) == 50
+    after = answers(model)
+    assert after[0] == before[0]
+    np.testing.assert_array_equal(after[1], before[1])
+
+
+# ----------------------------------------------------------------------------- scores
+def test_recommend_accepts_every_score(fitted):
+    for score in SCORES:
+        ids, scores = fitted.recommend(["j1", "j2"], 5, score=score)
+        assert ids.shape == (5,) and "j1" not in ids and "j2" not in ids
+        assert np.all(np.diff(scores) <= 1e-6)
+    with pytest.raises(ParameterError, match=r"score must be one of 'cosine', 'logit', "
+                       r"'log_prob', 'blend', got 'dot'"):  # fmt: skip
+        fitted.recommend("j1", 5, score="dot")
+
+
+def test_recommend_cosine_is_similar_for_one_item(fitted):
+    ids, scores = fitted.recommend("j3", 5, score="cosine")
+    sim_ids, sim_scores = fitted.similar("j3", 5)
+    assert ids.tolist() == sim_ids.tolist()
+    np.testing.assert_allclose(scores, sim_scores, rtol=1e-6)
+
+
+def test_recommend_cosine_ranks_by_cosine_of_the_mean(fitted):
+    rows = fitted.vocabulary_.encode(["j1", "j2"])
+    q = fitted.item_vectors_[rows].mean(axis=0)
+    v = fitted.item_vectors_
+    cos = v @ q / np.maximum(np.linalg.norm(v, axis=1) * np.linalg.norm(q), 1e-30)
+    cos[rows] = -np.inf
+    ids, scores = fitted.recommend(["j1", "j2"], 4, score="cosine")
+    np.testing.assert_allclose(scores, np.sort(cos)[::-1][:4], atol=1e-5)
+    assert set(fitted.vocabulary_.encode(ids.tolist())) <= set(np.argsort(-cos)[:6])
+
+
+def test_k_is_checked_by_the_shared_check(fitted):
+    for bad in (0, True, 2.0):
+        with pytest.raises(ParameterError, match=r"k must be an integer >= 1, got"):
+            fitted.similar("j1", bad)
+        with pytest.raises(ParameterError, match=r"k must be an integer >= 1, got"):
+            fitted.recommend("j1", bad)
+
+
+def test_checkpoint_every_is_checked(tmp_path):
+    model = Item2Vec(**SMALL, checkpoint_dir=tmp_path / "ck", checkpoint_every=0)
+    with pytest.raises(ParameterError, match="checkpoint_every must be an integer >= 1, got 0"):
+        model.fit(sessions(50))
+
+
+def test_validation_metrics_rank_as_the_log_prob_model_recommender():
+    """One log_prob scorer: the per-epoch validation and model_recommender agree exactly."""
+    from item2vec.evaluate import evaluate, model_recommender, next_event_split
+
+    split = next_event_split(sessions(50), n_test=80, seed=0)
+    model = Item2Vec(**{**SMALL, "epochs": 2}, seed=0).fit(split.train, validation=split)
+    res = evaluate(model_recommender(model, split.train, "log_prob"), split, ks=(10,))
+    assert model.history_[-1]["HR@10"] == res["HR@10"]
+    assert model.history_[-1]["NDCG@10"] == res["NDCG@10"]
