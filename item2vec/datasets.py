@@ -9,8 +9,9 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from .checks import RETAIL_KINDS, check_choice, check_int, check_real
 from .data import Sessions, Vocabulary
-from .exceptions import ParameterError, check_int
+from .exceptions import ParameterError
 
 __all__ = [
     "online_retail",
@@ -139,8 +140,7 @@ def online_retail(
         without a CustomerID are dropped).
     min_count, min_length, collapse_repeats : passed to :meth:`Sessions.from_frame`.
     """
-    if kind not in ("baskets", "customers"):
-        raise ParameterError(f"kind must be 'baskets' or 'customers', got {kind!r}")
+    check_choice("kind", kind, RETAIL_KINDS)
     check_int("min_count", min_count, 1)  # before loading half a million rows
     check_int("min_length", min_length, 1)
     raw = online_retail_frame()
@@ -178,10 +178,16 @@ class SyntheticData:
     clusters : ndarray of int, shape (n_items,)
         Cluster of each vocabulary row of ``sessions`` (the known answer: an item's true
         neighbours are the other items of its cluster).
+    successors : ndarray of int64, shape (n_items, successors), or None
+        With ``synthetic(successors=s)``: the planted next items of each vocabulary row, as
+        rows (-1 for a successor that never occurs), most likely first. The known answer of
+        next-item prediction: after row ``r``, the next event is ``successors[r, j]`` with
+        probability ``(1 - noise) * w_j`` (``w_j`` proportional to ``1 / (j + 1)``).
     """
 
     sessions: Sessions
     clusters: np.ndarray
+    successors: np.ndarray | None = None
 
     def same_cluster_precision(
         self, neighbour_rows: np.ndarray, query_rows: np.ndarray | None = None
@@ -213,6 +219,7 @@ def synthetic(
     noise: float = 0.05,
     zipf: float = 1.0,
     seed: int = 0,
+    successors: int | None = None,
 ) -> SyntheticData:
     """Generate sessions whose items come from one planted cluster each.
 
@@ -221,20 +228,28 @@ def synthetic(
     Zipf(``zipf``) popularity inside the cluster; with probability ``noise`` an event is
     replaced by an item drawn uniformly from the whole catalogue. Fully vectorised, so a
     corpus of 50 M events takes seconds. Item ids are the integers ``0..n_items-1``.
+
+    ``successors=s`` makes the sessions ordered: every item gets ``s`` planted next items
+    drawn from its own cluster (``SyntheticData.successors``), a session starts at an item
+    of its cluster drawn with the Zipf popularity above, and each later event is one of the
+    previous event's successors, the ``j``-th with weight ``1 / (j + 1)`` (or, with
+    probability ``noise``, a uniform item of the catalogue; the walk goes on from there). The
+    order then carries what the next item is, as in a log of clicks or plays; vectorised over
+    sessions (one step of every session at a time).
     """
-    for name, v, lo in (("n_items", n_items, 2), ("n_clusters", n_clusters, 1),
-                        ("n_sessions", n_sessions, 1)):  # fmt: skip
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-            raise ParameterError(f"{name} must be an integer >= {lo}, got {v!r}")
+    check_int("n_items", n_items, 2)
+    check_int("n_clusters", n_clusters, 1)
+    check_int("n_sessions", n_sessions, 1)
     if n_clusters > n_items // 2:
         raise ParameterError(
             f"n_clusters must be <= n_items // 2 (every cluster needs two items), got "
             f"n_clusters={n_clusters} for n_items={n_items}"
         )
-    for name, v, lo, hi in (("mean_length", mean_length, 2, 1e9), ("noise", noise, 0, 1),
-                            ("zipf", zipf, -10, 10)):  # fmt: skip
-        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not lo <= v <= hi:
-            raise ParameterError(f"{name} must be a number in [{lo}, {hi:g}], got {v!r}")
+    check_real("mean_length", mean_length, 2, maximum=1e9)
+    check_real("noise", noise, 0, maximum=1)
+    check_real("zipf", zipf, -10, maximum=10)
+    if successors is not None:
+        check_int("successors", successors, 1)
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as e:
@@ -259,6 +274,10 @@ def synthetic(
     items[noisy] = rng.integers(0, n_items, size=int(noisy.sum()))
     offsets = np.zeros(n_sessions + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
+    graph = None
+    if successors is not None:
+        graph = _plant_successors(n_items, n_clusters, size, successors, rng)
+        _walk(items, offsets, noisy, graph, rng)
     counts = np.bincount(items, minlength=n_items)
     first = np.full(n_items, n_events, np.int64)
     np.minimum.at(first, items, np.arange(n_events))
@@ -269,7 +288,43 @@ def synthetic(
     vocab = Vocabulary(ids=order.astype(np.int64), counts=counts[order])
     report = {"sessions": n_sessions, "events": n_events, "items": len(vocab)}
     sessions = Sessions(row_of_item[items].astype(np.int32), offsets, vocab, report)
-    return SyntheticData(sessions=sessions, clusters=(order % n_clusters).astype(np.int64))
+    succ_rows = None if graph is None else row_of_item[graph[order]]
+    return SyntheticData(
+        sessions=sessions, clusters=(order % n_clusters).astype(np.int64), successors=succ_rows
+    )
+
+
+def _plant_successors(
+    n_items: int, n_clusters: int, size: np.ndarray, s: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``s`` next items per item, from its own cluster (other items first); (n_items, s)."""
+    item = np.arange(n_items)
+    cluster, rank = item % n_clusters, item // n_clusters
+    other = size[cluster] - 1  # the other members of the cluster
+    pick = rng.integers(0, np.maximum(other, 1)[:, None], size=(n_items, s))
+    pick += pick >= rank[:, None]  # skip the item itself
+    pick = np.where(other[:, None] > 0, pick, rank[:, None])  # a one-item cluster loops
+    return cluster[:, None] + pick * n_clusters
+
+
+def _walk(
+    items: np.ndarray,
+    offsets: np.ndarray,
+    noisy: np.ndarray,
+    graph: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """Rewrite ``items`` in place as walks: each session keeps its first event; every later
+    one is a successor of the previous event (kept as drawn where ``noisy``)."""
+    s = graph.shape[1]
+    cdf = np.cumsum(1.0 / np.arange(1, s + 1))
+    cdf /= cdf[-1]
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    for step in range(1, int(lengths.max(initial=0))):
+        at = starts[lengths > step] + step
+        j = np.minimum(np.searchsorted(cdf, rng.random(len(at)), side="right"), s - 1)
+        walked = graph[items[at - 1], j]
+        items[at] = np.where(noisy[at], items[at], walked)
 
 
 def vector_clusters(

@@ -123,7 +123,9 @@ def test_descriptions_avoid_the_unknown_placeholder(raw, baskets):
 
 
 def test_online_retail_options():
-    with pytest.raises(ParameterError, match="kind must be 'baskets' or 'customers', got 'users'"):
+    with pytest.raises(
+        ParameterError, match="kind must be one of 'baskets', 'customers', got 'users'"
+    ):
         datasets.online_retail("users")
     with pytest.raises(ParameterError, match="min_count must be an integer >= 1, got 0"):
         datasets.online_retail(min_count=0)
@@ -197,15 +199,40 @@ def test_same_cluster_precision():
         ({"n_clusters": 0}, "n_clusters must be an integer >= 1, got 0"),
         ({"n_sessions": 0}, "n_sessions must be an integer >= 1, got 0"),
         ({"n_items": 10, "n_clusters": 6}, "n_clusters must be <= n_items // 2 .* n_clusters=6"),
-        ({"mean_length": 1.5}, r"mean_length must be a number in \[2, 1e\+09\], got 1.5"),
-        ({"mean_length": float("nan")}, "mean_length must be a number .* got nan"),
-        ({"mean_length": "10"}, "mean_length must be a number .* got '10'"),
-        ({"noise": 1.5}, r"noise must be a number in \[0, 1\], got 1.5"),
-        ({"noise": -0.1}, "noise must be a number .* got -0.1"),
-        ({"zipf": float("inf")}, "zipf must be a number .* got inf"),
+        ({"mean_length": 1.5}, r"mean_length must be a finite number in \[2, 1e\+09\], got 1.5"),
+        ({"mean_length": float("nan")}, "mean_length must be a finite number .* got nan"),
+        ({"mean_length": "10"}, "mean_length must be a finite number .* got '10'"),
+        ({"noise": 1.5}, r"noise must be a finite number in \[0, 1\], got 1.5"),
+        ({"noise": -0.1}, "noise must be a finite number .* got -0.1"),
+        ({"zipf": float("inf")}, "zipf must be a finite number .* got inf"),
         ({"seed": "abc"}, "seed must be an integer or a numpy Generator, got 'abc'"),
     ],
 )
 def test_synthetic_parameter_errors(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         datasets.synthetic(**kwargs)
+
+
+def test_synthetic_walks_follow_the_planted_successors():
+    d = datasets.synthetic(n_items=200, n_clusters=10, n_sessions=3000, successors=3, seed=0)
+    s = d.sessions
+    assert d.successors.shape == (len(s.vocabulary), 3)
+    rows = np.arange(len(s.vocabulary))[:, None]
+    assert (d.successors != rows).all()  # never the item itself
+    assert (d.clusters[d.successors] == d.clusters[rows]).all()  # from its own cluster
+    same = np.repeat(np.arange(len(s)), s.lengths)
+    same = same[:-1] == same[1:]
+    a, b = s.items[:-1][same], s.items[1:][same]
+    planted = (d.successors[a] == b[:, None]).any(axis=1).mean()
+    # a step is planted unless noisy (5%), and a uniform noise item can still be a successor
+    assert abs(planted - (0.95 + 0.05 * 3 / 200)) < 0.01
+    first = (d.successors[a, 0] == b).mean()  # weight 1 of 1 + 1/2 + 1/3
+    assert abs(first - 0.95 * 6 / 11) < 0.02
+    again = datasets.synthetic(n_items=200, n_clusters=10, n_sessions=3000, successors=3, seed=0)
+    np.testing.assert_array_equal(again.sessions.items, s.items)
+
+
+def test_synthetic_without_successors_has_no_graph_and_bad_successors_are_named():
+    assert datasets.synthetic(n_items=20, n_clusters=2, n_sessions=10).successors is None
+    with pytest.raises(ParameterError, match="successors must be an integer >= 1, got 0"):
+        datasets.synthetic(successors=0)
