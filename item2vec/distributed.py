@@ -393,6 +393,7 @@ def train_distributed(
         tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([None, config.negatives], tf.int32),
     )
+    config = config.for_corpus(corpus.n_events)  # whole corpus: every worker the same epochs
     per_epoch = corpus.expected_units(config.sample)  # whole corpus: a global step count
     total_steps = max(
         1, math.ceil(per_epoch / (config.batch_size * cluster.n_workers)) * config.epochs

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .checks import SCORES, check_choice, check_int, check_k
-from .config import Config
+from .config import AUTO_EVENTS, Config, auto_epochs
 from .counts import pair_matrix
 from .data import Sessions
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
@@ -37,7 +37,10 @@ class Item2Vec:
     ns_exponent : negatives are drawn from ``count ** ns_exponent`` (any real; negative
         values favour rare items, often better for recommendation).
     sample : subsampling threshold of frequent items (word2vec formula); 0 disables.
-    epochs : passes over the corpus.
+    epochs : passes over the corpus; ``None`` (default) derives them from its size
+        (:func:`item2vec.config.auto_epochs`: about 4 M events of training, 10 to 100 epochs),
+        so that a small log is trained as well as a large one. A fit much shorter than that
+        warns.
     mode : ``"skipgram"`` or ``"cbow"``.
     min_count : items seen fewer times are dropped before training.
     batch_size : window units (targets) per step; each holds up to ``2 * window`` positive
@@ -71,6 +74,7 @@ class Item2Vec:
     item_biases_ : float32 (n_items,)
     vocabulary_ : Vocabulary (``vocabulary_.ids`` are the item ids in row order)
     history_ : list of per-epoch dicts (loss, couples, seconds, couples_per_second, ...)
+    epochs_ : int, the epochs the model was trained for (``epochs``, or the automatic value)
     neighbour_counts_ : scipy.sparse CSR (n_items, n_items) or None
         How often each pair of items was seen side by side in the training sessions (window
         1, both directions; :func:`item2vec.counts.pair_matrix`): what ``score="blend"``
@@ -85,7 +89,7 @@ class Item2Vec:
         negatives: int = 5,
         ns_exponent: float = 0.75,
         sample: float = 1e-3,
-        epochs: int = 10,
+        epochs: int | None = None,
         mode: str = "skipgram",
         min_count: int = 1,
         batch_size: int = 2048,
@@ -230,6 +234,8 @@ class Item2Vec:
                     "split: apply it to the sessions before splitting"
                 )
             sessions = sessions.restrict(min_count=config.min_count)
+        config = config.for_corpus(sessions.n_events)
+        _warn_if_short(config.epochs, sessions.n_events)
         if config.negatives > 0 and len(sessions.vocabulary) < 2:
             raise ParameterError(
                 f"negatives={config.negatives} needs at least 2 items, the vocabulary has "
@@ -294,6 +300,7 @@ class Item2Vec:
         self.model_ = model
         self.vocabulary_ = sessions.vocabulary
         self.history_ = history
+        self.epochs_ = config.epochs
         self.neighbour_counts_ = counts
         self._set_weights(vectors, biases)
         return self
@@ -553,7 +560,7 @@ class Item2Vec:
             vectors=self.item_vectors_,
             biases=self.item_biases_,
             vocabulary=self.vocabulary_,
-            config={**self.config().to_dict(), "index": self.index},
+            config={**self.config().to_dict(), "epochs": self.epochs_, "index": self.index},
             history=self.history_,
             extra_arrays=_counts_arrays(self.neighbour_counts_),
         )
@@ -583,6 +590,7 @@ class Item2Vec:
         model = cls(**config.to_dict(), index=index, progress=False)
         model.vocabulary_ = loaded.vocabulary
         model.history_ = list(loaded.history or [])
+        model.epochs_ = config.epochs
         model.neighbour_counts_ = _counts_from_arrays(
             loaded.extra_arrays, len(loaded.vocabulary), meta_path
         )
@@ -605,6 +613,21 @@ def _weights(vectors: np.ndarray, biases: np.ndarray) -> tuple[np.ndarray, np.nd
         np.ascontiguousarray(vectors, dtype=np.float32),
         np.ascontiguousarray(biases, dtype=np.float32),
     )
+
+
+def _warn_if_short(epochs: int, n_events: int) -> None:
+    """Say so when ``epochs`` over ``n_events`` is far less training than the automatic rule
+    gives (under a quarter of :data:`~item2vec.config.AUTO_EVENTS` and of its epochs)."""
+    auto = auto_epochs(n_events)
+    if epochs * n_events < AUTO_EVENTS / 4 and epochs < auto / 2:
+        warnings.warn(
+            f"epochs={epochs} over a log of {n_events:,} events is {epochs * n_events:,} events "
+            f"of training, likely too short for the vectors to learn (epochs=None would use "
+            f"{auto}); next-item scores that lean on them (log_prob, blend on sparse logs) "
+            "will trail the counts",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 _COUNTS = ("neighbour_indptr", "neighbour_indices", "neighbour_counts")

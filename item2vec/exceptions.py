@@ -7,10 +7,6 @@ keep working.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 
 class Item2VecError(Exception):
     """Base class of all item2vec errors."""
@@ -52,10 +48,3 @@ class ModelSaveError(ModelFormatError, OSError):
 
 class TrainingError(Item2VecError, RuntimeError):
     """Training diverged (NaN/inf) or could not continue."""
-
-
-def check_int(name: str, value: Any, minimum: int, extra: str = "") -> int:
-    """``value`` as an int, or a :class:`ParameterError` that names ``name`` and repeats it."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}")
-    return int(value)

@@ -41,7 +41,11 @@ def add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--negatives", type=int, default=d.negatives)
     g.add_argument("--ns-exponent", type=float, default=d.ns_exponent)
     g.add_argument("--sample", type=float, default=d.sample)
-    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument(
+        "--epochs", type=int, default=d.epochs,
+        help="passes over the log (default: from its size, about 4 M events of training, "
+        "10-100 epochs)",
+    )  # fmt: skip
     g.add_argument("--mode", choices=MODES, default=d.mode)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
     g.add_argument("--learning-rate", type=float, default=d.learning_rate)

@@ -114,7 +114,7 @@ class Trainer:
     ) -> None:
         self.model = model
         self.sessions = sessions
-        self.config = config
+        self.config = config = config.for_corpus(_n_events(sessions))
         self.on_epoch_end = on_epoch_end
         self.on_step = list(on_step or [])
         self.progress = progress
@@ -366,3 +366,8 @@ class Trainer:
                     f"training diverged: non-finite values in {v.name} after epoch {epoch} "
                     f"(step {self.state.global_step}); lower learning_rate or batch_size"
                 )
+
+
+def _n_events(corpus: Sessions | UnitSource) -> int:
+    """Events of a corpus (of the whole corpus for a Parquet shard): what sizes ``epochs=None``."""
+    return int(getattr(corpus, "n_events", 0))

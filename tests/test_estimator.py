@@ -47,7 +47,7 @@ def test_set_params_sets_known_names_and_refuses_unknown_ones():
     with pytest.raises(ParameterError, match=r"unknown parameter 'dimm' for Item2Vec; valid "
                        r"parameters: dim, window, .*seed"):  # fmt: skip
         model.set_params(epochs=3, dimm=8)
-    assert model.epochs == 10  # nothing set when a name is unknown
+    assert model.epochs is None  # nothing set when a name is unknown (None: automatic)
 
 
 def test_sklearn_clone_round_trip(fitted):

@@ -88,7 +88,7 @@ def test_single_worker_is_deterministic(planted):
     "param, value, message",
     [
         ("dim", 0, r"dim must be an integer >= 1, got 0"),
-        ("epochs", 0, r"epochs must be an integer >= 1, got 0"),
+        ("epochs", 0, r"epochs must be an integer >= 1 or None \(automatic\), got 0"),
         ("batch_size", 0, r"batch_size must be an integer >= 1, got 0"),
         ("mode", "glove", r"mode must be one of 'skipgram', 'cbow', got 'glove'"),
         ("window", 0, r"window must be an integer >= 1 or 'session', got 0"),
@@ -412,3 +412,35 @@ def test_the_loops_pieces_are_importable_from_train_and_their_homes():
     assert train.expected_units_per_epoch(data.sessions, c) == sampling.expected_units(
         data.sessions.vocabulary.counts, c.sample
     )
+
+
+def test_auto_epochs_follow_the_corpus_size():
+    from item2vec.config import AUTO_EVENTS, Config, auto_epochs
+
+    assert auto_epochs(AUTO_EVENTS // 10) == 10  # 400 k events: the minimum, 10 passes
+    assert auto_epochs(AUTO_EVENTS // 10 - 1) == 11
+    assert auto_epochs(100_000) == 40
+    assert auto_epochs(20_000) == 100 and auto_epochs(0) == 100  # capped
+    assert auto_epochs(50_000_000) == 10
+    assert Config().epochs is None and Config().for_corpus(100_000).epochs == 40
+    assert Config(epochs=3).for_corpus(100_000).epochs == 3  # given epochs are kept
+
+
+def test_fit_resolves_auto_epochs_and_warns_when_a_fit_is_short(planted):
+    s = planted.sessions  # ~24 k events: 100 automatic epochs
+    model = Item2Vec(dim=8, window=2, epochs=None, workers=1, progress=False, seed=0)
+    assert model.epochs is None
+    short = Item2Vec(dim=8, window=2, epochs=2, workers=1, progress=False, seed=0)
+    with pytest.warns(UserWarning, match=r"epochs=2 over a log of [\d,]+ events .* "
+                      r"\(epochs=None would use 100\)"):  # fmt: skip
+        short.fit(s)
+    assert short.epochs_ == 2 and len(short.history_) == 2
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # long enough: no warning
+        Item2Vec(dim=8, window=2, epochs=50, workers=1, progress=False, seed=0).fit(s)
+    from item2vec.config import auto_epochs
+
+    assert auto_epochs(s.n_events) == 100
+    assert model.get_params()["epochs"] is None
