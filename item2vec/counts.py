@@ -7,6 +7,9 @@ of :class:`~item2vec.Item2Vec` read the corpus through these matrices
 - :func:`pair_matrix`: ``M[a, b]`` = how often ``b`` follows ``a`` within ``window`` places
   of the same session (both ways when ``symmetric``), a pair at distance ``d`` weighing
   ``1 / d``; ``a == b`` pairs are skipped, sessions never cross.
+- :func:`next_counts`: what the ``"blend"`` score counts: ``F + beta F.T`` for the forward
+  pair counts ``F``, the backward pairs weighted by how unordered the log looks
+  (:func:`order_weight`).
 - :func:`session_matrix`: ``X[s, i] = 1`` when item ``i`` occurs in session ``s``.
 """
 
@@ -17,7 +20,7 @@ import scipy.sparse as sp
 
 from .data import Sessions
 
-__all__ = ["pair_matrix", "session_matrix"]
+__all__ = ["next_counts", "order_weight", "pair_matrix", "session_matrix"]
 
 
 def pair_matrix(sessions: Sessions, window: int = 1, symmetric: bool = True) -> sp.csr_matrix:
@@ -48,6 +51,34 @@ def pair_matrix(sessions: Sessions, window: int = 1, symmetric: bool = True) -> 
     )
     m.sum_duplicates()  # also sorts the indices
     return m
+
+
+def order_weight(forward: sp.csr_matrix) -> float:
+    """How much an item seen just *before* ``a`` says about what comes *after* it, in [0, 1].
+
+    A dispersion test of the forward pair counts ``F``: if the log had no order (baskets),
+    ``F[a, b]`` and ``F[b, a]`` would split each pair's total ``n`` like a fair coin, so
+    ``R = sum((F - F.T) ** 2) / sum(F + F.T)`` would be about 1 whatever the log's size; the
+    more the order matters, the larger ``R`` (about the mean pair count for a log that only
+    moves forward). Returns ``min(1, 1 / R)``: 1 for baskets, near 0 for walks. Measured
+    (seed 0): Online Retail customers 0.75, a 2,000-basket sample 0.71, synthetic walks 0.07.
+    """
+    diff = forward - forward.T
+    total = forward.sum() * 2.0
+    if total == 0:
+        return 1.0
+    r = float(diff.multiply(diff).sum()) / total
+    return 1.0 if r <= 1.0 else 1.0 / r
+
+
+def next_counts(sessions: Sessions) -> sp.csr_matrix:
+    """Counts of what follows each item (window 1): ``F + order_weight(F) * F.T``, float64
+    CSR (n_items, n_items). Symmetric co-occurrence on an unordered log, transitions on one
+    that only moves forward, in between otherwise."""
+    forward = pair_matrix(sessions, window=1, symmetric=False)
+    out = (forward + order_weight(forward) * forward.T).tocsr()
+    out.sort_indices()
+    return out
 
 
 def session_matrix(sessions: Sessions) -> sp.csr_matrix:

@@ -53,14 +53,21 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
         print(f"  epoch {h['epoch']:>2}  loss {h['loss']:.4f}  HR@10 {h['HR@10']:.3f}  "
               f"NDCG@10 {h['NDCG@10']:.3f}  {speed:>11,.0f} couples/s")  # fmt: skip
 
-    results = {
-        "item2vec (log_prob)": evaluate(model_recommender(model, split.train, "log_prob"), split),
-        "item2vec (cosine)": evaluate(model_recommender(model, split.train, "cosine"), split),
-        **{name: evaluate(make(split.train), split) for name, make in BASELINES.items()},
-    }
-    table = pd.DataFrame(results).T[["HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"]]
-    print(f"\nnext-purchase prediction, {len(split):,} held-out customers")
-    print(table.round(3).to_string())
+    # the same held-out purchases, queried with the previous purchase, then the last five
+    history = next_event_split(sessions, n_test=len(split), seed=0, history=5)
+    tables = {}
+    for protocol, sp in (("previous purchase", split), ("last 5 purchases", history)):
+        methods = {f"item2vec ({s})": model_recommender(model, split.train, s)
+                   for s in ("blend", "log_prob", "cosine")}  # fmt: skip
+        methods.update({name: make(split.train) for name, make in BASELINES.items()})
+        results = {name: evaluate(rec, sp) for name, rec in methods.items()}
+        tables[protocol] = pd.DataFrame(results).T[["HR@10", "NDCG@10", "HR@20", "MRR"]]
+        left_out = results["popularity"].get("answer in history", 0)
+        note = f"; {left_out} whose answer is among them left out" if left_out else ""
+        print(f"\nnext purchase after the {protocol}, {results['popularity']['n_cases']:,} "
+              f"held-out customers{note}")  # fmt: skip
+        print(tables[protocol].round(3).to_string())
+    table = pd.concat(tables, names=["query", "method"])
 
     desc = data.descriptions
     rows = []

@@ -13,7 +13,7 @@ import numpy as np
 
 from .checks import SCORES, check_choice, check_int, check_k
 from .config import AUTO_EVENTS, Config, auto_epochs
-from .counts import pair_matrix
+from .counts import next_counts
 from .data import Sessions
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .index import ItemIndex
@@ -76,9 +76,9 @@ class Item2Vec:
     history_ : list of per-epoch dicts (loss, couples, seconds, couples_per_second, ...)
     epochs_ : int, the epochs the model was trained for (``epochs``, or the automatic value)
     neighbour_counts_ : scipy.sparse CSR (n_items, n_items) or None
-        How often each pair of items was seen side by side in the training sessions (window
-        1, both directions; :func:`item2vec.counts.pair_matrix`): what ``score="blend"``
-        smooths with the model. ``None`` for a model streamed from a ``ParquetCorpus`` or
+        How often each item followed each other in the training sessions, plus the pairs
+        the other way round weighted by how unordered the log is
+        (:func:`item2vec.counts.next_counts`): what ``score="blend"`` smooths with the model. ``None`` for a model streamed from a ``ParquetCorpus`` or
         loaded from a directory written before it existed.
     """
 
@@ -296,7 +296,7 @@ class Item2Vec:
         # once, so that a failed re-fit never pairs a new vocabulary with old vectors.
         history = [s.as_dict() for s in trainer.history]
         vectors, biases = _weights(model.E.numpy(), model.b.numpy()[:, 0])
-        counts = None if streamed else pair_matrix(sessions, window=1, symmetric=True)
+        counts = None if streamed else next_counts(sessions)
         self.model_ = model
         self.vocabulary_ = sessions.vocabulary
         self.history_ = history

@@ -11,7 +11,7 @@ The scores (:data:`item2vec.checks.SCORES`) of a query row ``q`` and a candidate
 - ``"logit"``: ``E[q] . E[t] + b[t]``, the trained score;
 - ``"log_prob"``: the logit plus the per-item log prior of
   :func:`item2vec.sampling.log_prior`, an estimate of ``log P(t | q)`` up to a constant;
-- ``"blend"``: the observed neighbour counts of ``q`` (:func:`item2vec.counts.pair_matrix`)
+- ``"blend"``: the observed neighbour counts of ``q`` (:func:`item2vec.counts.next_counts`)
   smoothed towards the model: ``P(t | q) = (C[q, t] + a P_model(t | q)) / (C[q] + a)``, with
   ``P_model`` the softmax of the log_prob scores over all items and ``a =``
   :data:`PRIOR_EVENTS` pseudo-events (a Dirichlet prior). Where ``q`` has been seen next to

@@ -157,3 +157,27 @@ def test_synthetic_transitions_and_oracle_beat_popularity(synth, synth_split):
     assert orac["HR@10"] > pop["HR@10"] + 0.3
     assert orac["NDCG@10"] > pop["NDCG@10"] + 0.2 and trans["MRR"] > pop["MRR"] + 0.1
     assert trans["coverage@10"] > pop["coverage@10"]
+
+
+def test_order_weight_tells_baskets_from_walks():
+    from item2vec import datasets
+    from item2vec.counts import next_counts, order_weight, pair_matrix
+
+    walks = datasets.synthetic(n_items=300, n_clusters=10, n_sessions=3000, successors=3)
+    forward = pair_matrix(walks.sessions, window=1, symmetric=False)
+    assert order_weight(forward) < 0.2  # an ordered log: what came before says little
+    # the same sessions with their items shuffled: no order left, the weight is about 1
+    rng = np.random.default_rng(0)
+    s = walks.sessions
+    items = s.items.copy()
+    for a, b in zip(s.offsets[:-1], s.offsets[1:], strict=True):
+        items[a:b] = rng.permutation(items[a:b])
+    shuffled = Sessions(items, s.offsets, s.vocabulary)
+    assert order_weight(pair_matrix(shuffled, window=1, symmetric=False)) > 0.9
+    # next_counts: forward counts plus the weighted backward ones
+    beta = order_weight(forward)
+    np.testing.assert_allclose(
+        next_counts(walks.sessions).toarray(), (forward + beta * forward.T).toarray()
+    )
+    tiny = Sessions.from_lists([["a", "b"], ["b", "a"]])  # a perfectly symmetric log
+    assert order_weight(pair_matrix(tiny, window=1, symmetric=False)) == 1.0
