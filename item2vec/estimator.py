@@ -78,8 +78,9 @@ class Item2Vec:
     neighbour_counts_ : scipy.sparse CSR (n_items, n_items) or None
         How often each item followed each other in the training sessions, plus the pairs
         the other way round weighted by how unordered the log is
-        (:func:`item2vec.counts.next_counts`): what ``score="blend"`` smooths with the model. ``None`` for a model streamed from a ``ParquetCorpus`` or
-        loaded from a directory written before it existed.
+        (:func:`item2vec.counts.next_counts`): what ``score="blend"`` smooths with the
+        model. ``None`` for a model streamed from a ``ParquetCorpus`` or loaded from a
+        directory written before it existed.
     """
 
     def __init__(
