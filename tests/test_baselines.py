@@ -181,3 +181,42 @@ def test_order_weight_tells_baskets_from_walks():
     )
     tiny = Sessions.from_lists([["a", "b"], ["b", "a"]])  # a perfectly symmetric log
     assert order_weight(pair_matrix(tiny, window=1, symmetric=False)) == 1.0
+
+
+def test_sknn_votes_of_the_most_similar_sessions():
+    from item2vec.baselines import sknn
+
+    train = Sessions.from_lists(
+        [["a", "b", "c"], ["a", "b", "d"], ["a", "e"], ["x", "y"], ["x", "y"], ["x", "y"]]
+    )
+    v = train.vocabulary
+    rec = sknn(train, neighbours=2)
+    # history {a, b}: sessions 0 and 1 share 2 items (cosine 2/sqrt(6)), session 2 one
+    # (1/2); with 2 neighbours only sessions 0 and 1 vote: c and d, tied, then popularity
+    got = rec(np.array([v.encode(["a", "b"])]), 4)[0]
+    assert set(v.decode(got[:2]).tolist()) == {"c", "d"}
+    assert v.decode(got[2:3]).tolist() == ["x"]  # backfill: the most popular, not a or b
+    # with 3 neighbours e gets session 2's vote, below c and d
+    got = sknn(train, neighbours=3)(np.array([v.encode(["a", "b"])]), 3)[0]
+    assert v.decode(got[2:3]).tolist() == ["e"]
+    # a 1-D query is a history of one item; the query is never listed
+    one = rec(v.encode(["e"]), 2)[0]
+    assert "e" not in v.decode(one[one >= 0]).tolist()
+    with pytest.raises(ParameterError, match="neighbours must be an integer >= 1, got 0"):
+        sknn(train, neighbours=0)
+
+
+def test_count_baselines_sum_a_history_with_recency_weights():
+    # after c: d (twice); after b: e (three times). History [b, c] (c newest, weight 2/3):
+    # d scores 2/3 * 2, e scores 1/3 * 3: d first. History [c, b]: e first.
+    train = Sessions.from_lists([["c", "d"], ["c", "d"], ["b", "e"], ["b", "e"], ["b", "e"]])
+    v = train.vocabulary
+    rec = transitions(train)
+    assert v.decode(rec(np.array([v.encode(["b", "c"])]), 2)[0]).tolist() == ["d", "e"]
+    assert v.decode(rec(np.array([v.encode(["c", "b"])]), 2)[0]).tolist() == ["e", "d"]
+    # a history of one item (2-D) ranks as the 1-D query does
+    q = v.encode(["c", "b"])
+    np.testing.assert_array_equal(rec(q[:, None], 3), rec(q, 3))
+    # popularity leaves every history item out
+    pop = popularity(train)(np.array([v.encode(["b", "e"])]), 2)[0]
+    assert set(v.decode(pop).tolist()) == {"c", "d"}

@@ -167,3 +167,93 @@ def test_validation_metrics_rank_as_the_log_prob_model_recommender():
     res = evaluate(model_recommender(model, split.train, "log_prob"), split, ks=(10,))
     assert model.history_[-1]["HR@10"] == res["HR@10"]
     assert model.history_[-1]["NDCG@10"] == res["NDCG@10"]
+
+
+# ----------------------------------------------------------------------------- histories
+@pytest.fixture(scope="module")
+def walks():
+    return datasets.synthetic(
+        n_items=120, n_clusters=6, n_sessions=3000, mean_length=6, successors=2, seed=0
+    )
+
+
+@pytest.fixture(scope="module")
+def walk_model(walks) -> Item2Vec:
+    return Item2Vec(dim=16, window=2, epochs=20, workers=1, progress=False, seed=0).fit(
+        walks.sessions
+    )
+
+
+def test_default_score_is_blend_and_follows_the_planted_successors(walks, walk_model):
+    m = walk_model
+    assert m.default_score_ == "blend" and m.neighbour_counts_.shape == (120, 120)
+    v = m.vocabulary_
+    rows = np.arange(40)
+    ids, _ = m.recommend_batch([[i] for i in v.ids[rows]], 2)
+    got = v.encode(ids.ravel().tolist()).reshape(ids.shape)
+    # the two planted successors of each item are its two best next items
+    hit = np.mean([set(g) == set(walks.successors[r]) for r, g in zip(rows, got, strict=True)])
+    assert hit >= 0.9
+
+
+def test_blend_by_hand(walk_model):
+    from item2vec.scoring import PRIOR_EVENTS
+
+    m = walk_model
+    r = 7
+    s = m.item_vectors_ @ m.item_vectors_[r] + m.item_biases_ + m.item_log_prior_
+    pm = np.exp(s - s.max())
+    pm /= pm.sum()
+    c = m.neighbour_counts_.toarray()[r]
+    want = np.log((c + PRIOR_EVENTS * pm) / (c.sum() + PRIOR_EVENTS))
+    want[r] = -np.inf
+    ids, scores = m.recommend(m.vocabulary_.ids[r], 5)
+    np.testing.assert_array_equal(m.vocabulary_.encode(ids.tolist()), np.argsort(-want)[:5])
+    np.testing.assert_allclose(scores, np.sort(want)[::-1][:5], rtol=1e-5)
+
+
+def test_a_longer_history_helps_where_the_items_of_a_session_belong_together():
+    from item2vec.evaluate import evaluate, model_recommender
+    from item2vec.split import next_event_split
+
+    # planted clusters: every item of a session says which cluster the next one comes from
+    data = datasets.synthetic(n_items=400, n_clusters=20, n_sessions=3000, mean_length=8,
+                              noise=0.3, seed=0)  # fmt: skip
+    split = next_event_split(data.sessions, n_test=1000, seed=0, history=5)
+    model = Item2Vec(dim=16, window=2, workers=1, progress=False, seed=0).fit(split.train)
+    rec = model_recommender(model, split.train)
+    full = evaluate(rec, split)["HR@10"]
+    last = evaluate(lambda h, k: rec(h[:, -1:], k), split)["HR@10"]  # the same cases
+    assert full > last + 0.02
+
+
+def test_counts_survive_save_and_load(walk_model, tmp_path):
+    walk_model.save(tmp_path / "m")
+    loaded = Item2Vec.load(tmp_path / "m")
+    assert (loaded.neighbour_counts_ != walk_model.neighbour_counts_).nnz == 0
+    assert loaded.default_score_ == "blend" and loaded.epochs_ == 20
+    history = list(walk_model.vocabulary_.ids[[3, 4, 5]])
+    for a, b in zip(walk_model.recommend(history, 5), loaded.recommend(history, 5), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_blend_without_counts_is_refused_with_the_fix(walk_model):
+    import copy
+
+    m = copy.copy(walk_model)
+    m.neighbour_counts_ = None  # as a model streamed from a ParquetCorpus
+    assert m.default_score_ == "log_prob"
+    m.recommend(m.vocabulary_.ids[0], 3)  # the default works
+    with pytest.raises(ParameterError, match="score='blend' needs the neighbour counts.*"
+                       "use score='log_prob'"):  # fmt: skip
+        m.recommend(m.vocabulary_.ids[0], 3, score="blend")
+
+
+def test_history_filters_and_clamping(walk_model):
+    v = walk_model.vocabulary_.ids
+    allowed = list(v[10:20])
+    ids, _ = walk_model.recommend([v[0], v[1]], 5, allowed=allowed, exclude=[v[10]])
+    assert set(ids) <= set(allowed) - {v[10]}
+    with pytest.warns(UserWarning, match="k=200 is more than the 118 eligible rows"):
+        ids, _ = walk_model.recommend([v[0], v[1]], 200)
+    assert len(ids) == 118 and v[0] not in ids and v[1] not in ids

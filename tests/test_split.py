@@ -147,3 +147,40 @@ def test_split_errors():
         validation_split(sp)
     with pytest.raises(ParameterError, match="answers has shape"):
         NextEventSplit(s, np.array([1, 2]), np.array([1]), np.array([0, 1]), 0)
+
+
+def test_history_split_hand_made():
+    s = corpus([[0, 1, 2, 3], [4, 5], [6, 7, 8], [0, 2, 4]])
+    sp = next_event_split(s, n_test=3, seed=0, history=2)
+    plain = next_event_split(s, n_test=3, seed=0)
+    assert sp.history == 2 and plain.history is None and plain.histories is None
+    assert sp.histories.tolist() == [[1, 2], [6, 7], [0, 2]]  # oldest first, within session
+    assert sp.histories.dtype == np.int32
+    np.testing.assert_array_equal(sp.histories[:, -1], sp.queries)
+    assert sp.train.to_lists() == plain.train.to_lists()  # the same training data
+    wide = next_event_split(s, n_test=3, seed=0, history=5)
+    assert wide.histories.tolist() == [[-1, -1, 0, 1, 2], [-1, -1, -1, 6, 7], [-1, -1, -1, 0, 2]]
+    with pytest.raises(ParameterError, match="history must be an integer >= 1, got 0"):
+        next_event_split(s, n_test=3, history=0)
+
+
+def test_history_validation_split_keeps_the_protocol():
+    s = corpus([[0, 1, 2, 3, 4], [5, 6, 7, 8], [0, 2, 4, 6], [1, 3, 5, 7]])
+    sp = next_event_split(s, n_test=1, seed=0, history=3)
+    val = validation_split(sp, n_valid=2, seed=1)
+    assert val.history == 3
+    for case, session in enumerate(val.test_sessions):
+        before = sp.train.to_lists()[session][:-1]  # the validation answer is the last one
+        want = ([-1] * 3 + before)[-3:]
+        assert val.histories[case].tolist() == want
+
+
+def test_history_protocol_leaves_out_answers_in_the_history():
+    from item2vec.baselines import popularity
+    from item2vec.evaluate import evaluate
+
+    # sessions 0 and 2 end with an item already in their history
+    s = corpus([[0, 1, 0], [2, 3, 4], [5, 6, 5], [1, 2, 3, 4]])
+    sp = next_event_split(s, n_test=4, seed=0, history=2)
+    res = evaluate(popularity(sp.train), sp, ks=(2,))
+    assert res["answer in history"] == 2 and res["n_cases"] == 2
