@@ -98,10 +98,13 @@ def _plots(out: Path, model, desc: pd.Series, shown: list[str]) -> None:
     import matplotlib.pyplot as plt
 
     h = pd.DataFrame(model.history_)
+    titles = {"loss": "training loss per epoch",
+              "hr": "next purchase of the held-out customers (log_prob)"}  # fmt: skip
     for name, cols in (("loss", ["loss"]), ("hr", ["HR@10", "NDCG@10"])):
         fig, ax = plt.subplots(figsize=(5, 3.2))
         for c in cols:
             ax.plot(h["epoch"], h[c], marker="o", label=c)
+        ax.set_title(titles[name], fontsize=9)
         ax.set_xlabel("epoch")
         ax.legend()
         ax.grid(alpha=0.3)
@@ -111,10 +114,13 @@ def _plots(out: Path, model, desc: pd.Series, shown: list[str]) -> None:
     xy = pca_2d(model.item_vectors_)
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.3, color="grey")
-    for item in shown:
+    for i, item in enumerate(shown):
         r = model.vocabulary_.index(item)
         ax.scatter(*xy[r], s=25, color="C3")
-        ax.annotate(str(desc.get(item, item))[:28], xy[r], fontsize=7)
+        # labels of close products would overlap: alternate them above and below the point
+        ax.annotate(str(desc.get(item, item))[:28], xy[r], xytext=(4, 8 if i % 2 else -12),
+                    textcoords="offset points", fontsize=7,
+                    arrowprops=dict(arrowstyle="-", color="C3", lw=0.5))  # fmt: skip
     ax.set_title("item vectors, first two principal components")
     fig.tight_layout()
     fig.savefig(out / "map.png", dpi=120)
