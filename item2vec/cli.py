@@ -258,13 +258,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         budget_seconds=args.budget,
         n_test=args.n_test,
         n_valid=args.n_valid,
+        n_confirm=args.n_confirm,
         valid_events=args.valid_events,
+        history=args.history,
         min_epochs=args.min_epochs,
         max_epochs=args.max_epochs,
         metric=args.metric,
         seed=args.seed,
         progress=not args.quiet,
         ranking=args.ranking,
+        test_defaults=args.test_defaults,
     )
     print(result.trials.round(4).to_string(index=False))
     print(result.summary())
@@ -274,7 +277,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
             "best_validation": result.best_validation,
             "metric": result.metric,
             "ranking": result.ranking,
+            "params": result.params,
+            "chose_defaults": result.chose_defaults,
+            "defaults_params": result.defaults_params,
+            "guard": result.guard,
             "test_metrics": result.test_metrics,
+            "defaults_test_metrics": result.defaults_test_metrics,
             "baselines": result.baselines,
             "interrupted": result.interrupted,
             "trials": json.loads(result.trials.to_json(orient="records")),
@@ -385,6 +393,20 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p.add_argument("--n-test", type=int, default=None, help="test cases")
     tune_p.add_argument("--n-valid", type=int, default=None, help="validation sessions")
     tune_p.add_argument(
+        "--n-confirm", type=int, default=None,
+        help="held-back validation sessions of the guard: the winner must beat the defaults "
+        "there (default: up to 2000)",
+    )  # fmt: skip
+    tune_p.add_argument(
+        "--history", type=int, default=None, metavar="N",
+        help="search and test with the last N items before each held-out one as the query "
+        "(see evaluate --history)",
+    )  # fmt: skip
+    tune_p.add_argument(
+        "--test-defaults", action="store_true",
+        help="also refit the defaults and report their test scores beside the tuned ones",
+    )  # fmt: skip
+    tune_p.add_argument(
         "--valid-events", type=int, default=1,
         help="held-out events (validation cases) per validation session (default 1)",
     )  # fmt: skip
@@ -396,7 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ranking", choices=SCORES, default="blend",
         help="how trials answer validation queries (see evaluate --ranking)",
     )  # fmt: skip
-    tune_p.add_argument("--json", help="write the best settings, scores and trials here")
+    tune_p.add_argument(
+        "--json", help="write the best and chosen settings, the guard, scores and trials here"
+    )
     tune_p.add_argument("--quiet", action="store_true", help="no progress bar")
     tune_p.set_defaults(func=cmd_tune)
 

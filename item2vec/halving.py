@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from .evaluate import evaluate
-from .exceptions import ParameterError, TrainingError
+from .exceptions import DataError, ParameterError, TrainingError
+from .metrics import answer_ranks, case_metrics
 from .scoring import Recommender
 from .split import NextEventSplit
 
-__all__ = ["HalvingSearch", "Key", "parse_metric", "rung_epochs"]
+__all__ = ["HalvingSearch", "Key", "case_scores", "parse_metric", "rung_epochs"]
 
 #: Lower bounds used to refuse a budget before any training: set-up time of one model and
 #: training speed in positive couples per second (optimistic for a 2-core machine).
@@ -39,6 +40,32 @@ def parse_metric(metric: Any) -> int:
     if int(m.group(2)) < 1:
         raise ParameterError(f"metric {metric!r}: K must be >= 1, got {m.group(2)}")
     return int(m.group(2))
+
+
+def case_scores(recommend: Recommender, split: NextEventSplit, metric: str) -> np.ndarray:
+    """Per-case values of ``metric`` (``"HR@K"``, ``"NDCG@K"`` or ``"MRR@K"``) on ``split``.
+
+    Their mean is ``evaluate(recommend, split, ks=(K,))`` of the metric (``"MRR"`` for
+    ``"MRR@K"``): same queries (histories on a history split, where the cases whose answer is
+    in the history are left out), same ranks. Two recommenders scored on one split get the
+    same cases in the same order, so their values can be paired case by case.
+    """
+    k = parse_metric(metric)
+    queries, answers = split.queries, split.answers
+    if split.histories is not None:
+        inside = (split.histories == answers[:, None]).any(axis=1)
+        queries, answers = split.histories[~inside], answers[~inside]
+    if len(answers) == 0:
+        raise DataError("the split has no cases to score (every answer is in its history)")
+    ranked = np.asarray(recommend(queries, k))
+    if ranked.ndim != 2 or ranked.shape[0] != len(answers) or ranked.shape[1] < k:
+        raise ParameterError(
+            f"recommend returned shape {ranked.shape} for {len(answers)} queries and k={k}; "
+            f"expected ({len(answers)}, {k})"
+        )
+    ranks = answer_ranks(ranked[:, :k], answers, queries if split.histories is None else None)
+    cases = case_metrics(ranks, (k,))
+    return cases["MRR" if metric.startswith("MRR") else metric]
 
 
 def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
@@ -63,12 +90,17 @@ class HalvingSearch:
     ``setup`` the median measured outside the epochs and ``per_epoch`` the configuration's own
     measurement (for one not yet seen: the mean over those seen, or their 90th percentile
     when planning the later rungs of a bracket). ``clock`` is the budget's clock: seconds,
-    compared with ``deadline``.
+    compared with ``deadline``. ``defaults`` is ``(epochs, refit_epochs)`` of the run that
+    follows the search (the guard's defaults, an unseen configuration, on the validation
+    corpus) and of their refit, which may replace the winner's: every decision keeps time
+    for the run and for the longer of the two refits. The recommender of the best trial so
+    far is kept (``best_rec``), to be scored again after the search.
     """
 
     def __init__(self, trainer: Callable[..., Recommender], val: NextEventSplit, refit_events: int,
                  space: dict[str, list], base: dict[str, Any], seed: int, metric: str,
                  deadline: float, clock: Callable[[], float] = time.perf_counter,
+                 defaults: tuple[int, int] | None = None,
                  ) -> None:  # fmt: skip
         self.trainer, self.val, self.refit_events = trainer, val, refit_events
         self.clock = clock
@@ -82,6 +114,8 @@ class HalvingSearch:
         self.setup: list[float] = []
         self.per_epoch: dict[Key, float] = {}
         self.bar: Any = None
+        self.defaults = defaults
+        self.best_rec: Recommender | None = None  # of the first of the best rows
 
     def draw(self, n: int) -> list[Key]:
         """Up to ``n`` untried configurations, uniformly at random."""
@@ -102,30 +136,47 @@ class HalvingSearch:
         return {n: v[i] for (n, v), i in zip(self.space.items(), key, strict=True)}
 
     def estimate(
-        self, key: Key | None, epochs: int, events: int | None = None, slow: bool = False
+        self,
+        key: Key | None,
+        epochs: int,
+        events: int | None = None,
+        slow: bool = False,
+        typical: bool = False,
     ) -> float:
         """Seconds of a trial; ``slow``: an unseen configuration is taken at the 90th
-        percentile speed (survivors of a rung tend to be the larger, slower ones)."""
+        percentile speed (survivors of a rung tend to be the larger, slower ones);
+        ``typical``: at the median speed (the defaults, a middle-of-the-space configuration)."""
         # the first trial's set-up also pays for imports and warm-up: left out once others ran
         setup = float(np.median(self.setup[1:] or self.setup or [MIN_SETUP_SECONDS]))
         if key in self.per_epoch:
             per = self.per_epoch[key]
         elif self.per_epoch:
             seen = list(self.per_epoch.values())
-            per = float(np.quantile(seen, 0.9) if slow else np.mean(seen))
+            q = 0.9 if slow else 0.5 if typical else None
+            per = float(np.mean(seen) if q is None else np.quantile(seen, q))
         else:  # nothing measured yet: a lower bound (two couples per event)
             per = 2 * self.val.train.n_events / MAX_COUPLES_PER_SECOND
         scale = 1.0 if events is None else max(1.0, events / max(self.val.train.n_events, 1))
         return setup + epochs * per * scale
 
+    def reserved(self, refit: float = 0.0) -> float:
+        """Estimated seconds after the search: the defaults' run and the longer of ``refit``
+        (the winner's) and the defaults' refit."""
+        if self.defaults is None:
+            return refit
+        run, again = self.defaults
+        again_s = self.estimate(None, again, self.refit_events, typical=True)
+        return self.estimate(None, run, typical=True) + max(refit, again_s)
+
     def fits(self, key: Key, epochs: int) -> bool:
-        """Whether this trial and the refit of the best trial (maybe this one) fit; an
-        unseen configuration is assumed slow."""
+        """Whether this trial, the refit of the best trial (maybe this one) and the defaults'
+        runs fit; an unseen configuration is assumed slow."""
         refit = self.estimate(key, epochs, self.refit_events, slow=True)
         if self.rows:
             best = max(self.rows, key=lambda r: r[self.metric])
             refit = max(refit, self.estimate(best["_key"], best["epochs"], self.refit_events))
-        return self.clock() + self.estimate(key, epochs, slow=True) + refit <= self.deadline
+        end = self.clock() + self.estimate(key, epochs, slow=True) + self.reserved(refit)
+        return end <= self.deadline
 
     def run(self, key: Key, epochs: int, bracket: int, rung: int) -> float:
         """Train and validate one configuration; record the trial; return its score."""
@@ -146,6 +197,8 @@ class HalvingSearch:
                **self.params(key), f"HR@{k}": res[f"HR@{k}"], f"NDCG@{k}": res[f"NDCG@{k}"],
                f"MRR@{k}": res["MRR"], "seconds": seconds, "diverged": diverged,
                "_key": key}  # fmt: skip
+        if not self.rows or row[self.metric] > max(r[self.metric] for r in self.rows):
+            self.best_rec = rec  # None for a diverged trial
         self.rows.append(row)
         self.done[bracket, key, epochs] = row[self.metric]
         if self.bar is not None:
@@ -169,7 +222,7 @@ class HalvingSearch:
         """Whether one more first-rung trial fits with the later rungs of ``n`` configurations
         and the refit."""
         rest = self.estimate(None, rungs[0]) + self.bracket_cost(n, rungs, eta, start=1)
-        rest += self.estimate(None, rungs[-1], self.refit_events, slow=True)
+        rest += self.reserved(self.estimate(None, rungs[-1], self.refit_events, slow=True))
         return self.clock() + rest <= self.deadline
 
     def plan(self, rungs: list[int], eta: int, spent: float, n_min: int) -> tuple[int, list[int]]:
@@ -180,7 +233,7 @@ class HalvingSearch:
         for top in range(len(rungs), 0, -1):
             rs = rungs[:top]
             left = self.deadline - self.clock() + spent
-            left -= self.estimate(None, rs[-1], self.refit_events, slow=True)
+            left -= self.reserved(self.estimate(None, rs[-1], self.refit_events, slow=True))
             lo, hi = min(max(n_min, eta ** (top - 1)), avail), avail
             if self.bracket_cost(lo, rs, eta) > left:
                 continue

@@ -1,27 +1,33 @@
-"""Hyperparameter search by successive halving under a wall-clock budget.
+"""Hyperparameter search by successive halving under a wall-clock budget, with a guard.
 
 Caselles-Dupré et al. ("Word2vec applied to Recommendation: Hyperparameters Matter", RecSys
 2018) showed that the text defaults of word2vec (5 epochs, window 5, ``ns_exponent`` 0.75)
 can be far from the best settings for recommendation. :func:`tune` searches them:
 
 1. Split the sessions for next-event prediction (:func:`~item2vec.split.next_event_split`,
-   the *test* split) and carve a validation split out of its training part, disjoint from
-   the test sessions (:func:`~item2vec.split.validation_split`).
+   the *test* split, with the history protocol when ``history=N``) and carve a validation
+   split out of its training part, disjoint from the test sessions
+   (:func:`~item2vec.split.validation_split`, same protocol): its cases are the *selection*
+   cases. A second, disjoint set of sessions of the same training part gives the
+   *confirmation* cases (the guard's, see below); the search never sees them.
 2. Successive halving (Jamieson & Talwalkar 2016; the inner loop of Hyperband): draw ``n``
    random configurations from the space (seeded), train each for ``min_epochs`` epochs on the
-   validation split's training corpus, keep the best ``1/eta`` by the validation metric,
-   train those from scratch with ``eta`` times more epochs, and so on up to ``max_epochs``.
-   ``n`` is the largest number whose bracket fits in the time left (trial times are measured
-   as the search goes); while time remains, new brackets run with fresh configurations.
-   Trials answer the validation queries with ``ranking`` (default ``"log_prob"``, as
-   ``Item2Vec.recommend(..., score="log_prob")``).
-3. Refit the best configuration (a trial's settings *and* its epochs) on the test split's
-   training corpus and report its test metrics beside the popularity and transition
-   baselines.
+   validation split's training corpus, keep the best ``1/eta`` by the metric on the selection
+   cases, train those from scratch with ``eta`` times more epochs, and so on up to
+   ``max_epochs``. ``n`` is the largest number whose bracket fits in the time left (trial
+   times are measured as the search goes); while time remains, new brackets run with fresh
+   configurations. Trials answer the validation queries with ``ranking`` (default
+   ``"blend"``, as ``Item2Vec.recommend(..., score="blend")``).
+3. The guard: train the defaults on the same corpus and score them and the search's winner
+   on the confirmation cases, case by case; keep the winner only if it beats the defaults
+   there with a paired one-sided 90% lower bound above zero, else return the defaults.
+4. Refit the chosen settings (a trial's settings *and* its epochs, or the defaults) on the
+   test split's training corpus and report its test metrics beside the popularity and
+   transition baselines.
 
-The budget covers steps 2 and 3: a trial starts only if its estimated time and that of the
-final refit fit in what is left, so the run ends near ``budget_seconds`` (a trial slower than
-its estimate can overrun it by the difference).
+The budget covers steps 2 to 4: a trial starts only if its estimated time, that of the
+defaults' run and those of the final refits fit in what is left, so the run ends near
+``budget_seconds`` (a trial slower than its estimate can overrun it by the difference).
 """
 
 from __future__ import annotations
@@ -40,28 +46,32 @@ import pandas as pd
 
 from .baselines import BASELINES
 from .checks import check_int, check_real
-from .config import Config
+from .config import Config, auto_epochs
 from .data import Sessions
 from .evaluate import evaluate
-from .exceptions import DataError, ParameterError
+from .exceptions import DataError, ParameterError, TrainingError
 from .halving import (
     MAX_COUPLES_PER_SECOND,
     MIN_SETUP_SECONDS,
     HalvingSearch,
+    case_scores,
     parse_metric,
     rung_epochs,
 )
+from .metrics import bootstrap_interval
 from .recommenders import gensim_recommender, model_recommender
 from .scoring import Recommender, check_score
 from .split import NextEventSplit, next_event_split, validation_pool, validation_split
 
 __all__ = [
     "DEFAULT_SPACE",
+    "GUARD_LEVEL",
     "TrialTrainer",
     "TuneResult",
     "tune",
     "item2vec_trainer",
     "gensim_trainer",
+    "confirmation_split",
     "rung_epochs",
 ]
 
@@ -79,6 +89,10 @@ DEFAULT_SPACE: dict[str, list[Any]] = {
 #: Item2Vec arguments the search never varies (epochs is the halving resource).
 _NOT_SEARCHABLE = ("epochs", "seed", "progress", "checkpoint_dir", "checkpoint_every")
 
+#: Confidence of the guard's one-sided lower bound on "winner minus defaults" (see :func:`tune`).
+GUARD_LEVEL = 0.9
+_GUARD_BOOT = 2000  # bootstrap resamples of the guard's bound
+
 TrialTrainer = Callable[..., Recommender]
 """``trainer(train, *, epochs, seed, **params) -> recommender``: one trial of :func:`tune`
 (not :class:`item2vec.train.Trainer`, the training loop)."""
@@ -88,11 +102,12 @@ _clock = time.perf_counter  # the budget's clock (tests substitute a simulated o
 
 # ----------------------------------------------------------------------------- trainers
 def item2vec_trainer(
-    train: Sessions, *, epochs: int, seed: int, ranking: str = "log_prob", **params: Any
+    train: Sessions, *, epochs: int | None, seed: int, ranking: str = "blend", **params: Any
 ) -> Recommender:
     """Fit :class:`~item2vec.Item2Vec` on ``train``; recommend by ``ranking`` (see
-    :func:`~item2vec.recommenders.model_recommender`: ``"log_prob"``, ``"logit"`` or
-    ``"cosine"``).
+    :func:`~item2vec.recommenders.model_recommender`: ``"blend"``, the default,
+    ``"log_prob"``, ``"logit"`` or ``"cosine"``). ``epochs=None``: the estimator's automatic
+    number.
 
     Rows of ``train``'s vocabulary that the model does not know (``min_count``) get no
     candidates and are never recommended. The returned recommender carries ``model`` (the
@@ -102,7 +117,11 @@ def item2vec_trainer(
     from .estimator import Item2Vec
 
     check_score(ranking, name="ranking")  # before the training, not after
-    model = Item2Vec(**params, epochs=epochs, seed=seed, progress=False).fit(train)
+    with warnings.catch_warnings():  # a halving rung is short on purpose: no under-training note
+        warnings.filterwarnings(
+            "ignore", message=r"epochs=.*likely too short", category=UserWarning
+        )
+        model = Item2Vec(**params, epochs=epochs, seed=seed, progress=False).fit(train)
     rec = model_recommender(model, train, ranking)
     rec.model = model  # type: ignore[attr-defined]
     rec.train_seconds = float(sum(h["seconds"] for h in model.history_))  # type: ignore[attr-defined]
@@ -112,7 +131,7 @@ def item2vec_trainer(
 def gensim_trainer(
     train: Sessions,
     *,
-    epochs: int,
+    epochs: int = 5,
     seed: int,
     dim: int = 64,
     window: int = 5,
@@ -126,8 +145,10 @@ def gensim_trainer(
     """gensim ``Word2Vec`` as a :func:`tune` trainer (needs ``pip install 'item2vec[bench]'``).
 
     Same recommender as :func:`~item2vec.recommenders.gensim_recommender` (cosine neighbours,
-    or ``ranking="log_prob"``; popularity backfill); ``sg=1`` is skip-gram, ``sg=0`` CBOW.
-    Fix ``ranking`` with ``functools.partial``, not in the space.
+    or ``ranking="log_prob"``, the scores of :data:`~item2vec.recommenders.GENSIM_SCORES`;
+    popularity backfill); ``sg=1`` is skip-gram, ``sg=0`` CBOW. Fix ``ranking`` with
+    ``functools.partial``, not in the space. ``epochs`` defaults to gensim's 5: the epochs
+    of the defaults :func:`tune`'s guard compares the winner with.
     """
     rec, _ = gensim_recommender(
         train, dim=dim, window=window, negatives=negatives, ns_exponent=ns_exponent,
@@ -139,41 +160,62 @@ def gensim_trainer(
 # ----------------------------------------------------------------------------- result
 @dataclass
 class TuneResult:
-    """What :func:`tune` found.
+    """What :func:`tune` found, and what it chose.
 
     Attributes
     ----------
     best_params : dict
-        Settings of the best trial, epochs and ``base_params`` included:
-        ``Item2Vec(**best_params)`` rebuilds it (for the default trainer).
+        Settings of the search's winner (the best trial on the selection cases), epochs and
+        ``base_params`` included: ``Item2Vec(**best_params)`` rebuilds it (for the default
+        trainer). Not necessarily the choice: see ``params``.
     best_validation : float
-        Its validation metric.
+        Its metric on the selection cases.
     metric : str
         The metric searched on, e.g. ``"HR@10"``.
+    params : dict
+        The settings :func:`tune` returns: ``best_params`` when the guard kept them, else
+        ``defaults_params``. ``test_metrics`` and ``model`` are those of ``params``.
+    chose_defaults : bool
+        True when the guard returned the defaults (the winner did not beat them on the
+        confirmation cases).
+    defaults_params : dict
+        The defaults: ``base_params`` and the default epochs (for the default trainer
+        ``Item2Vec()``'s, None meaning automatic), every other setting the trainer's default.
+    guard : dict
+        The comparison on the confirmation cases (empty when the search was interrupted):
+        ``metric``; ``tuned`` and ``defaults`` (its mean for each); ``diff`` (tuned minus
+        defaults, paired case by case); ``lower`` (its one-sided ``level`` bootstrap lower
+        bound); ``level``; ``n_cases``; ``tuned_selection`` and ``defaults_selection`` (the
+        metric on the selection cases); ``defaults_epochs`` (as run, when known);
+        ``seconds`` (the defaults' run); ``kept`` (bool) and ``reason`` (a sentence).
     test_metrics : dict
-        HR@10/20, NDCG@10/20, MRR and n_cases of the refit best configuration on the test
+        HR@10/20, NDCG@10/20, MRR and n_cases of the refit chosen configuration on the test
         split; empty when the search was interrupted.
+    defaults_test_metrics : dict
+        The same for the defaults: ``test_metrics`` when they were chosen, their own refit
+        with ``test_defaults=True``, else empty.
     baselines : dict
         Metrics of each of :data:`~item2vec.baselines.BASELINES` (transitions,
         co-occurrence, popularity) on the same test split.
     trials : pandas.DataFrame
         One row per trial: ``trial``, ``bracket``, ``rung``, ``epochs``, one column per
-        searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (validation, K of ``metric``),
-        ``seconds`` and ``diverged`` (training stopped on a non-finite loss: the trial scores
-        0 and the search goes on).
+        searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (selection cases, K of
+        ``metric``), ``seconds`` and ``diverged`` (training stopped on a non-finite loss: the
+        trial scores 0 and the search goes on). The defaults' run is in ``guard``, not here.
     budget_seconds, elapsed : float
-        The budget and the wall time spent (search and refit).
+        The budget and the wall time spent (search, guard and refits).
     interrupted : bool
-        True when Ctrl-C stopped the search (no refit was done).
+        True when Ctrl-C stopped the search (no guard and no refit were done).
     model : Any
-        The refit model (an ``Item2Vec`` for the default trainer, trained on the test
-        split's training corpus), or None.
-    split, validation : NextEventSplit
-        The test split and the validation split carved out of its training corpus (their
-        ``test_sessions`` are disjoint).
+        The refit model of ``params`` (an ``Item2Vec`` for the default trainer, trained on
+        the test split's training corpus), or None.
+    split, validation, confirmation : NextEventSplit
+        The test split, the validation split carved out of its training corpus (the
+        selection cases) and the confirmation cases (same training corpus as
+        ``validation``); their sessions are pairwise disjoint.
     ranking : str or None
-        How the default trainer's models were scored (``"log_prob"``: query them with
-        ``model.recommend(..., score="log_prob")``); None with a custom trainer.
+        How the default trainer's models were scored (``"blend"``: query them with
+        ``model.recommend(..., score="blend")``); None with a custom trainer.
     """
 
     best_params: dict[str, Any]
@@ -189,9 +231,29 @@ class TuneResult:
     split: NextEventSplit | None = field(default=None, repr=False)
     validation: NextEventSplit | None = field(default=None, repr=False)
     ranking: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    chose_defaults: bool = False
+    defaults_params: dict[str, Any] = field(default_factory=dict)
+    guard: dict[str, Any] = field(default_factory=dict)
+    defaults_test_metrics: dict[str, float] = field(default_factory=dict)
+    confirmation: NextEventSplit | None = field(default=None, repr=False)
+
+    def guard_line(self) -> str:
+        """One line: the guard's comparison and its decision (empty when it did not run)."""
+        g = self.guard
+        if not g:
+            return ""
+        line = (
+            f"guard: tuned {g['tuned']:.3f} vs defaults {g['defaults']:.3f} {g['metric']} on "
+            f"{g['n_cases']:,} held-back validation cases (diff {g['diff']:+.3f}, "
+            f"{g['level']:.0%} lower bound {g['lower']:+.3f}): "
+        )
+        return line + ("keeping the tuned settings" if g["kept"] else
+                       f"returning the defaults ({g['reason']})")  # fmt: skip
 
     def summary(self) -> str:
-        """A few lines for humans: budget, trials, best settings, test scores vs baselines."""
+        """A few lines for humans: budget, trials, best settings, the guard, test scores vs
+        baselines."""
         t = self.trials
         lines = [
             f"tune: {len(t)} trials in {t['bracket'].nunique() if len(t) else 0} bracket(s), "
@@ -202,8 +264,18 @@ class TuneResult:
             + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items())
             + (f" (ranked by {self.ranking})" if self.ranking else ""),
         ]
+        if self.guard:
+            lines.append(self.guard_line())
+            if self.chose_defaults:
+                lines.append(
+                    "chosen: the defaults, "
+                    + (", ".join(f"{k}={v!r}" for k, v in self.defaults_params.items()) or "-")
+                )
         if self.test_metrics:
-            rows = {"tuned": self.test_metrics, **self.baselines}
+            rows = {"defaults" if self.chose_defaults else "tuned": self.test_metrics}
+            if self.defaults_test_metrics and not self.chose_defaults:
+                rows["defaults"] = self.defaults_test_metrics
+            rows.update(self.baselines)
             lines.append(f"test ({int(self.test_metrics['n_cases'])} cases):")
             for name, m in rows.items():
                 lines.append(
@@ -266,6 +338,87 @@ def _check_params(
     return out
 
 
+# ----------------------------------------------------------------------------- the guard
+def _default_epochs(trainer: TrialTrainer | None, max_epochs: int) -> int | None:
+    """Epochs of the defaults: ``Item2Vec()``'s for the default trainer (None: automatic),
+    else the trainer's own default for ``epochs``, else ``max_epochs``."""
+    if trainer is None:
+        from .estimator import Item2Vec
+
+        return inspect.signature(Item2Vec).parameters["epochs"].default
+    p = inspect.signature(trainer).parameters.get("epochs")
+    return max_epochs if p is None or p.default is p.empty else p.default
+
+
+def confirmation_split(
+    split: NextEventSplit, val: NextEventSplit, n_confirm: int | None = None, seed: int = 0
+) -> NextEventSplit:
+    """The guard's cases: sessions of ``split.train`` outside ``split`` and ``val``, each
+    predicting its last item, with ``val.train`` as training corpus.
+
+    ``val.train`` already lacks the last item of every session of ``split.train`` with
+    >= ``min_length`` items (see :func:`~item2vec.split.validation_split`), so these answers
+    are held out of the trials' corpus without any change to it, and the cases share no
+    session with the selection (``val``) or the test cases. Same protocol as ``split``
+    (histories of the same width). ``n_confirm``: sessions drawn (seeded), default
+    ``min(2000, available)``.
+    """
+    pool = validation_pool(split, 1)
+    pool = pool[~np.isin(pool, val.test_sessions)]
+    if len(pool) == 0:
+        raise DataError(
+            f"no session is left for the guard's confirmation cases: the {len(val)} validation "
+            "cases take every session outside the test set; lower n_valid (or n_test)"
+        )
+    if n_confirm is None:
+        n_confirm = min(2000, len(pool))
+    check_int("n_confirm", n_confirm, 1)
+    if n_confirm > len(pool):
+        raise ParameterError(
+            f"n_confirm={n_confirm} exceeds the {len(pool)} sessions available for it (outside "
+            "the test and validation sessions)"
+        )
+    rng = np.random.default_rng([seed, 1])  # not the validation draw's stream
+    sessions = np.sort(pool[rng.choice(len(pool), size=n_confirm, replace=False)])
+    items, starts = split.train.items, split.train.offsets[sessions]
+    pos = split.train.offsets[sessions + 1] - 1  # each session's last item in split.train
+    hist = None
+    if split.history is not None:
+        at = pos[:, None] - split.history + np.arange(split.history)
+        hist = np.where(at >= starts[:, None], items[np.maximum(at, 0)], -1).astype(np.int32)
+    return NextEventSplit(val.train, items[pos - 1], items[pos], sessions, seed,
+                          split.min_length, hist)  # fmt: skip
+
+
+def _n_scored(split: NextEventSplit) -> int:
+    """Cases of ``split`` that are scored (on a history split: answer not in its history)."""
+    if split.histories is None:
+        return len(split)
+    return int((~(split.histories == split.answers[:, None]).any(axis=1)).sum())
+
+
+def _guard(
+    tuned: np.ndarray, defaults: np.ndarray, tuned_sel: float, defaults_sel: float, seed: int
+) -> dict[str, Any]:
+    """The guard's decision from per-case confirmation values (paired) and selection scores."""
+    diff = tuned - defaults
+    level = 2 * GUARD_LEVEL - 1  # the lower end of a two-sided 80% interval: one-sided 90%
+    lower = bootstrap_interval(diff, _GUARD_BOOT, seed, level)[0]
+    if defaults_sel >= tuned_sel:
+        kept, reason = False, (f"they score at least as well on the selection cases too, "
+                               f"{defaults_sel:.3f} vs {tuned_sel:.3f}")  # fmt: skip
+    elif lower > 0:
+        kept, reason = True, "the tuned settings beat the defaults on the confirmation cases"
+    else:
+        kept, reason = False, "the tuned settings do not beat them on the held-back cases"
+    return {
+        "tuned": float(tuned.mean()), "defaults": float(defaults.mean()),
+        "diff": float(diff.mean()), "lower": float(lower), "level": GUARD_LEVEL,
+        "n_cases": len(diff), "tuned_selection": float(tuned_sel),
+        "defaults_selection": float(defaults_sel), "kept": kept, "reason": reason,
+    }  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- the search
 def tune(
     sessions: Sessions,
@@ -274,7 +427,9 @@ def tune(
     budget_seconds: float = 900.0,
     n_valid: int | None = None,
     n_test: int | None = None,
+    n_confirm: int | None = None,
     valid_events: int = 1,
+    history: int | None = None,
     seed: int = 0,
     eta: int = 3,
     min_epochs: int = 2,
@@ -285,24 +440,31 @@ def tune(
     base_params: Mapping[str, Any] | None = None,
     trainer: TrialTrainer | None = None,
     ranking: str | None = None,
+    test_defaults: bool = False,
 ) -> TuneResult:
-    """Search hyperparameters by successive halving within ``budget_seconds``.
+    """Search hyperparameters by successive halving within ``budget_seconds``; return the
+    winner only if it beats the defaults on cases the search never saw.
 
     Parameters
     ----------
     sessions : Sessions
         The whole corpus; needs at least 2 sessions with >= 3 items (one test, one
-        validation case).
+        validation case) and one more for the guard.
     space : dict of parameter -> list of values, default :data:`DEFAULT_SPACE`
         Any :class:`~item2vec.Item2Vec` argument except ``epochs`` (the halving resource),
         ``seed``, ``progress`` and checkpoint settings. Values are validated up front.
-    budget_seconds : wall-clock budget of the search and the final refit.
-    n_valid, n_test : validation and test sessions; default ``min(2000, eligible // 4)``
-        for the test and ``min(2000, rest // 3)`` for validation (``rest``: the sessions
-        outside the test set long enough for ``valid_events``).
+    budget_seconds : wall-clock budget of the search, the guard and the final refits.
+    n_valid, n_test : validation (selection) and test sessions; default
+        ``min(2000, eligible // 4)`` for the test and ``min(2000, rest // 3)`` for validation
+        (``rest``: the sessions outside the test set long enough for ``valid_events``).
+    n_confirm : the guard's confirmation sessions (one case each), drawn among the sessions
+        outside the test and validation sets; default ``min(2000, available)``.
     valid_events : held-out events per validation session (see
         :func:`~item2vec.split.validation_split`): ``m`` gives ``m`` validation cases per
         session, a less noisy metric when sessions are few.
+    history : ``N`` for the history protocol (see :func:`~item2vec.split.next_event_split`):
+        every query is the last up to ``N`` items before the answer, in the search, the guard
+        and the test alike; None: the previous item only.
     seed : seeds the splits, the draw of configurations and every model (with
         ``workers > 1`` the lock-free updates make trials vary slightly between runs).
     eta : halving rate: each rung keeps the best ``1/eta`` and gives them ``eta`` x epochs.
@@ -313,22 +475,53 @@ def tune(
         every trial of the first rung.
     metric : ``"HR@K"``, ``"NDCG@K"`` or ``"MRR@K"`` on the validation split.
     progress : show a progress bar of the budget, with the best score so far.
-    base_params : fixed arguments of every trial (e.g. ``{"negatives": 10}``); the space
-        overrides them.
+    base_params : fixed arguments of every trial (e.g. ``{"negatives": 10}``), and of the
+        defaults; the space overrides them.
     trainer : ``trainer(train, *, epochs, seed, **params) -> recommender`` (see
         :mod:`item2vec.evaluate`); default :func:`item2vec_trainer`. :func:`gensim_trainer`
-        tunes gensim the same way.
+        tunes gensim the same way (it ranks by cosine or log_prob only,
+        :data:`~item2vec.recommenders.GENSIM_SCORES`).
     ranking : how the default trainer's models answer next-event queries (see
-        :func:`~item2vec.recommenders.model_recommender`); default ``"log_prob"``, the ranking of
-        ``Item2Vec.recommend(..., score="log_prob")``. Only with the default trainer.
+        :func:`~item2vec.recommenders.model_recommender`); default ``"blend"``, the ranking of
+        ``Item2Vec.recommend(..., score="blend")``. Only with the default trainer.
+    test_defaults : also refit the defaults on the test split's training corpus when the
+        winner is kept, and report their test metrics (``defaults_test_metrics``; one more
+        model, budgeted).
 
     Returns
     -------
     TuneResult
+        ``params`` is the choice (``best_params`` or the defaults), ``guard`` the comparison.
+
+    Notes
+    -----
+    The guard. The best of many noisy validation scores is an optimistic estimate of the
+    winner's quality (the winner's curse): with ~100 trials the winner's validation score
+    overstates it, and a winner may be no better than, or worse than, the defaults. So the
+    winner must prove itself on data that took no part in the selection: the
+    *confirmation* cases, one per session, drawn from the sessions of the test split's
+    training part that are neither test nor validation sessions. They need no extra data
+    and no change to the trials' training corpus (their answers are the last items that
+    :func:`~item2vec.split.validation_split` already holds out of it), and they leave the
+    selection cases whole, so the search is no noisier than without the guard.
+
+    After the search, the *defaults* (``Item2Vec(**base_params)``, the estimator's
+    constructor defaults and its default epochs, same ranking; for a custom trainer its
+    own defaults, with its ``epochs`` default or else ``max_epochs``) are trained on the
+    same corpus as the trials. They are a candidate: if they score at least the winner's
+    metric on the selection cases, they are chosen. Otherwise the winner and the defaults
+    are scored on the confirmation cases, *paired* case by case (the same queries, so the
+    variance they share through the cases cancels), and the winner is kept only if the
+    one-sided 90% percentile-bootstrap lower bound (2,000 resamples, seeded) of the mean
+    per-case difference *winner minus defaults* is above zero. A tie, or a gain too small
+    to tell from noise on these cases, returns the defaults: the tuner may then miss a
+    small gain, but does not return settings that are worse than the defaults (up to the
+    10% chance that noise makes a no-better winner look better). The chosen settings are
+    then refit on the test split's training corpus.
 
     Ctrl-C (``KeyboardInterrupt``) stops the search and *returns* the best result so far,
-    with ``interrupted=True`` and empty ``test_metrics`` (no refit is done); it re-raises
-    only when no trial has finished yet.
+    with ``interrupted=True``, no guard and empty ``test_metrics`` (no refit is done); it
+    re-raises only when no trial has finished yet.
     """
     t_start = _clock()
     if not isinstance(sessions, Sessions):
@@ -337,8 +530,9 @@ def tune(
         )
     base = dict(base_params or {})
     space = _check_params(DEFAULT_SPACE if space is None else space, base, trainer)
+    defaults_epochs = _default_epochs(trainer, max_epochs)
     if trainer is None:
-        ranking = check_score("log_prob" if ranking is None else ranking, name="ranking")
+        ranking = check_score("blend" if ranking is None else ranking, name="ranking")
         trainer = functools.partial(item2vec_trainer, ranking=ranking)
     elif ranking is not None:
         raise ParameterError(
@@ -351,8 +545,14 @@ def tune(
     check_int("max_epochs", max_epochs, min_epochs)
     check_int("seed", seed, 0)
     check_int("valid_events", valid_events, 1)
+    if history is not None:
+        check_int("history", history, 1)
     if n_configs is not None:
         check_int("n_configs", n_configs, 1)
+    if n_confirm is not None:
+        check_int("n_confirm", n_confirm, 1)
+    if not isinstance(test_defaults, bool):
+        raise ParameterError(f"test_defaults must be True or False, got {test_defaults!r}")
     parse_metric(metric)
     eligible = int(np.sum(sessions.lengths >= 3))
     if eligible < 2:
@@ -361,23 +561,28 @@ def tune(
             f"validation case for next-event prediction), got {eligible}"
         )
     n_test = max(1, min(2000, eligible // 4)) if n_test is None else n_test
-    split = next_event_split(sessions, n_test=n_test, seed=seed)
+    split = next_event_split(sessions, n_test=n_test, seed=seed, history=history)
     if n_valid is None:
         rest = len(validation_pool(split, valid_events))
         n_valid = max(1, min(2000, rest // 3))
     val = validation_split(split, n_valid=n_valid, seed=seed, events=valid_events)
+    confirm = confirmation_split(split, val, n_confirm, seed)
 
     rungs = rung_epochs(min_epochs, max_epochs, eta)
+    # time kept for the defaults' run and refit (epochs=None: as the estimator resolves it)
+    reserve = (auto_epochs(val.train.n_events), auto_epochs(split.train.n_events))
+    if defaults_epochs is not None:
+        reserve = (defaults_epochs, defaults_epochs)
     search = HalvingSearch(trainer, val, split.train.n_events, space, base, seed, metric,
-                           t_start + budget_seconds, clock=_clock)  # fmt: skip
+                           t_start + budget_seconds, clock=_clock, defaults=reserve)  # fmt: skip
     one = search.estimate(None, min_epochs, split.train.n_events)  # a lower bound
-    need = _clock() - t_start + 2 * one
+    need = _clock() - t_start + one + search.reserved(one)
     if budget_seconds < need:
         raise ParameterError(
-            f"budget_seconds={budget_seconds!r} is too small for one trial and the refit: "
-            f"{min_epochs} epoch(s) on {val.train.n_events:,} events take at least ~{need:.1f} s "
-            f"(a lower bound: {MAX_COUPLES_PER_SECOND / 1e6:.0f} M couples/s plus "
-            f"{MIN_SETUP_SECONDS} s set-up per model); give more time"
+            f"budget_seconds={budget_seconds!r} is too small for one trial, the defaults' run "
+            f"and the refit: {min_epochs} epoch(s) on {val.train.n_events:,} events take at "
+            f"least ~{need:.1f} s (a lower bound: {MAX_COUPLES_PER_SECOND / 1e6:.0f} M "
+            f"couples/s plus {MIN_SETUP_SECONDS} s set-up per model); give more time"
         )
     # cheap, and computed now so that the budget accounts for them
     baselines = {name: evaluate(make(split.train), split) for name, make in BASELINES.items()}
@@ -408,18 +613,50 @@ def tune(
 
     best = max(search.rows, key=lambda r: r[metric])  # the first of the best on ties
     best_params = {**base, **search.params(best["_key"]), "epochs": best["epochs"]}
+    defaults_params = {**base, "epochs": defaults_epochs}
+    params, chose_defaults, guard = best_params, False, {}
     test_metrics: dict[str, float] = {}
+    defaults_test: dict[str, float] = {}
     model = None
+
+    def fit(train: Sessions, chosen: dict[str, Any]) -> Recommender:
+        kw = {k: v for k, v in chosen.items() if k != "epochs"}
+        return trainer(train, epochs=chosen["epochs"], seed=seed, **kw)
+
     if not interrupted:
-        if search.bar is not None:
-            search.bar.set_description("tune: refit")
         try:
-            kw = {k: v for k, v in best_params.items() if k != "epochs"}
-            rec = trainer(split.train, epochs=best["epochs"], seed=seed, **kw)
+            if search.bar is not None:
+                search.bar.set_description("tune: defaults")
+            t0 = _clock()
+            try:
+                d_rec = fit(val.train, defaults_params)
+                d_sel, d_conf = case_scores(d_rec, val, metric), case_scores(d_rec, confirm, metric)
+            except TrainingError:  # the defaults diverge: they score 0, as a trial would
+                d_rec, d_sel, d_conf = None, np.zeros(1), np.zeros(_n_scored(confirm))
+            d_seconds = _clock() - t0
+            if search.bar is not None:
+                search.bar.update(min(d_seconds, search.bar.total - search.bar.n))
+            w_conf = (np.zeros_like(d_conf) if search.best_rec is None
+                      else case_scores(search.best_rec, confirm, metric))  # fmt: skip
+            guard = {"metric": metric, **_guard(w_conf, d_conf, float(best[metric]),
+                                                float(d_sel.mean()), seed)}  # fmt: skip
+            d_model = getattr(d_rec, "model", None)
+            guard["defaults_epochs"] = getattr(d_model, "epochs_", defaults_epochs)
+            guard["seconds"] = d_seconds
+            chose_defaults = not guard["kept"]
+            params = defaults_params if chose_defaults else best_params
+            search.best_rec = d_rec = None  # free them before the refit
+            if search.bar is not None:
+                search.bar.set_description("tune: refit")
+            rec = fit(split.train, params)
             test_metrics, model = evaluate(rec, split), getattr(rec, "model", None)
+            if chose_defaults:
+                defaults_test = test_metrics
+            elif test_defaults:
+                defaults_test = evaluate(fit(split.train, defaults_params), split)
         except KeyboardInterrupt:
-            interrupted, test_metrics = True, {}
-            print("tune: interrupted during the refit; returning without test metrics",
+            interrupted, test_metrics, defaults_test = True, {}, {}
+            print("tune: interrupted after the search; returning without test metrics",
                   file=sys.stderr)  # fmt: skip
     _close(search.bar)
     return TuneResult(
@@ -436,6 +673,12 @@ def tune(
         split=split,
         validation=val,
         ranking=ranking,
+        params=params,
+        chose_defaults=chose_defaults,
+        defaults_params=defaults_params,
+        guard=guard,
+        defaults_test_metrics=defaults_test,
+        confirmation=confirm,
     )
 
 

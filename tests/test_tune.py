@@ -111,8 +111,9 @@ def test_trials_record_every_trial(synth, val):
         "diverged",
     ]  # fmt: skip
     assert t["trial"].tolist() == list(range(13))
-    assert len(calls) == 13 + 1  # the trials and the refit
-    assert [(c["a"], c["epochs"]) for c in calls[:-1]] == list(zip(t["a"], t["epochs"]))
+    assert len(calls) == 13 + 2  # the trials, the defaults' run (the guard's) and the refit
+    assert [(c["a"], c["epochs"]) for c in calls[:-2]] == list(zip(t["a"], t["epochs"]))
+    assert (calls[-2]["a"], calls[-2]["epochs"]) == (0, 9)  # the defaults: a=0, max_epochs
     for a, e, hr in zip(t["a"], t["epochs"], t["HR@10"], strict=True):
         assert hr == pytest.approx(expected_hr(val, a, e))
     assert (t["seconds"] >= 0).all()
@@ -237,7 +238,9 @@ def timed(val: ev.NextEventSplit, clock: SimulatedClock, per_epoch, setup: float
     ("budget", "per_epoch"),
     [
         (200.0, lambda a: 1.0),
-        (200.0, lambda a: 1.0 + 3.0 * (a % 2)),  # the best (odd, larger a) are 4x slower
+        # the best (odd, larger a) are 4x slower; 240 s, not 200: the guard's defaults run
+        # (max_epochs, the trainer has no default epochs) and their refit are budgeted too
+        (240.0, lambda a: 1.0 + 3.0 * (a % 2)),
         (60.0, lambda a: 0.5 + (a % 3)),
         (1000.0, lambda a: 1.0 + 3.0 * (a % 2)),
     ],
@@ -407,7 +410,7 @@ def test_item2vec_trainer_keeps_rows_with_min_count(synth, val):
     kept = set(model.vocabulary_.ids.tolist())
     assert set(ids[ranked[ranked >= 0]].tolist()) <= kept
     q = next(i for i, x in enumerate(val.queries) if ids[x] in kept and (ranked[i] >= 0).all())
-    expected, _ = model.recommend(ids[val.queries[q]], k=5, score="log_prob")  # the default
+    expected, _ = model.recommend(ids[val.queries[q]], k=5, score="blend")  # the default
     assert ids[ranked[q]].tolist() == expected.tolist()
     cosine = tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, min_count=10, dim=8,
                                        workers=1, ranking="cosine")  # fmt: skip
@@ -426,7 +429,14 @@ def test_ranking_is_checked_and_reported(synth, val):
     res = tune(synth.sessions, space={"window": [2]}, base_params={"dim": 8, "workers": 1},
                n_configs=1, min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False,
                n_test=N_TEST, n_valid=N_VALID)  # fmt: skip
-    assert res.ranking == "log_prob" and "(ranked by log_prob)" in res.summary()
+    assert res.ranking == "blend" and "(ranked by blend)" in res.summary()
+    # the guard's defaults: Item2Vec()'s settings and epochs (None: automatic), base_params
+    from item2vec import Item2Vec
+    from item2vec.config import auto_epochs
+
+    assert res.defaults_params == {"dim": 8, "workers": 1, "epochs": Item2Vec().epochs}
+    if Item2Vec().epochs is None:
+        assert res.guard["defaults_epochs"] == auto_epochs(res.validation.train.n_events)
     assert (
         run(synth, val, space={"a": [0]}, n_configs=1, min_epochs=1, max_epochs=1).ranking is None
     )
@@ -445,3 +455,182 @@ def test_a_diverging_configuration_scores_zero_and_the_search_goes_on():
     assert not t[t["learning_rate"] == 0.05]["diverged"].any()
     assert res.best_params["learning_rate"] == 0.05 and res.test_metrics["HR@10"] > 0
     assert "diverged" in res.summary()
+
+
+# ----------------------------------------------------------------------------- the guard
+@pytest.fixture(scope="module")
+def succ():
+    return datasets.synthetic(n_items=200, n_clusters=10, n_sessions=2000, successors=3, seed=0)
+
+
+def lucky(val: ev.NextEventSplit):
+    """``a=1`` wins the selection by luck (it knows the selection answers) and is popularity
+    elsewhere, as the defaults (``a=0``) are: no better on the confirmation cases."""
+    inner = planted(val, quality=lambda a, e: len(val) * a)
+
+    def trainer(train, *, epochs, seed, a=0):
+        return inner(train, epochs=epochs, seed=seed, a=a)
+
+    return trainer
+
+
+def honest(train, *, epochs, seed, a=0):
+    """``a=1``: transitions (first-order successors); ``a=0``, the defaults: popularity."""
+    return ev.transitions(train) if a == 1 else ev.popularity(train)
+
+
+def test_guard_returns_the_defaults_when_the_winner_is_no_better(succ):
+    split = ev.next_event_split(succ.sessions, n_test=200, seed=0)
+    val = ev.validation_split(split, n_valid=200, seed=0)
+    res = tune(succ.sessions, trainer=lucky(val), space={"a": [0, 1]}, n_configs=2,
+               min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False, n_test=200,
+               n_valid=200)  # fmt: skip
+    assert res.best_params == {"a": 1, "epochs": 1} and res.best_validation == 1.0
+    g = res.guard
+    assert res.chose_defaults and not g["kept"]
+    assert res.params == res.defaults_params == {"epochs": 1}  # no epochs default: max_epochs
+    assert g["tuned"] == g["defaults"] and g["diff"] == 0 and g["lower"] == 0
+    assert g["tuned_selection"] == 1.0 and g["defaults_selection"] < 0.2
+    pool = ev.validation_pool(split)  # every long session outside the test set
+    assert g["n_cases"] == len(res.confirmation) == min(2000, len(pool) - 200)
+    pop = ev.evaluate(ev.popularity(res.split.train), res.split)
+    assert res.test_metrics == res.defaults_test_metrics == pop
+    line = res.guard_line()
+    assert line.startswith(f"guard: tuned {g['tuned']:.3f} vs defaults {g['defaults']:.3f} HR@10")
+    assert f"on {g['n_cases']:,} held-back validation cases (diff +0.000" in line
+    assert "90% lower bound +0.000): returning the defaults" in line
+    text = res.summary()
+    assert line in text and "chosen: the defaults, epochs=1" in text
+    assert "  defaults " in text and "  tuned " not in text
+
+
+def test_guard_keeps_a_winner_that_is_clearly_better(succ):
+    res = tune(succ.sessions, trainer=honest, space={"a": [0, 1]}, n_configs=2, min_epochs=1,
+               max_epochs=1, budget_seconds=HUGE, progress=False, n_test=200, n_valid=200,
+               test_defaults=True)  # fmt: skip
+    g = res.guard
+    assert res.best_params == res.params == {"a": 1, "epochs": 1} and not res.chose_defaults
+    assert g["kept"] and g["lower"] > 0.1 and g["tuned"] > g["defaults"] + 0.2
+    conf = res.confirmation
+    trans = ev.evaluate(ev.transitions(conf.train), conf)["HR@10"]
+    pop = ev.evaluate(ev.popularity(conf.train), conf)["HR@10"]
+    assert g["tuned"] == pytest.approx(trans) and g["defaults"] == pytest.approx(pop)
+    assert g["diff"] == pytest.approx(trans - pop)
+    assert res.test_metrics == ev.evaluate(ev.transitions(res.split.train), res.split)
+    assert res.defaults_test_metrics == ev.evaluate(ev.popularity(res.split.train), res.split)
+    assert res.guard_line().endswith("keeping the tuned settings")
+    assert "  tuned " in res.summary() and "  defaults " in res.summary()
+
+
+def test_defaults_winning_the_selection_are_chosen(succ):
+    """The defaults are a candidate: a search whose every trial is worse returns them."""
+    res = tune(succ.sessions, trainer=honest, space={"a": [0]}, base_params={"a": 1},
+               n_configs=1, min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False,
+               n_test=200, n_valid=200)  # fmt: skip
+    # base a=1 is the defaults' too, and the space's a=0 overrides it in every trial
+    assert res.best_params == {"a": 0, "epochs": 1}
+    assert res.chose_defaults and res.params == {"a": 1, "epochs": 1}
+    assert "at least as well on the selection cases" in res.guard["reason"]
+
+
+def test_confirmation_cases_are_disjoint_from_selection_and_test(succ):
+    res = tune(succ.sessions, trainer=honest, space={"a": [0, 1]}, n_configs=2, min_epochs=1,
+               max_epochs=1, budget_seconds=HUGE, progress=False, n_test=200, n_valid=200,
+               valid_events=2, n_confirm=300)  # fmt: skip
+    split, val, conf = res.split, res.validation, res.confirmation
+    assert len(conf) == 300 == res.guard["n_cases"]
+    assert np.intersect1d(conf.test_sessions, val.test_sessions).size == 0
+    assert np.intersect1d(conf.test_sessions, split.test_sessions).size == 0
+    assert conf.train is val.train  # the trials' corpus, unchanged
+    s = conf.test_sessions
+    # each case predicts its session's last item of split.train, which val.train lacks
+    assert np.array_equal(conf.answers, split.train.items[split.train.offsets[s + 1] - 1])
+    assert np.array_equal(conf.queries, split.train.items[split.train.offsets[s + 1] - 2])
+    assert (val.train.lengths[s] == split.train.lengths[s] - 1).all()
+    again = tune_mod.confirmation_split(split, val, 300, 0)
+    assert np.array_equal(again.test_sessions, s)  # seeded
+
+
+def test_history_protocol_runs_the_search_and_the_test_on_histories(succ):
+    seen: list = []
+
+    def trainer(train, *, epochs, seed, a=0):
+        rec = honest(train, epochs=epochs, seed=seed, a=a)
+
+        def recommend(queries, k):
+            seen.append(np.shape(queries))
+            return rec(queries, k)
+
+        return recommend
+
+    res = tune(succ.sessions, trainer=trainer, space={"a": [0, 1]}, n_configs=2, min_epochs=1,
+               max_epochs=1, budget_seconds=HUGE, progress=False, n_test=200, n_valid=200,
+               history=3)  # fmt: skip
+    assert res.split.history == res.validation.history == res.confirmation.history == 3
+    assert res.validation.histories.shape == (200, 3)
+    assert np.array_equal(res.validation.histories[:, -1], res.validation.queries)
+    assert all(len(shape) == 2 and shape[1] == 3 for shape in seen)  # every query a history
+    conf = res.confirmation
+    s = conf.test_sessions
+    last = res.split.train.offsets[s + 1] - 1
+    assert np.array_equal(conf.histories[:, -1], res.split.train.items[last - 1])
+    assert "answer in history" in res.test_metrics
+    assert res.test_metrics == ev.evaluate(ev.transitions(res.split.train), res.split)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"history": 0}, r"history must be an integer >= 1, got 0"),
+        ({"history": 2.5}, r"history must be an integer >= 1, got 2.5"),
+        ({"n_confirm": 0}, r"n_confirm must be an integer >= 1, got 0"),
+        ({"n_confirm": 10_000}, r"n_confirm=10000 exceeds the \d+ sessions available"),
+        ({"test_defaults": "yes"}, r"test_defaults must be True or False, got 'yes'"),
+    ],
+)
+def test_bad_guard_and_protocol_input(synth, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        tune(synth.sessions, budget_seconds=HUGE, progress=False, **kwargs)
+
+
+def test_no_session_left_for_the_guard(synth):
+    split = ev.next_event_split(synth.sessions, n_test=N_TEST, seed=0)
+    every = len(ev.validation_pool(split))
+    with pytest.raises(DataError, match=rf"no session is left for the guard.*the {every} valid"):
+        tune(synth.sessions, budget_seconds=HUGE, progress=False, n_test=N_TEST, n_valid=every)
+
+
+def test_cli_tune_prints_and_writes_the_guard(synth, tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from item2vec.cli import main
+
+    rows = [(f"s{i}", f"item{it}") for i, items in enumerate(synth.sessions.to_lists())
+            for it in items]  # fmt: skip
+    log = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["basket", "product"]).to_csv(log, index=False)
+    out = tmp_path / "tune.json"
+    rc = main(["tune", str(log), "--session-col", "basket", "--item-col", "product",
+               "--space", "window=1,2", "--space", "dim=8", "--space", "ns_exponent=0.75",
+               "--space", "sample=0", "--space", "mode=skipgram", "--min-epochs", "1",
+               "--max-epochs", "1", "--budget", "300", "--n-test", "50", "--n-valid", "50",
+               "--n-confirm", "80", "--history", "2", "--quiet", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    g = result["guard"]
+    # 80 sessions; those whose answer is in their 2-item history are left out
+    assert 0 < g["n_cases"] <= 80 and g["metric"] == "HR@10" and isinstance(g["kept"], bool)
+    assert f"guard: tuned {g['tuned']:.3f} vs defaults {g['defaults']:.3f} HR@10 on " in text
+    assert f" on {g['n_cases']} held-back validation cases (diff {g['diff']:+.3f}, " in text
+    assert f"90% lower bound {g['lower']:+.3f}): " in text
+    assert ("keeping the tuned settings" in text) != ("returning the defaults" in text)
+    assert result["chose_defaults"] is (not g["kept"])
+    assert result["params"] == (result["defaults_params"] if result["chose_defaults"]
+                                else result["best_params"])  # fmt: skip
+    assert "answer in history" in result["test_metrics"]
+    assert main(["tune", str(log), "--session-col", "basket", "--item-col", "product",
+                 "--history", "0", "--quiet"]) == 2  # fmt: skip
+    assert "history must be an integer >= 1, got 0" in capsys.readouterr().err
