@@ -9,9 +9,12 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-from item2vec.data import Sessions  # noqa: E402
+from item2vec import datasets  # noqa: E402
+from item2vec.data import Sessions, Vocabulary  # noqa: E402
+from item2vec.split import next_event_split  # noqa: E402
 from item2vec.train import configure_threads  # noqa: E402
 
 configure_threads()  # as the CLI does: the trainer's workers are the parallelism
@@ -44,3 +47,23 @@ def check_corpus(s: Sessions, min_length: int = 1) -> None:
     assert len(set(ids.tolist())) == n
     assert s.report.get("sessions", len(s)) == len(s)
     assert s.report.get("events", s.n_events) == s.n_events
+
+
+def corpus(sessions: list[list[int]], n_items: int | None = None) -> Sessions:
+    """Sessions whose items are given directly as vocabulary rows (hand-made logs)."""
+    items = np.concatenate([np.asarray(s, np.int32) for s in sessions])
+    n_items = n_items or int(items.max()) + 1
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sessions])])
+    counts = np.bincount(items, minlength=n_items)
+    return Sessions(items, offsets, Vocabulary(np.arange(n_items, dtype=np.int64), counts))
+
+
+@pytest.fixture(scope="module")
+def synth():
+    """Planted clusters: 200 items, 10 clusters, 2,000 sessions (split, baselines, adapters)."""
+    return datasets.synthetic(n_items=200, n_clusters=10, n_sessions=2000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def synth_split(synth):
+    return next_event_split(synth.sessions, n_test=600, seed=0)

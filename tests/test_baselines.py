@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from item2vec import datasets
 from item2vec.baselines import cooccurrence, popularity, transitions
-from item2vec.data import Sessions, Vocabulary
+from item2vec.data import Sessions
 from item2vec.evaluate import evaluate
 from item2vec.exceptions import ParameterError
 from item2vec.split import next_event_split
-
-
-def corpus(sessions: list[list[int]], n_items: int | None = None) -> Sessions:
-    """Sessions whose items are given directly as vocabulary rows."""
-    items = np.concatenate([np.asarray(s, np.int32) for s in sessions])
-    n_items = n_items or int(items.max()) + 1
-    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sessions])])
-    counts = np.bincount(items, minlength=n_items)
-    return Sessions(items, offsets, Vocabulary(np.arange(n_items, dtype=np.int64), counts))
-
-
-@pytest.fixture(scope="module")
-def synth():
-    return datasets.synthetic(n_items=200, n_clusters=10, n_sessions=2000, seed=0)
-
-
-@pytest.fixture(scope="module")
-def synth_split(synth):
-    return next_event_split(synth.sessions, n_test=600, seed=0)
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -160,7 +142,6 @@ def test_synthetic_transitions_and_oracle_beat_popularity(synth, synth_split):
 
 
 def test_order_weight_tells_baskets_from_walks():
-    from item2vec import datasets
     from item2vec.counts import next_counts, order_weight, pair_matrix
 
     walks = datasets.synthetic(n_items=300, n_clusters=10, n_sessions=3000, successors=3)

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import corpus
 
-from item2vec import datasets
-from item2vec.data import Sessions, Vocabulary
 from item2vec.exceptions import DataError, ParameterError
 from item2vec.split import NextEventSplit, next_event_split, validation_pool, validation_split
-
-
-def corpus(sessions: list[list[int]], n_items: int | None = None) -> Sessions:
-    """Sessions whose items are given directly as vocabulary rows."""
-    items = np.concatenate([np.asarray(s, np.int32) for s in sessions])
-    n_items = n_items or int(items.max()) + 1
-    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sessions])])
-    counts = np.bincount(items, minlength=n_items)
-    return Sessions(items, offsets, Vocabulary(np.arange(n_items, dtype=np.int64), counts))
-
-
-@pytest.fixture(scope="module")
-def synth():
-    return datasets.synthetic(n_items=200, n_clusters=10, n_sessions=2000, seed=0)
 
 
 # ----------------------------------------------------------------------------- split
