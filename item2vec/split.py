@@ -17,7 +17,13 @@ from .checks import check_int, check_real
 from .data import Sessions, Vocabulary
 from .exceptions import DataError, ParameterError
 
-__all__ = ["NextEventSplit", "next_event_split", "validation_pool", "validation_split"]
+__all__ = [
+    "NextEventSplit",
+    "confirmation_split",
+    "next_event_split",
+    "validation_pool",
+    "validation_split",
+]
 
 
 @dataclass(frozen=True)
@@ -216,3 +222,40 @@ def validation_split(
         _strip(split.train, drop), items[pos - 1], items[pos], np.repeat(pick, events),
         seed, split.min_length, hist,
     )  # fmt: skip
+
+
+def confirmation_split(
+    split: NextEventSplit, val: NextEventSplit, n_confirm: int | None = None, seed: int = 0
+) -> NextEventSplit:
+    """The cases of :func:`item2vec.tune.tune`'s guard: sessions of ``split.train`` outside ``split`` and ``val``, each
+    predicting its last item, with ``val.train`` as training corpus.
+
+    ``val.train`` already lacks the last item of every session of ``split.train`` with
+    >= ``min_length`` items (see :func:`~item2vec.split.validation_split`), so these answers
+    are held out of the trials' corpus without any change to it, and the cases share no
+    session with the selection (``val``) or the test cases. Same protocol as ``split``
+    (histories of the same width). ``n_confirm``: sessions drawn (seeded), default
+    ``min(2000, available)``.
+    """
+    pool = validation_pool(split, 1)
+    pool = pool[~np.isin(pool, val.test_sessions)]
+    if len(pool) == 0:
+        raise DataError(
+            f"no session is left for the guard's confirmation cases: the {len(val)} validation "
+            "cases take every session outside the test set; lower n_valid (or n_test)"
+        )
+    if n_confirm is None:
+        n_confirm = min(2000, len(pool))
+    check_int("n_confirm", n_confirm, 1)
+    if n_confirm > len(pool):
+        raise ParameterError(
+            f"n_confirm={n_confirm} exceeds the {len(pool)} sessions available for it (outside "
+            "the test and validation sessions)"
+        )
+    rng = np.random.default_rng([seed, 1])  # not the validation draw's stream
+    sessions = np.sort(pool[rng.choice(len(pool), size=n_confirm, replace=False)])
+    items, starts = split.train.items, split.train.offsets[sessions]
+    pos = split.train.offsets[sessions + 1] - 1  # each session's last item in split.train
+    hist = None if split.history is None else _histories(items, starts, pos, split.history)
+    return NextEventSplit(val.train, items[pos - 1], items[pos], sessions, seed,
+                          split.min_length, hist)  # fmt: skip

@@ -61,7 +61,13 @@ from .halving import (
 from .metrics import bootstrap_interval
 from .recommenders import gensim_recommender, model_recommender
 from .scoring import Recommender, check_score
-from .split import NextEventSplit, next_event_split, validation_pool, validation_split
+from .split import (
+    NextEventSplit,
+    confirmation_split,
+    next_event_split,
+    validation_pool,
+    validation_split,
+)
 
 __all__ = [
     "DEFAULT_SPACE",
@@ -348,46 +354,6 @@ def _default_epochs(trainer: TrialTrainer | None, max_epochs: int) -> int | None
         return inspect.signature(Item2Vec).parameters["epochs"].default
     p = inspect.signature(trainer).parameters.get("epochs")
     return max_epochs if p is None or p.default is p.empty else p.default
-
-
-def confirmation_split(
-    split: NextEventSplit, val: NextEventSplit, n_confirm: int | None = None, seed: int = 0
-) -> NextEventSplit:
-    """The guard's cases: sessions of ``split.train`` outside ``split`` and ``val``, each
-    predicting its last item, with ``val.train`` as training corpus.
-
-    ``val.train`` already lacks the last item of every session of ``split.train`` with
-    >= ``min_length`` items (see :func:`~item2vec.split.validation_split`), so these answers
-    are held out of the trials' corpus without any change to it, and the cases share no
-    session with the selection (``val``) or the test cases. Same protocol as ``split``
-    (histories of the same width). ``n_confirm``: sessions drawn (seeded), default
-    ``min(2000, available)``.
-    """
-    pool = validation_pool(split, 1)
-    pool = pool[~np.isin(pool, val.test_sessions)]
-    if len(pool) == 0:
-        raise DataError(
-            f"no session is left for the guard's confirmation cases: the {len(val)} validation "
-            "cases take every session outside the test set; lower n_valid (or n_test)"
-        )
-    if n_confirm is None:
-        n_confirm = min(2000, len(pool))
-    check_int("n_confirm", n_confirm, 1)
-    if n_confirm > len(pool):
-        raise ParameterError(
-            f"n_confirm={n_confirm} exceeds the {len(pool)} sessions available for it (outside "
-            "the test and validation sessions)"
-        )
-    rng = np.random.default_rng([seed, 1])  # not the validation draw's stream
-    sessions = np.sort(pool[rng.choice(len(pool), size=n_confirm, replace=False)])
-    items, starts = split.train.items, split.train.offsets[sessions]
-    pos = split.train.offsets[sessions + 1] - 1  # each session's last item in split.train
-    hist = None
-    if split.history is not None:
-        at = pos[:, None] - split.history + np.arange(split.history)
-        hist = np.where(at >= starts[:, None], items[np.maximum(at, 0)], -1).astype(np.int32)
-    return NextEventSplit(val.train, items[pos - 1], items[pos], sessions, seed,
-                          split.min_length, hist)  # fmt: skip
 
 
 def _n_scored(split: NextEventSplit) -> int:
