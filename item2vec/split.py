@@ -227,8 +227,9 @@ def validation_split(
 def confirmation_split(
     split: NextEventSplit, val: NextEventSplit, n_confirm: int | None = None, seed: int = 0
 ) -> NextEventSplit:
-    """The cases of :func:`item2vec.tune.tune`'s guard: sessions of ``split.train`` outside ``split`` and ``val``, each
-    predicting its last item, with ``val.train`` as training corpus.
+    """The cases of :func:`item2vec.tune.tune`'s guard: sessions of ``split.train`` outside
+    ``split`` and ``val``, each predicting its last item, with ``val.train`` as training
+    corpus.
 
     ``val.train`` already lacks the last item of every session of ``split.train`` with
     >= ``min_length`` items (see :func:`~item2vec.split.validation_split`), so these answers
