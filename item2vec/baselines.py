@@ -22,7 +22,14 @@ from .checks import check_int, check_k
 from .counts import pair_matrix, session_matrix
 from .data import Sessions
 from .metrics import check_rows
-from .scoring import Recommender, backfill, check_histories, recency_weights, top_k
+from .scoring import (
+    Recommender,
+    backfill,
+    check_histories,
+    exclude_histories,
+    recency_weights,
+    top_k,
+)
 
 __all__ = [
     "popular_order",
@@ -98,8 +105,7 @@ def pair_counts(train: Sessions, window: int, symmetric: bool) -> Recommender:
     codes, inverse = np.unique(codes, return_inverse=True)
     counts = np.bincount(inverse, weights=np.concatenate(w_parts), minlength=len(codes))
     src, dst = codes // n_items, codes % n_items
-    pop_rank = np.full(n_items, n_items, np.int64)
-    pop_rank[pop] = np.arange(len(pop))
+    pop_rank, tie = _popularity_ranks(pop, n_items)
     order = np.lexsort((pop_rank[dst], -counts, src))
     succ = dst[order].astype(np.int32)
     indptr = np.zeros(n_items + 1, np.int64)
@@ -118,7 +124,6 @@ def pair_counts(train: Sessions, window: int, symmetric: bool) -> Recommender:
         return backfill(out, q, pop)
 
     matrix: list[sp.csr_matrix] = []  # built on the first history query
-    tie = (1.0 - pop_rank / (n_items + 1.0)) * 1e-9  # equal sums: the more popular first
 
     def summed(h: np.ndarray, k: int) -> np.ndarray:
         if not matrix:
@@ -128,7 +133,7 @@ def pair_counts(train: Sessions, window: int, symmetric: bool) -> Recommender:
         for s in range(0, len(h), step):
             scores = _weighted_rows(h[s : s + step], matrix[0]).toarray()
             scores = np.where(scores > 0, scores + tie, -np.inf)
-            _exclude(scores, h[s : s + step])
+            exclude_histories(scores, h[s : s + step])
             out[s : s + step] = top_k(scores, k)[0]
         return backfill(out, h, pop)
 
@@ -143,10 +148,12 @@ def _weighted_rows(h: np.ndarray, m: sp.csr_matrix) -> sp.csr_matrix:
     return weights @ m
 
 
-def _exclude(scores: np.ndarray, h: np.ndarray) -> None:
-    """No history item in its own list: ``-inf`` at each history's rows (in place)."""
-    r, c = np.nonzero(h >= 0)
-    scores[r, h[r, c]] = -np.inf
+def _popularity_ranks(pop: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of each row in ``pop`` (unseen rows last), and a tie-break below any count
+    difference (``1e-9`` scaled by rank) that puts the more popular of equal scores first."""
+    rank = np.full(n_items, n_items, np.int64)
+    rank[pop] = np.arange(len(pop))
+    return rank, (1.0 - rank / (n_items + 1.0)) * 1e-9
 
 
 def sknn(train: Sessions, neighbours: int = 100) -> Recommender:
@@ -162,9 +169,7 @@ def sknn(train: Sessions, neighbours: int = 100) -> Recommender:
     neighbours = check_int("neighbours", neighbours, 1)
     n_items = len(train.vocabulary)
     pop = popular_order(train)
-    pop_rank = np.full(n_items, n_items, np.int64)
-    pop_rank[pop] = np.arange(len(pop))
-    tie = (1.0 - pop_rank / (n_items + 1.0)) * 1e-9
+    tie = _popularity_ranks(pop, n_items)[1]
     x = session_matrix(train)  # (n_sessions, n_items), binary
     size = np.sqrt(np.asarray(x.sum(axis=1)).ravel())
     earlier = 1e-12 * (1.0 - np.arange(len(train)) / (len(train) + 1.0))  # equal: earlier wins
@@ -194,7 +199,7 @@ def sknn(train: Sessions, neighbours: int = 100) -> Recommender:
             )
             scores = (votes @ x).toarray()
             scores = np.where(scores > 0, scores + tie, -np.inf)
-            _exclude(scores, hs)
+            exclude_histories(scores, hs)
             out[s : s + len(hs)] = top_k(scores, k)[0]
         return backfill(out, h if np.ndim(queries) != 1 else h[:, 0], pop)
 

@@ -49,6 +49,7 @@ __all__ = [
     "check_histories",
     "recency_weights",
     "history_scores",
+    "exclude_histories",
     "backfill",
     "vector_recommender",
     "check_score",
@@ -232,6 +233,13 @@ def backfill(out: np.ndarray, queries: np.ndarray, order: np.ndarray) -> np.ndar
     return out
 
 
+def exclude_histories(scores: np.ndarray, histories: np.ndarray) -> None:
+    """No history item in its own list: ``-inf`` at each history's rows of ``scores``
+    ``(n, n_items)``, in place (``histories`` ``(n, N)``, ``-1`` padding ignored)."""
+    r, c = np.nonzero(histories >= 0)
+    scores[r, histories[r, c]] = -np.inf
+
+
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` columns of each row of ``scores`` (m, n), best first (argpartition, then a
     stable sort); ``(rows int32 (m, k), scores (m, k))``, ``-1`` / ``-inf`` past the finite ones."""
@@ -348,8 +356,7 @@ def vector_recommender(
                 counts=counts, prior_events=prior_events,
             )  # fmt: skip
             if exclude_query:
-                r, c = np.nonzero(hs >= 0)
-                sims[r, hs[r, c]] = -np.inf
+                exclude_histories(sims, hs)
             out[s : s + len(hs)] = top_k(sims, k)[0]
         return out if fallback is None else backfill(out, h, np.asarray(fallback))
 
