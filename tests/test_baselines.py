@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from conftest import corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -142,7 +143,7 @@ def test_synthetic_transitions_and_oracle_beat_popularity(synth, synth_split):
 
 
 def test_order_weight_tells_baskets_from_walks():
-    from item2vec.counts import next_counts, order_weight, pair_matrix
+    from item2vec.counts import choose_order_weight, next_counts, order_weight, pair_matrix
 
     walks = datasets.synthetic(n_items=300, n_clusters=10, n_sessions=3000, successors=3)
     forward = pair_matrix(walks.sessions, window=1, symmetric=False)
@@ -155,13 +156,35 @@ def test_order_weight_tells_baskets_from_walks():
         items[a:b] = rng.permutation(items[a:b])
     shuffled = Sessions(items, s.offsets, s.vocabulary)
     assert order_weight(pair_matrix(shuffled, window=1, symmetric=False)) > 0.9
-    # next_counts: forward counts plus the weighted backward ones
-    beta = order_weight(forward)
+    # next_counts: forward counts plus the backward ones weighted by choose_order_weight
+    beta = choose_order_weight(walks.sessions)
+    assert beta < 0.3  # on walks, what came before misleads
     np.testing.assert_allclose(
         next_counts(walks.sessions).toarray(), (forward + beta * forward.T).toarray()
     )
+    assert choose_order_weight(shuffled) >= 0.75  # without order, both directions help
     tiny = Sessions.from_lists([["a", "b"], ["b", "a"]])  # a perfectly symmetric log
     assert order_weight(pair_matrix(tiny, window=1, symmetric=False)) == 1.0
+    assert choose_order_weight(Sessions.from_lists([["a"], ["b", "b"]])) == 1.0  # no pairs
+
+
+def test_loo_hit_rate_by_hand():
+    from item2vec.counts import last_pairs, loo_hit_rate
+
+    # row 0: 1 -> 3, 2 -> 2, 3 -> 2; row 1: 0 -> 1
+    c = sp.csr_matrix(np.array([[0, 3, 2, 2], [1, 0, 0, 0], [0] * 4, [0] * 4], float))
+    a, b = np.array([0, 0, 1]), np.array([1, 2, 0])
+    # (0 -> 1): own 2, nothing above, two ties: rank 1 -> hit at k=2, not at k=1
+    # (0 -> 2): own 1, three above (minus itself: 2) -> hit at k=3 only
+    # (1 -> 0): own 0, no count left: always a miss
+    assert loo_hit_rate(c, a, b, k=1) == 0.0
+    assert loo_hit_rate(c, a, b, k=2) == pytest.approx(1 / 3)
+    assert loo_hit_rate(c, a, b, k=3) == pytest.approx(2 / 3)
+    assert loo_hit_rate(c, a[:0], b[:0]) == 0.0
+    s = Sessions.from_lists([["x", "y", "z"], ["x"], ["z", "z"], ["y", "x"]])
+    a, b = last_pairs(s)  # last two items of each session with two different ones
+    v = s.vocabulary
+    assert list(zip(v.ids[a], v.ids[b])) == [("y", "z"), ("y", "x")]
 
 
 def test_sknn_votes_of_the_most_similar_sessions():
