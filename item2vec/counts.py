@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 ORDER_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-"""The weights of the backward pairs :func:`choose_order_weight` tries, beside :func:`order_weight`."""
+"""Backward-pair weights :func:`choose_order_weight` tries, beside :func:`order_weight`."""
 LOO_CASES = 20_000
 """At most this many sessions (drawn with a fixed seed) judge the candidates."""
 
