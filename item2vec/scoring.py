@@ -131,7 +131,8 @@ def history_scores(
     rows = np.maximum(histories, 0)
     mask = np.where(known, 0.0, -np.inf)
     out_table = vectors if targets is None else targets
-    s = (vectors[rows] @ out_table.T).astype(np.float64)  # (h, N, n_items)
+    # one 2-D product (BLAS); numpy's stacked 3-D matmul is ~30x slower here
+    s = (vectors[rows.ravel()] @ out_table.T).reshape(*rows.shape, -1).astype(np.float64)
     if biases is None:
         out = np.einsum("hn,hnm->hm", w, s) + mask
     else:
