@@ -91,9 +91,10 @@ class Checkpointer:
                 f"({', '.join(f'{k}={saved.get(k)!r} vs {ours[k]!r}' for k in differ)}); "
                 "resume with the same settings or remove the checkpoint"
             )
-        if not np.array_equal(ck.vocabulary.ids, t.sessions.vocabulary.ids):
+        if ck.vocabulary != t.sessions.vocabulary:  # ids and counts: the same log
             raise TrainingError(
-                f"checkpoint {self.directory} was trained on a different vocabulary; "
+                f"checkpoint {self.directory} was trained on a different vocabulary (other "
+                "item ids or counts: another log, or a fit's checkpoint met by an update); "
                 "resume on the same data or remove the checkpoint"
             )
         if ck.meta.get("state") is None:

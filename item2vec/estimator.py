@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from . import incremental
 from .checks import SCORES, check_choice, check_int, check_k
 from .config import AUTO_EVENTS, Config, auto_epochs
-from .counts import next_counts
 from .data import Sessions
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .index import ItemIndex
@@ -58,7 +58,8 @@ class Item2Vec:
     monitor : item ids whose current nearest neighbours are printed every
         ``monitor_every`` steps while training (one matrix product per print).
     monitor_every : steps between neighbour prints.
-    descriptions : optional mapping item id -> text, used by the monitor.
+    descriptions : optional mapping item id -> text (or a Series indexed by id), used by
+        the monitor, saved with the model and shown by ``item2vec similar`` / ``recommend``.
     checkpoint_dir : write training checkpoints here (a model directory with the optimizer
         and position added); ``fit(..., resume=True)`` continues from it.
     checkpoint_every : steps between checkpoints (one is also written after every epoch
@@ -80,7 +81,10 @@ class Item2Vec:
         the other way round weighted by how unordered the log is
         (:func:`item2vec.counts.next_counts`): what ``score="blend"`` smooths with the
         model. ``None`` for a model streamed from a ``ParquetCorpus`` or loaded from a
-        directory written before it existed.
+        directory written before it existed. :meth:`update` adds the new sessions' counts.
+    update_state_ : :class:`item2vec.incremental.UpdateState`, what :meth:`update` needs
+        beyond the vectors (forward pair counts, items still below ``min_count``, Adagrad's
+        accumulators, a separate output table); saved with the model.
     """
 
     def __init__(
@@ -234,7 +238,9 @@ class Item2Vec:
                     "min_count > 1 renumbers the vocabulary and would break the validation "
                     "split: apply it to the sessions before splitting"
                 )
-            sessions = sessions.restrict(min_count=config.min_count)
+            raw, sessions = sessions, sessions.restrict(min_count=config.min_count)
+        else:
+            raw = sessions
         config = config.for_corpus(sessions.n_events)
         _warn_if_short(config.epochs, sessions.n_events)
         if config.negatives > 0 and len(sessions.vocabulary) < 2:
@@ -297,13 +303,57 @@ class Item2Vec:
         # once, so that a failed re-fit never pairs a new vocabulary with old vectors.
         history = [s.as_dict() for s in trainer.history]
         vectors, biases = _weights(model.E.numpy(), model.b.numpy()[:, 0])
-        counts = None if streamed else next_counts(sessions)
+        counts, forward = (None, None) if streamed else incremental.fit_counts(sessions)
+        update_state = incremental.after_fit(raw, sessions, trainer, forward)
         self.model_ = model
         self.vocabulary_ = sessions.vocabulary
         self.history_ = history
         self.epochs_ = config.epochs
         self.neighbour_counts_ = counts
+        self.update_state_ = update_state
         self._set_weights(vectors, biases)
+        return self
+
+    def update(
+        self,
+        sessions: Sessions,
+        *,
+        epochs: int | None = None,
+        freeze_existing: bool = False,
+        existing_rate: float | str = "auto",
+        learning_rate: float | None = None,
+        resume: bool = False,
+    ) -> Item2Vec:
+        """Train a fitted (or loaded) model further on new sessions, with new items; returns
+        self. The rules are in :mod:`item2vec.incremental`; in short:
+
+        - new items get rows appended; existing rows, ids, vectors and biases stay where
+          they are; ``min_count`` applies to the counts accumulated over every log seen;
+        - counts add up, so negatives, subsampling, :attr:`item_log_prior_` and the
+          neighbour counts of ``score="blend"`` follow the combined log;
+        - the learning rate decays from ``learning_rate`` (default: the model's) over the
+          update; existing rows run at ``existing_rate`` times it (``"auto"``: each item's
+          share of new events with SGD, 1 with Adagrad, whose accumulators are kept);
+        - ``freeze_existing=True`` trains only the new rows: every old vector and bias comes
+          out bit-identical;
+        - ``epochs=None`` gives the new sessions the model's ``epochs_``.
+
+        ``sessions`` is a :class:`Sessions` or a :class:`~item2vec.corpus.ParquetCorpus`
+        (streamed). ``checkpoint_dir`` / ``resume=True`` work as in :meth:`fit`: resume on
+        the model as it was before the update, with the same sessions. As with ``fit``, the
+        model changes only once the update has succeeded.
+        """
+        self._check_fitted()
+        result = incremental.update(
+            self, sessions, epochs=epochs, freeze_existing=freeze_existing,
+            existing_rate=existing_rate, learning_rate=learning_rate, resume=resume,
+        )  # fmt: skip
+        self.model_ = result.model
+        self.vocabulary_ = result.vocabulary
+        self.history_ = result.history
+        self.neighbour_counts_ = result.neighbour_counts
+        self.update_state_ = result.state
+        self._set_weights(result.vectors, result.biases)
         return self
 
     @staticmethod
@@ -552,7 +602,10 @@ class Item2Vec:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model directory atomically (see :func:`item2vec.io.save_model`)."""
+        """Write the model directory atomically (see :func:`item2vec.io.save_model`).
+
+        ``descriptions``, when set, are saved with it (for the items of the vocabulary) and
+        come back with :meth:`load`."""
         from .io import save_model
 
         self._check_fitted()
@@ -563,7 +616,11 @@ class Item2Vec:
             vocabulary=self.vocabulary_,
             config={**self.config().to_dict(), "epochs": self.epochs_, "index": self.index},
             history=self.history_,
-            extra_arrays=_counts_arrays(self.neighbour_counts_),
+            extra_arrays={
+                **_counts_arrays(self.neighbour_counts_),
+                **incremental.state_arrays(getattr(self, "update_state_", None)),
+            },
+            descriptions=self.descriptions,
         )
 
     @classmethod
@@ -588,12 +645,17 @@ class Item2Vec:
                 f"{meta_path}: config dim={config.dim} but the vectors have "
                 f"{loaded.vectors.shape[1]} columns"
             )
-        model = cls(**config.to_dict(), index=index, progress=False)
+        model = cls(
+            **config.to_dict(), index=index, progress=False, descriptions=loaded.descriptions
+        )
         model.vocabulary_ = loaded.vocabulary
         model.history_ = list(loaded.history or [])
         model.epochs_ = config.epochs
         model.neighbour_counts_ = _counts_from_arrays(
             loaded.extra_arrays, len(loaded.vocabulary), meta_path
+        )
+        model.update_state_ = incremental.state_from_arrays(
+            loaded.extra_arrays, loaded.vocabulary, config.dim, meta_path
         )
         model._set_weights(loaded.vectors, loaded.biases)
         return model

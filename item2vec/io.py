@@ -9,6 +9,8 @@ A saved model is a directory::
       biases.npy          float32 (n_items,)
       vocabulary.parquet  columns id (int64 or string) and count (int64), one row per item
       extra_<name>.npy    optional numeric arrays (e.g. a separate output table)
+      descriptions.parquet  optional: columns id and description (string), one row per item
+                          that has one, in vocabulary order (``train --desc-col``)
 
 Saving is atomic: every file is written and fsynced in a temporary sibling directory, then
 swapped into place with renames, so a reader sees either the old model or the new one. Loading
@@ -42,6 +44,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LoadedModel",
     "ModelSaveError",
+    "check_output",
     "check_writable",
     "load_model",
     "save_model",
@@ -51,6 +54,7 @@ FORMAT_NAME = "item2vec"
 FORMAT_VERSION = 1
 META = "meta.json"
 VECTORS, BIASES, VOCAB = "vectors.npy", "biases.npy", "vocabulary.parquet"
+DESCRIPTIONS = "descriptions.parquet"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -60,7 +64,8 @@ class LoadedModel:
     """Everything :func:`load_model` reads from a model directory.
 
     ``vectors`` is float32 (n_items, dim), ``biases`` float32 (n_items,); ``meta`` is the
-    whole parsed ``meta.json``; ``extra_arrays`` maps each extra name to its array.
+    whole parsed ``meta.json``; ``extra_arrays`` maps each extra name to its array;
+    ``descriptions`` maps item id -> text (``None`` when the model was saved without).
     """
 
     vectors: np.ndarray
@@ -70,6 +75,7 @@ class LoadedModel:
     history: list[dict[str, Any]] | None
     meta: dict[str, Any]
     extra_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    descriptions: dict[Any, str] | None = None
 
 
 def _after_file_written(name: str) -> None:
@@ -89,6 +95,7 @@ def save_model(
     history: list[dict[str, Any]] | None = None,
     extra_arrays: Mapping[str, np.ndarray] | None = None,
     state: Mapping[str, Any] | None = None,
+    descriptions: Mapping[Any, Any] | Any = None,
 ) -> Path:
     """Write a model directory at ``path`` atomically, replacing a model already there.
 
@@ -98,6 +105,8 @@ def save_model(
     ``vectors`` (n_items, dim) and ``biases`` (n_items,) are stored as float32 and must be
     finite; ``config`` and ``history`` must be JSON-serialisable (numpy scalars are
     converted). ``extra_arrays`` names must be letters, digits, ``_``, ``.`` or ``-``.
+    ``descriptions`` (item id -> text, a mapping or a pandas Series indexed by id) are kept
+    for the vocabulary's items that have one (missing values skipped, text as ``str``).
     An existing directory at ``path`` is replaced only if it is empty or an item2vec model.
 
     On failure the previous model at ``path`` is left intact and the temporary directory is
@@ -143,10 +152,14 @@ def save_model(
         tmp = fresh
         writes = [(VECTORS, vectors), (BIASES, biases), (VOCAB, vocabulary)]
         writes += [(f"extra_{k}.npy", extras[k]) for k in sorted(extras)]
+        if descriptions is not None:
+            writes.append((DESCRIPTIONS, _description_table(vocabulary, descriptions)))
         for name, obj in writes:
             with open(tmp / name, "wb") as f:
                 if isinstance(obj, Vocabulary):
                     _write_vocabulary(f, obj)
+                elif name == DESCRIPTIONS:
+                    _write_descriptions(f, vocabulary, *obj)
                 else:
                     np.save(f, obj, allow_pickle=False)
                 _flush(f)
@@ -184,6 +197,46 @@ def check_writable(path: str | os.PathLike[str], needed_bytes: int = 0) -> None:
             f"needs about {needed_bytes:,}; free space or choose another path",
             errno.ENOSPC,
         )
+
+
+def check_output(
+    path: str | os.PathLike[str],
+    *,
+    directory: bool = False,
+    overwrite: bool = False,
+    name: str = "output",
+) -> Path:
+    """Fail before any work when an output file (or, with ``directory``, a folder of files)
+    cannot be written at ``path``; returns it as a :class:`~pathlib.Path`.
+
+    Raises :class:`ParameterError`, its message starting with ``name`` and the path, when
+    the parent directory is missing or not writable, when a file is wanted and ``path`` is a
+    directory (or a folder is wanted and ``path`` is a file), or when ``path`` exists (a
+    non-empty folder, for ``directory``) and ``overwrite`` is false.
+    """
+    target = Path(path)
+    where = f"{name} {os.fspath(path)}"
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise ParameterError(f"{where}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ParameterError(f"{where}: the directory {parent} is not writable")
+    if directory:
+        if target.exists() and not target.is_dir():
+            raise ParameterError(f"{where}: a file is in the way; give a folder name")
+        if target.is_dir() and any(target.iterdir()) and not overwrite:
+            raise ParameterError(
+                f"{where}: the folder exists and is not empty; pass overwrite=True to write "
+                "into it (files of the same name are replaced)"
+            )
+    else:
+        if target.is_dir():
+            raise ParameterError(f"{where}: it is a directory; give a file name")
+        if target.exists() and not overwrite:
+            raise ParameterError(f"{where}: the file exists; pass overwrite=True to replace it")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ParameterError(f"{where}: not writable")
+    return target
 
 
 def _check_target(target: Path) -> None:
@@ -274,6 +327,38 @@ def _write_vocabulary(f: Any, vocabulary: Vocabulary) -> None:
     pq.write_table(pa.table({"id": ids, "count": counts}), f)
 
 
+def _description_table(vocabulary: Vocabulary, descriptions: Any) -> tuple[list, list]:
+    """The (ids, texts) of the vocabulary's items that have a description, in row order."""
+    import pandas as pd
+
+    if isinstance(descriptions, pd.Series):
+        keep = ~descriptions.index.duplicated(keep="first")
+        descriptions = dict(zip(descriptions.index[keep], descriptions[keep], strict=True))
+    if not isinstance(descriptions, Mapping):
+        raise ParameterError(
+            f"descriptions must map item ids to text, got {type(descriptions).__name__}"
+        )
+    ids, texts = [], []
+    for item in vocabulary.ids.tolist():
+        text = descriptions.get(item)
+        if text is None and vocabulary.is_numeric:  # numeric ids may be keyed as strings
+            text = descriptions.get(str(item))
+        if text is None or (not isinstance(text, str) and bool(np.all(pd.isna(text)))):
+            continue
+        ids.append(item)
+        texts.append(str(text))
+    return ids, texts
+
+
+def _write_descriptions(f: Any, vocabulary: Vocabulary, ids: list, texts: list) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    typ = pa.int64() if vocabulary.is_numeric else pa.string()
+    table = pa.table({"id": pa.array(ids, type=typ), "description": pa.array(texts, pa.string())})
+    pq.write_table(table, f)
+
+
 def _finite_float32(name: str, arr: Any, *, ndim: int) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.ndim != ndim or arr.dtype.kind not in "fiu":
@@ -361,7 +446,13 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     for k in meta["extra_arrays"]:
         with _open_verified(root / f"extra_{k}.npy", files[f"extra_{k}.npy"]) as f:
             extras[k] = _load_array(f, ndim=None, float32=False)
-    return LoadedModel(vectors, biases, vocabulary, meta["config"], meta["history"], meta, extras)
+    descriptions = None
+    if DESCRIPTIONS in files:
+        with _open_verified(root / DESCRIPTIONS, files[DESCRIPTIONS]) as f:
+            descriptions = _read_descriptions(f, vocabulary)
+    return LoadedModel(
+        vectors, biases, vocabulary, meta["config"], meta["history"], meta, extras, descriptions
+    )
 
 
 def _check_dir(root: Path) -> None:
@@ -521,3 +612,34 @@ def _read_vocabulary(f: BinaryIO, info: dict[str, Any]) -> Vocabulary:
         )
     except DataError as e:
         raise ModelFormatError(f"{path}: {e}") from None
+
+
+def _read_descriptions(f: BinaryIO, vocabulary: Vocabulary) -> dict[Any, str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = f.name
+    try:
+        table = pq.read_table(f)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise ModelFormatError(f"{path}: not a readable Parquet file ({e})") from None
+    if table.column_names != ["id", "description"]:
+        raise ModelFormatError(
+            f"{path}: columns are {table.column_names}, expected id, description"
+        )
+    ids, texts = table.column("id"), table.column("description")
+
+    def text(typ: Any) -> bool:
+        return pa.types.is_string(typ) or pa.types.is_large_string(typ)
+
+    id_ok = pa.types.is_int64(ids.type) if vocabulary.is_numeric else text(ids.type)
+    if not id_ok or not text(texts.type) or ids.null_count or texts.null_count:
+        raise ModelFormatError(f"{path}: expected an id column as the vocabulary's and text")
+    out = dict(zip(ids.to_pylist(), texts.to_pylist(), strict=True))
+    if len(out) != len(ids):
+        raise ModelFormatError(f"{path}: an item has more than one description")
+    try:
+        vocabulary.encode(list(out))
+    except (KeyError, ValueError) as e:
+        raise ModelFormatError(f"{path}: describes an item not in the model ({e})") from None
+    return out

@@ -3,7 +3,9 @@
 ``step(tables, accumulators, contexts (G, U, C), targets (G, U), negatives (G, U, K),
 lr (G,))`` runs the ``G`` batches of a group (see :mod:`item2vec.feed`) in a
 ``tf.while_loop``: for each batch :func:`~item2vec.model.unit_loss_and_grads` and the update
-rules of :mod:`item2vec.updates` (SGD, or row-wise Adagrad when accumulators are given).
+rules of :mod:`item2vec.updates` (SGD, or row-wise Adagrad when accumulators are given;
+each gradient row times its item's rate when ``rates`` (n, 1) are given: an update of a
+trained model, see :mod:`item2vec.incremental`).
 It returns ``(loss, scored, couples)``: the loss summed over the first :data:`LOSS_UNITS`
 units of each batch, the couples it was summed over, and all real couples.
 
@@ -21,7 +23,7 @@ from typing import Any
 import tensorflow as tf
 
 from .model import unit_loss_and_grads
-from .updates import apply_adagrad, apply_sgd, gradient_scale
+from .updates import apply_adagrad, apply_sgd, gradient_scale, scale_rows
 
 #: The reported loss is summed over the first this many units of each batch (shuffled, so
 #: an unbiased estimate); the full loss's softplus costs 8% of a step.
@@ -58,13 +60,18 @@ def bind_step(
     mode: str,
     negatives: int,
     dense: bool,
+    rates: tf.Variable | None = None,
 ) -> StepFn:
-    """The compiled step (:func:`compiled_step`) bound to these tables and accumulators."""
+    """The compiled step (:func:`compiled_step`) bound to these tables and accumulators
+    (and the per-row ``rates`` (n, 1) float32 of an update, if any)."""
     tables, accumulators = tuple(tables), tuple(accumulators)
-    concrete = compiled_step(tables, accumulators, mode=mode, negatives=negatives, dense=dense)
+    extra = () if rates is None else (rates,)
+    concrete = compiled_step(
+        tables, accumulators, mode=mode, negatives=negatives, dense=dense, rates=extra
+    )
 
     def step(contexts: tf.Tensor, targets: tf.Tensor, negatives: tf.Tensor, lr: tf.Tensor):
-        return concrete(tables, accumulators, contexts, targets, negatives, lr)
+        return concrete(tables, accumulators, extra, contexts, targets, negatives, lr)
 
     return step
 
@@ -76,18 +83,20 @@ def compiled_step(
     mode: str,
     negatives: int,
     dense: bool,
+    rates: tuple[tf.Variable, ...] = (),
 ) -> Callable:
     """The step graph for tables of these shapes, traced once and kept (the last
     ``_STEPS_KEPT`` shapes and settings).
 
     ``tables`` is ``(E, b)`` or ``(E, E_out, b)``; ``accumulators`` are Adagrad's (empty
-    for SGD). The graph takes them as arguments, so any variables of the same shapes can be
-    trained with it. Tracing and graph optimisation cost 0.1-0.3 s per new function,
-    about 5% of a 10-epoch fit on Online Retail.
+    for SGD); ``rates`` is ``()`` or the ``(n, 1)`` per-row rates of an update. The graph
+    takes them as arguments, so any variables of the same shapes can be trained with it.
+    Tracing and graph optimisation cost 0.1-0.3 s per new function, about 5% of a 10-epoch
+    fit on Online Retail.
     """
     key = (
-        mode, negatives, dense, LOSS_UNITS, len(tables),
-        tuple(tuple(v.shape) for v in tables + accumulators),
+        mode, negatives, dense, LOSS_UNITS, len(tables), len(accumulators), len(rates),
+        tuple(tuple(v.shape) for v in tables + accumulators + rates),
     )  # fmt: skip
     with _STEPS_LOCK:
         if key in _STEPS:
@@ -97,6 +106,7 @@ def compiled_step(
     concrete = fn.get_concrete_function(
         tables,
         accumulators,
+        rates,
         tf.TensorSpec([None, None, None], tf.int32),  # contexts (G, U, C)
         tf.TensorSpec([None, None], tf.int32),  # targets (G, U)
         tf.TensorSpec([None, None, negatives], tf.int32),  # negatives (G, U, K)
@@ -113,11 +123,13 @@ def _step_function(mode: str, dense: bool) -> Any:
     """The ``tf.function`` behind :func:`compiled_step`: SGD (plain, with the learning
     rate in the logit gradient) or row-wise Adagrad when accumulators are given."""
 
-    def batch(view, accs, contexts, targets, negatives, lr):
+    def batch(view, accs, rates, contexts, targets, negatives, lr):
         scale = gradient_scale(bool(accs), lr)
         loss, grads = unit_loss_and_grads(
             view, contexts, targets, negatives, scale, loss_units=LOSS_UNITS
         )
+        if rates:
+            grads = scale_rows(grads, rates[0])
         if accs:
             apply_adagrad(grads, view.variables, accs, lr)
         else:
@@ -127,12 +139,12 @@ def _step_function(mode: str, dense: bool) -> Any:
     # an explicit while_loop, not autograph: tracing must not depend on reading this
     # file's source (autograph falls back to plain Python when it cannot)
     @tf.function(autograph=False)
-    def step(tables, accs, contexts, targets, negatives, lr):
+    def step(tables, accs, rates, contexts, targets, negatives, lr):
         view = TableView(tables, mode)
 
         def body(i, loss):
             args = (contexts[i], targets[i], negatives[i], lr[i])
-            return i + 1, loss + batch(view, accs, *args)
+            return i + 1, loss + batch(view, accs, rates, *args)
 
         n = tf.shape(contexts)[0]
         _, loss = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), tf.constant(0.0)))

@@ -100,6 +100,12 @@ class Trainer:
     on_step : callables called with ``(TrainState)`` after each batch (checkpointing,
         monitoring), in order.
     progress : show a tqdm progress bar with loss and couples/s.
+    row_rates : optional float (n_items,) in [0, 1]: each row's gradients are multiplied by
+        its rate (0 freezes a row exactly); what an update of a trained model uses
+        (:mod:`item2vec.incremental`).
+    units_per_epoch : expected window units per epoch, when they are not those of the
+        vocabulary's counts (an update trains on a part of the log its counts describe);
+        sizes the learning-rate schedule and the progress bar.
     """
 
     def __init__(
@@ -111,6 +117,8 @@ class Trainer:
         on_epoch_end: Callable[[EpochStats], None] | None = None,
         on_step: list[Callable[[TrainState], None]] | None = None,
         progress: bool = True,
+        row_rates: np.ndarray | None = None,
+        units_per_epoch: float | None = None,
     ) -> None:
         self.model = model
         self.sessions = sessions
@@ -120,7 +128,11 @@ class Trainer:
         self.progress = progress
         self.state = TrainState()
         self.history: list[EpochStats] = []
-        per_epoch = expected_units_per_epoch(sessions, config)
+        per_epoch = (
+            expected_units_per_epoch(sessions, config)
+            if units_per_epoch is None
+            else float(units_per_epoch)
+        )
         self.total_units = max(1.0, per_epoch * config.epochs)
         self.steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
         #: the learning rate after a number of window units (:meth:`learning_rate`)
@@ -129,6 +141,12 @@ class Trainer:
         self._accumulators: list[tf.Variable] = []
         if config.optimizer == "adagrad":
             self._accumulators = new_accumulators(self.variables())
+        self._rates: tf.Variable | None = None
+        if row_rates is not None:
+            rates = np.asarray(row_rates, np.float32).reshape(-1, 1)
+            if rates.shape[0] != model.n_items:
+                raise ValueError(f"row_rates needs {model.n_items} rates, got {rates.shape[0]}")
+            self._rates = tf.Variable(rates, trainable=False)
         self._compiled: StepFn | None = None  # built by the first step (see fit)
         self._step_fn: StepFn = self._step
 
@@ -174,7 +192,7 @@ class Trainer:
         # row scatter while the table is smaller than the rows a batch touches
         dense = model.n_items <= c.batch_size * (1 + c.negatives)
         return bind_step(self.variables(), self._accumulators, mode=model.mode,
-                         negatives=c.negatives, dense=dense)  # fmt: skip
+                         negatives=c.negatives, dense=dense, rates=self._rates)  # fmt: skip
 
     def learning_rate(self, units_done: int) -> float:
         """Linear decay from ``learning_rate`` to ``min_learning_rate`` over the expected

@@ -13,6 +13,8 @@ rules to the same tables, written once here:
   (:func:`adagrad_rows`, :func:`apply_adagrad`).
 - **Learning rate**: word2vec's linear decay from ``learning_rate`` to a floor over the run
   (:class:`LinearDecay`), by window units in one process and by global steps across workers.
+- **Row rates** (updates of a trained model): every gradient row times its item's rate
+  (:func:`scale_rows`), before SGD or Adagrad; rate 0 freezes a row exactly.
 
 Shapes: a table is ``(n, D)`` (``D = 1`` for the bias); ``rows`` ``(R,)`` int32;
 ``values`` ``(R, D)`` float32; accumulators ``(n, 1)`` float32.
@@ -89,6 +91,19 @@ def assign_accumulators(
     """Load :func:`accumulator_arrays`' output back into ``accumulators``."""
     for i, a in enumerate(accumulators):
         a.assign(arrays[f"accumulator_{i}"])
+
+
+def scale_rows(grads: Gradients, rates: tf.Tensor) -> list[tuple[tf.Variable, tf.IndexedSlices]]:
+    """Each gradient row times its item's rate: ``g[r] * rates[r]`` for ``rates`` (n, 1)
+    float32 (an update trains old and new rows at different rates, see
+    :mod:`item2vec.incremental`). A row whose rate is 0 gets an exact ``+0.0`` gradient, so
+    its values come out of SGD or Adagrad bit-identical."""
+    out = []
+    for var, g in grads:
+        r = tf.gather(rates, g.indices)  # (R, 1)
+        values = tf.where(r > 0.0, g.values * r, tf.zeros_like(g.values))
+        out.append((var, tf.IndexedSlices(values, g.indices, g.dense_shape)))
+    return out
 
 
 def dedupe_rows(values: tf.Tensor, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -1,7 +1,9 @@
 """The vocabulary: item id <-> dense row index, with the count of each item.
 
 Rows are ordered by descending count, ties by first appearance in the corpus, so row 0 is
-the most frequent item; the embedding table has exactly ``len(vocabulary)`` rows. Built by
+the most frequent item; the embedding table has exactly ``len(vocabulary)`` rows (after
+:meth:`item2vec.Item2Vec.update`, each update's new items follow the rows before them, in
+descending count among themselves: rows never move). Built by
 :class:`~item2vec.data.Sessions` (in memory) and :class:`~item2vec.corpus.ParquetCorpus`
 (streamed), saved with every model.
 """

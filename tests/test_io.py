@@ -425,3 +425,77 @@ def test_pickled_meta_json_is_just_invalid_json(saved: Path) -> None:
     (saved / "meta.json").write_bytes(pickle.dumps({"format": "item2vec"}))
     with pytest.raises(ModelFormatError, match="meta.json: not valid JSON"):
         load_model(saved)
+
+
+# ------------------------------------------------------------------------- descriptions
+
+
+@pytest.mark.parametrize("ids", [STR_IDS, INT_IDS], ids=["str", "int"])
+def test_descriptions_round_trip_for_the_vocabulary_items(tmp_path: Path, ids: np.ndarray) -> None:
+    keys = ids.tolist()
+    given = {keys[0]: "first", keys[2]: 3.5, keys[3]: None, "not an item": "dropped"}
+    if ids.dtype.kind == "i":  # numeric ids may come keyed by their text, as read from a CSV
+        given[str(keys[1])] = "second"
+    else:
+        given[keys[1]] = "second"
+    save_model(tmp_path / "m", **make_parts(ids), descriptions=given)
+    loaded = load_model(tmp_path / "m")
+    assert loaded.descriptions == {keys[0]: "first", keys[1]: "second", keys[2]: "3.5"}
+    assert "descriptions.parquet" in loaded.meta["files"]
+
+
+def test_descriptions_from_a_series_keep_the_first_of_repeated_ids(tmp_path: Path) -> None:
+    desc = pd.Series(["heart", "dup", "retro"], index=["85123A", "85123A", "22423"])
+    save_model(tmp_path / "m", **make_parts(STR_IDS), descriptions=desc)
+    assert load_model(tmp_path / "m").descriptions == {"85123A": "heart", "22423": "retro"}
+
+
+def test_a_model_without_descriptions_loads_none(saved: Path) -> None:
+    assert load_model(saved).descriptions is None
+    assert not (saved / "descriptions.parquet").exists()
+
+
+def test_bad_descriptions_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="descriptions must map item ids to text"):
+        save_model(tmp_path / "m", **make_parts(STR_IDS), descriptions=["a", "b"])
+    path = tmp_path / "m"
+    save_model(path, **make_parts(STR_IDS), descriptions={"85123A": "heart"})
+    good = (path / "descriptions.parquet").read_bytes()
+    (path / "descriptions.parquet").write_bytes(good[:-5])
+    with pytest.raises(ModelFormatError, match="descriptions.parquet: size is"):
+        load_model(path)
+    buf = tmp_path / "other.parquet"
+    pd.DataFrame({"id": ["nope"], "description": ["x"]}).to_parquet(buf)
+    rewrite(path, "descriptions.parquet", buf.read_bytes())
+    with pytest.raises(ModelFormatError, match="describes an item not in the model"):
+        load_model(path)
+    pd.DataFrame({"id": [1], "description": ["x"]}).to_parquet(buf)
+    rewrite(path, "descriptions.parquet", buf.read_bytes())
+    with pytest.raises(ModelFormatError, match="expected an id column as the vocabulary's"):
+        load_model(path)
+
+
+# ------------------------------------------------------------------------- output paths
+
+
+def test_check_output_refuses_what_cannot_be_written(tmp_path: Path) -> None:
+    from item2vec.io import check_output
+
+    f = tmp_path / "out.txt"
+    assert check_output(f) == f  # a new file in an existing directory
+    f.write_text("x")
+    with pytest.raises(ParameterError, match=r"^output .*out.txt: the file exists; pass overwri"):
+        check_output(f)
+    assert check_output(f, overwrite=True) == f
+    with pytest.raises(ParameterError, match="it is a directory; give a file name"):
+        check_output(tmp_path)
+    with pytest.raises(ParameterError, match=r"--out .*: the directory .*missing does not exist"):
+        check_output(tmp_path / "missing" / "x.txt", name="--out")
+    with pytest.raises(ParameterError, match="a file is in the way; give a folder name"):
+        check_output(f, directory=True)
+    (tmp_path / "folder").mkdir()
+    assert check_output(tmp_path / "folder", directory=True) == tmp_path / "folder"  # empty
+    (tmp_path / "folder" / "a").write_text("a")
+    with pytest.raises(ParameterError, match="the folder exists and is not empty"):
+        check_output(tmp_path / "folder", directory=True)
+    check_output(tmp_path / "folder", directory=True, overwrite=True)

@@ -88,3 +88,14 @@ def test_load_refuses_a_config_with_bad_values(fitted, tmp_path):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ModelFormatError, match="dim"):
         Item2Vec.load(tmp_path / "m")
+
+
+def test_descriptions_are_saved_and_loaded_with_the_model(fitted, tmp_path, monkeypatch):
+    ids = fitted.vocabulary_.ids.tolist()
+    fitted.save(tmp_path / "plain")
+    assert Item2Vec.load(tmp_path / "plain").descriptions is None
+    monkeypatch.setattr(fitted, "descriptions", {ids[0]: "first", "not an item": "dropped"})
+    fitted.save(tmp_path / "m")
+    loaded = Item2Vec.load(tmp_path / "m")
+    assert loaded.descriptions == {ids[0]: "first"}
+    assert loaded.get_params()["descriptions"] == {ids[0]: "first"}
