@@ -71,11 +71,31 @@ def _write(text: str) -> None:
     tqdm.write(text)
 
 
-def progress_bar(enabled: bool, total: int) -> Any:
+def progress_bar(enabled: bool, total: int, **options: Any) -> Any:
     """A tqdm bar over ``total`` batches (``None`` when not ``enabled``); it shows itself
-    only on a terminal."""
+    only on a terminal (``options`` go to tqdm, e.g. ``file`` or ``disable``).
+
+    The trainer names the epoch in the bar's description when it starts (``"epoch 1/5"``)
+    and again at the end of every epoch (the next one, or the last one again): each of those
+    later calls leaves the finished epoch's line above the bar (its postfix: loss, couples/s,
+    learning rate; and the time so far), so a terminal keeps one line per epoch while the
+    bar itself goes away.
+    """
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="batch", leave=False, disable=None)
+    class EpochBar(tqdm):  # type: ignore[misc, valid-type]
+        _epoch: str | None = None  # the epoch running, as the description names it
+
+        def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+            if self._epoch is not None and not self.disable:  # the end of an epoch
+                elapsed = self.format_interval(self.format_dict["elapsed"])
+                postfix = str(self.postfix or "").replace("couples_s=", "couples/s=")
+                done = ", ".join(p for p in (postfix, f"{elapsed} elapsed") if p)
+                self.write(f"{self._epoch} done: {done}", file=self.fp)
+            self._epoch = desc
+            super().set_description(desc, refresh)
+
+    options = {"unit": "batch", "leave": False, "disable": None, **options}
+    return EpochBar(total=total, **options)
