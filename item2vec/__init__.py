@@ -7,9 +7,8 @@ similar-item and next-item queries.
 
 from __future__ import annotations
 
-from . import datasets, sampling
-from .data import Sessions, Vocabulary
-from .estimator import Item2Vec
+from typing import TYPE_CHECKING
+
 from .exceptions import (
     DataError,
     Item2VecError,
@@ -20,8 +19,40 @@ from .exceptions import (
     TrainingError,
     UnknownItemError,
 )
-from .index import ItemIndex
 from .version import __version__
+
+if TYPE_CHECKING:
+    from . import datasets, sampling
+    from .data import Sessions, Vocabulary
+    from .estimator import Item2Vec
+    from .index import ItemIndex
+
+# Imported on first use (PEP 562), so that `import item2vec` and `item2vec --help` do not
+# load pandas, FAISS or TensorFlow.
+_LAZY = {
+    "datasets": ".datasets",
+    "sampling": ".sampling",
+    "Sessions": ".data",
+    "Vocabulary": ".data",
+    "Item2Vec": ".estimator",
+    "ItemIndex": ".index",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'item2vec' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(_LAZY[name], __name__)
+    value = module if name in ("datasets", "sampling") else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Item2Vec",

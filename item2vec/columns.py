@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from collections.abc import Hashable, Iterable
 from typing import Any
 
@@ -19,12 +20,14 @@ from .exceptions import DataError, ParameterError
 __all__ = [
     "arrow_nullable_int",
     "check_path",
+    "csv_header",
     "factorize_ids",
     "missing_ids",
     "needed_columns",
     "normalize_ids",
     "parse_gap",
     "parse_time",
+    "separator_hint",
 ]
 
 _INT64_LIMIT = 2.0**63
@@ -77,14 +80,50 @@ def needed_columns(header: Iterable[Hashable], **roles: Hashable | None) -> list
         if col not in header:
             close = difflib.get_close_matches(str(col), names, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise DataError(
-                f"{role} column {col!r} not found; columns present: {', '.join(names)}{hint}"
-            )
+            present = ", ".join(names) if names else "none (the file has no header)"
+            raise DataError(f"{role} column {col!r} not found; columns present: {present}{hint}")
         if header.count(col) > 1:
             raise DataError(f"{role} column {col!r} appears {header.count(col)} times")
         if col not in cols:
             cols.append(col)
     return cols
+
+
+def csv_header(path: str, opts: dict, *, warn: bool = True) -> tuple[list, dict]:
+    """The column names of a CSV file, trimmed of surrounding spaces, and the name each has
+    in the file. Spaces after the separators of the header turn on ``skipinitialspace``
+    (in ``opts``) unless the caller set it; any trimming is reported by a warning (unless
+    not ``warn``)."""
+    header = list(pd.read_csv(path, nrows=0, **opts).columns)
+    padded = [h for h in header if isinstance(h, str) and h != h.strip()]
+    if not padded:
+        return header, {h: h for h in header}
+    skipped = "skipinitialspace" not in opts and any(h != h.lstrip() for h in padded)
+    if skipped:
+        opts["skipinitialspace"] = True
+        header = list(pd.read_csv(path, nrows=0, **opts).columns)
+    names = [h.strip() if isinstance(h, str) else h for h in header]
+    if len(set(names)) < len(names):  # trimming would merge two columns: keep them apart
+        return header, {h: h for h in header}
+    if warn:
+        warnings.warn(
+            f"column names with spaces around them were trimmed ("
+            f"{', '.join(map(repr, padded))} -> {', '.join(repr(h.strip()) for h in padded)})"
+            + ("; spaces after each separator are skipped in every field" if skipped else ""),
+            UserWarning,
+            stacklevel=3,
+        )
+    return names, dict(zip(names, header, strict=True))
+
+
+def separator_hint(names: list, sep: str) -> str:
+    """A hint when a one-column header looks separated by something other than ``sep``."""
+    if len(names) != 1:
+        return ""
+    for other in (";", "\t", "|", ","):
+        if other != sep and other in str(names[0]):
+            return f"; the header looks {other!r}-separated: pass sep={other!r}"
+    return ""
 
 
 def missing_ids(col: pd.Series) -> np.ndarray:

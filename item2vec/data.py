@@ -28,12 +28,14 @@ from .checks import check_int
 from .columns import (
     arrow_nullable_int,
     check_path,
+    csv_header,
     factorize_ids,
     missing_ids,
     needed_columns,
     normalize_ids,
     parse_gap,
     parse_time,
+    separator_hint,
 )
 from .exceptions import DataError, ParameterError
 from .vocabulary import Vocabulary
@@ -43,6 +45,11 @@ __all__ = ["Vocabulary", "Sessions", "normalize_ids"]
 #: Missing-value markers of a CSV time column (pandas' defaults); id columns use only "".
 _CSV_NA = ("", "#N/A", "#NA", "N/A", "NA", "<NA>", "NULL", "NaN", "-NaN", "nan", "-nan", "None",
            "n/a", "null")  # fmt: skip
+
+
+def _report_text(report: dict[str, int]) -> str:
+    """A cleaning report on one line, without its zero counts (for error messages)."""
+    return ", ".join(f"{k!r}: {v}" for k, v in report.items() if v)
 
 
 class Sessions:
@@ -276,7 +283,7 @@ class Sessions:
             report[f"rows with missing {time}"] = int((bad_time & keep).sum())
             keep &= ~bad_time
         if not keep.any():
-            raise DataError(f"no rows left after dropping missing values: {report}")
+            raise DataError(f"no rows left after dropping missing values ({_report_text(report)})")
 
         groups = factorize_ids(df[group].to_numpy()[keep], group)[0]
         item_values = normalize_ids(df[item][keep], item)
@@ -328,9 +335,10 @@ class Sessions:
         report[f"events in sessions shorter than {min_length}"] = int((~ev_keep).sum())
         rows = rows[ev_keep]
         if len(rows) == 0:
+            longest = int(lengths.max()) if len(lengths) else 0
             raise DataError(
-                f"no sessions of length >= {min_length} left after cleaning "
-                f"({n_sessions} sessions before); report: {report}"
+                f"no sessions of length >= {min_length} left after cleaning ({n_sessions:,} "
+                f"sessions before; the longest has {longest:,} events): lower min_length"
             )
         lengths = lengths[long_enough]
         # compact the vocabulary to items that still occur: descending final count,
@@ -367,6 +375,7 @@ class Sessions:
         item: str,
         time: str | None = None,
         user: str | None = None,
+        sep: str | None = None,
         read_csv_kwargs: dict | None = None,
         **kwargs: Any,
     ) -> Sessions:
@@ -374,30 +383,46 @@ class Sessions:
 
         Id columns are read verbatim as strings: ``"00123"`` stays ``"00123"``, and only an
         empty field is a missing id (``"NA"`` or ``"null"`` are ids like any other).
-        ``read_csv_kwargs`` go to :func:`pandas.read_csv` (``sep``, ``encoding``, ...).
+        ``sep`` is the field separator (default ``","``, tab for ``.tsv``); a file whose
+        header holds one column with ``;``, tab or ``|`` in it is refused with a hint.
+        Column names with spaces around them (``user_id, item_id``) are trimmed, with a
+        warning; when the header has spaces after its separators, they are skipped in every
+        field (``skipinitialspace``), ids included. ``read_csv_kwargs`` go to
+        :func:`pandas.read_csv` (``encoding``, ...).
         """
         path = check_path(path, (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz"), "from_csv")
         opts = dict(read_csv_kwargs or {})
         for key in ("usecols", "nrows", "iterator", "chunksize"):
             if key in opts:
                 raise ParameterError(f"read_csv_kwargs may not set {key!r} (got {opts[key]!r})")
+        if sep is not None:
+            if not isinstance(sep, str) or not sep:
+                raise ParameterError(f"sep must be a non-empty string, got {sep!r}")
+            if opts.get("sep", sep) != sep or "delimiter" in opts:
+                raise ParameterError("give the separator once: sep= or read_csv_kwargs, not both")
+            opts["sep"] = sep
         if path.lower().endswith((".tsv", ".tsv.gz")):
             opts.setdefault("sep", "\t")
-        ids = [c for c in (session, item, user) if c is not None]
-        if "na_values" not in opts and "keep_default_na" not in opts:
-            na = {c: [""] for c in ids}  # ids: only an empty field is missing
-            if time is not None and time not in na:
-                na[time] = list(_CSV_NA)
-            opts.update(keep_default_na=False, na_values=na)
         dtype = opts.pop("dtype", {})
         if not isinstance(dtype, dict):
             raise ParameterError(f"read_csv_kwargs dtype must be a dict per column, got {dtype!r}")
-        dtype = {**dtype, **dict.fromkeys(ids, str)}
+        roles = {"session": session, "item": item, "time": time, "user": user}
         try:
-            header = pd.read_csv(path, nrows=0, **opts).columns
-            cols = needed_columns(header, session=session, item=item, time=time, user=user)
-            df = pd.read_csv(path, usecols=cols, dtype=dtype, **opts)
-        except DataError:
+            names, original = csv_header(path, opts)
+            try:
+                cols = needed_columns(names, **roles)
+            except DataError as e:
+                raise DataError(f"{e}{separator_hint(names, opts.get('sep', ','))}") from None
+            ids = [original[c] for c in (session, item, user) if c is not None]
+            if "na_values" not in opts and "keep_default_na" not in opts:
+                na = {c: [""] for c in ids}  # ids: only an empty field is missing
+                if time is not None and original[time] not in na:
+                    na[original[time]] = list(_CSV_NA)
+                opts.update(keep_default_na=False, na_values=na)
+            dtype = {**dtype, **dict.fromkeys(ids, str)}
+            df = pd.read_csv(path, usecols=[original[c] for c in cols], dtype=dtype, **opts)
+            df = df.rename(columns={original[c]: c for c in cols})
+        except (DataError, ParameterError):
             raise
         except TypeError as e:  # an unknown or ill-typed read_csv argument
             raise ParameterError(f"read_csv_kwargs {sorted(opts)} rejected: {e}") from e
@@ -427,6 +452,8 @@ class Sessions:
         path = check_path(path, (".parquet", ".pq"), "from_parquet", allow_dir=True)
         try:
             dataset = ds.dataset(path, format="parquet", partitioning="hive")
+            if not dataset.files:
+                raise DataError(f"no Parquet files in the directory {path}")
             cols = needed_columns(
                 dataset.schema.names, session=session, item=item, time=time, user=user
             )

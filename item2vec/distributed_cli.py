@@ -8,21 +8,38 @@ workers with :func:`~item2vec.launch.launch_local` and reports how each ended.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .config import Config
-from .distributed import train_distributed
+from .distributed import (
+    DEFAULT_COLLECTIVE_TIMEOUT,
+    EXIT_WORKER_LOST,
+    WorkerLostError,
+    train_distributed,
+)
 from .exceptions import Item2VecError, ParameterError
 from .launch import launch_local
-from .options import add_distributed_options, add_hyperparameters, hyperparameters
+from .options import (
+    HelpFormatter,
+    add_distributed_options,
+    add_hyperparameters,
+    cli_message,
+    hyperparameters,
+    quiet_tensorflow,
+    start_tensorflow,
+)
 
 __all__ = ["launch_parser", "main", "run_launch", "run_worker", "worker_parser"]
 
 
 def run_worker(args: argparse.Namespace) -> int:
     """Train as one worker from parsed ``item2vec train`` options plus
-    :func:`~item2vec.options.add_distributed_options`; prints one summary line."""
+    :func:`~item2vec.options.add_distributed_options`; prints one summary line. Returns 0,
+    or :data:`~item2vec.watchdog.EXIT_WORKER_LOST` (75) when another worker was lost: a
+    restart of every worker resumes from the last checkpoint."""
     if getattr(args, "user_col", None) or getattr(args, "gap", None):
         raise ParameterError("distributed training needs --session-col (no --user-col/--gap)")
     params = hyperparameters(args)
@@ -31,13 +48,11 @@ def run_worker(args: argparse.Namespace) -> int:
         **params, min_count=args.min_count, chunk_events=args.chunk_events,
         separate_output=bool(getattr(args, "separate_output", False)),
     )  # fmt: skip
-    result = train_distributed(
-        args.data, session=args.session_col, item=args.item_col, time=args.time_col,
-        config=config, out=args.out, min_length=args.min_length,
-        collapse_repeats=bool(getattr(args, "collapse_repeats", False)),
-        batch_rows=args.batch_rows, shard=args.shard, aggregation=args.aggregation,
-        dump_dir=args.dump_dir, threads=args.threads, progress=not args.quiet,
-    )  # fmt: skip
+    try:
+        result = _train(args, config)
+    except WorkerLostError as e:  # another worker is gone: restartable, exit code 75
+        print(f"item2vec: error: {e}", file=sys.stderr, flush=True)
+        return EXIT_WORKER_LOST
     c = result.cluster
     last = result.history[-1]
     print(
@@ -50,11 +65,32 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace, config: Config) -> Any:
+    return train_distributed(
+        args.data, session=args.session_col, item=args.item_col, time=args.time_col,
+        config=config, out=args.out, min_length=args.min_length,
+        collapse_repeats=bool(getattr(args, "collapse_repeats", False)),
+        batch_rows=args.batch_rows, shard=args.shard, aggregation=args.aggregation,
+        dump_dir=args.dump_dir, threads=args.threads, progress=not args.quiet,
+        checkpoint_dir=_checkpoint_dir(args), checkpoint_every=args.checkpoint_every,
+        checkpoint_keep=getattr(args, "checkpoint_keep", 2),
+        collective_timeout=getattr(args, "collective_timeout", DEFAULT_COLLECTIVE_TIMEOUT),
+    )  # fmt: skip
+
+
+def _checkpoint_dir(args: argparse.Namespace) -> str:
+    """``--checkpoint-dir``, by default ``OUT.checkpoint`` (as ``item2vec train``'s): where
+    the chief checkpoints and, when it holds a checkpoint, resumes from (no ``--resume``
+    needed: a restarted job continues by itself)."""
+    return args.checkpoint_dir or f"{os.fspath(args.out).rstrip(os.sep)}.checkpoint"
+
+
 def worker_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m item2vec.distributed train``."""
     p = argparse.ArgumentParser(
         prog="python -m item2vec.distributed train",
         description="One worker of a multi-worker training run (reads TF_CONFIG).",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("data", metavar="DATA", help="Parquet file or dataset directory")
     p.add_argument("--session-col", required=True, help="session / basket id column")
@@ -65,7 +101,17 @@ def worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--collapse-repeats", action="store_true", help="merge consecutive repeats")
     p.add_argument("--out", required=True, help="model directory (written by the chief)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
     p.add_argument("--separate-output", action="store_true", help="word2vec's output table")
+    p.add_argument(
+        "--checkpoint-dir", metavar="DIR",
+        help="the chief checkpoints here and a restarted run resumes from here "
+        "(default: OUT.checkpoint; removed once the model is saved)",
+    )  # fmt: skip
+    p.add_argument(
+        "--checkpoint-every", metavar="STEPS", type=int, default=1000,
+        help="global steps between checkpoints, besides one per epoch (0: no checkpoints)",
+    )  # fmt: skip
     add_hyperparameters(p)
     add_distributed_options(p)
     return p
@@ -77,11 +123,17 @@ def launch_parser() -> argparse.ArgumentParser:
         prog="python -m item2vec.distributed launch",
         description="Start N local workers on free 127.0.0.1 ports and wait for them.",
         epilog="Everything after -- is passed to every worker (see the 'train' command).",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--workers", type=int, required=True, help="number of worker processes")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds before all are killed")
     p.add_argument("--log-dir", help="write every worker's output to LOG_DIR/worker-<i>.log")
     p.add_argument("--threads", type=int, help="intra-op threads per worker")
+    p.add_argument(
+        "--restarts", type=int, default=0, metavar="N",
+        help="when a worker dies, stop the others and start all again (they resume from the "
+        "last checkpoint), up to N times",
+    )  # fmt: skip
     return p
 
 
@@ -92,13 +144,12 @@ def run_launch(argv: Sequence[str]) -> int:
     args = launch_parser().parse_args(argv[:split])
     exits = launch_local(
         args.workers, argv[split + 1 :], timeout=args.timeout, log_dir=args.log_dir,
-        threads=args.threads,
+        threads=args.threads, restarts=args.restarts,
     )  # fmt: skip
     for e in exits:
-        how = "timed out" if e.timed_out else "killed after another worker failed" if e.killed \
-            else f"exit code {e.returncode}"  # fmt: skip
         where = f" (log {e.log})" if e.log else ""
-        print(f"worker {e.index}: {how}{where}", file=sys.stderr)
+        again = f" (attempt {e.attempt})" if e.attempt > 1 else ""
+        print(f"worker {e.index}{again}: {e.how}{where}", file=sys.stderr)
         for line in e.tail:
             print(f"  | {line}", file=sys.stderr)
     return 0 if all(e.ok for e in exits) else 1
@@ -113,12 +164,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if argv[0] == "launch":
+            quiet_tensorflow("--verbose" in argv)  # the workers inherit the setting
             return run_launch(argv[1:])
-        return run_worker(worker_parser().parse_args(argv[1:]))
+        args = worker_parser().parse_args(argv[1:])
+        start_tensorflow(args.verbose, one_thread_per_op=False)  # --threads decides
+        return run_worker(args)
     except Item2VecError as e:
-        print(f"item2vec: error: {e}", file=sys.stderr)
+        print(f"item2vec: error: {cli_message(str(e))}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == EXIT_WORKER_LOST:  # collectives aborted: TensorFlow's teardown may wait on
+        sys.stdout.flush()  # the lost peer, so leave at once
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

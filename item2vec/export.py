@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import ParameterError
+from .io import check_output
 
 __all__ = ["export_projector", "export_word2vec"]
 
@@ -27,6 +28,7 @@ def export_word2vec(
     *,
     binary: bool = False,
     whitespace: str | None = "_",
+    overwrite: bool = True,
 ) -> Path:
     """Write vectors in the word2vec C format (gensim ``load_word2vec_format`` reads it).
 
@@ -35,8 +37,11 @@ def export_word2vec(
     space, followed by a newline (``binary=True``). The format cannot hold whitespace in an
     id: each whitespace character is replaced by ``whitespace`` (default ``"_"``), or, with
     ``whitespace=None``, such ids raise :class:`ParameterError`. Ids that collide after
-    replacement, or empty ids, also raise. UTF-8 encoded. Returns the file path.
+    replacement, or empty ids, also raise. UTF-8 encoded. A directory at ``path``, a
+    missing parent directory or (with ``overwrite=False``) an existing file raise
+    :class:`ParameterError` before anything is written. Returns the file path.
     """
+    target = check_output(path, overwrite=overwrite, name="word2vec file")
     vectors, keys = _export_inputs(vectors, ids)
     out = []
     for key in keys:
@@ -48,7 +53,6 @@ def export_word2vec(
         out.append(clean)
     if len(set(out)) != len(out):
         raise ParameterError(f"item ids collide after replacing whitespace with {whitespace!r}")
-    target = Path(path)
     n, dim = vectors.shape
     with open(target, "wb") as f:
         f.write(f"{n} {dim}\n".encode("ascii"))
@@ -69,8 +73,11 @@ def export_projector(
     ids: Any,
     *,
     descriptions: Mapping[Any, Any] | pd.Series | None = None,
+    overwrite: bool = True,
 ) -> Path:
-    """Write TensorBoard Embedding Projector files into ``directory`` (created if needed).
+    """Write TensorBoard Embedding Projector files into ``directory`` (created if needed;
+    a file in the way, a missing parent or, with ``overwrite=False``, a non-empty folder
+    raise :class:`ParameterError` first).
 
     ``vectors.tsv``: one row of tab-separated floats per item, no header.
     ``metadata.tsv``: with ``descriptions`` (id -> text; a Series indexed by id, first
@@ -79,9 +86,9 @@ def export_projector(
     a single column). Tabs and newlines inside fields become spaces.
     ``projector_config.pbtxt`` points to both files. Returns the directory.
     """
+    out = check_output(directory, directory=True, overwrite=overwrite, name="projector folder")
     vectors, keys = _export_inputs(vectors, ids)
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)
     fmt = "\t".join(["%.9g"] * vectors.shape[1])
     with open(out / "vectors.tsv", "w", encoding="utf-8", newline="\n") as f:
         f.writelines(fmt % tuple(row) + "\n" for row in vectors.tolist())

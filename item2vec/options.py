@@ -1,25 +1,47 @@
-"""Command-line options shared by ``item2vec train`` / ``evaluate`` (:mod:`item2vec.cli`) and
-``python -m item2vec.distributed train`` (:mod:`item2vec.distributed_cli`).
+"""Command-line plumbing shared by ``item2vec ...`` (:mod:`item2vec.cli`) and
+``python -m item2vec.distributed ...`` (:mod:`item2vec.distributed_cli`).
+
+- the options: :func:`add_hyperparameters` (the "model" group), :func:`add_distributed_options`,
+  :func:`add_output_options` (``--quiet``, ``--verbose``), and :class:`HelpFormatter`, which
+  shows every option's default;
+- the messages: :func:`cli_message` rewrites the library's Python parameter names
+  (``min_count must be ...``, ``gap='30min'``) into the flags a user typed (``--min-count``,
+  ``--gap 30min``);
+- TensorFlow: :func:`quiet_tensorflow` hides its C++ log lines unless ``--verbose`` or the
+  user's own ``TF_CPP_MIN_LOG_LEVEL``; :func:`start_tensorflow` imports it (quietly) and gives
+  each op one thread, only for the commands that train.
 
 Choices come from :mod:`item2vec.checks` (and :data:`item2vec.distributed.AGGREGATIONS`),
 defaults from :class:`~item2vec.config.Config`, so the command lines and the library agree.
+This module imports neither TensorFlow nor pandas: ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import sys
+import tempfile
 from typing import Any
 
 from .checks import MODES, OPTIMIZERS, SHARD_MODES
 from .config import Config
 from .distributed import AGGREGATIONS
+from .watchdog import DEFAULT_COLLECTIVE_TIMEOUT
 
 __all__ = [
+    "FLAGS",
     "HYPERPARAMETERS",
+    "HelpFormatter",
     "add_distributed_options",
     "add_hyperparameters",
+    "add_output_options",
+    "cli_message",
     "hyperparameters",
     "parse_window",
+    "quiet_tensorflow",
+    "start_tensorflow",
 ]
 
 #: The :class:`~item2vec.config.Config` fields :func:`add_hyperparameters` sets, in order.
@@ -27,31 +49,93 @@ HYPERPARAMETERS = ("dim", "window", "negatives", "ns_exponent", "sample", "epoch
                    "batch_size", "learning_rate", "optimizer", "workers", "seed")  # fmt: skip
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's examples as written and appends ``(default: ...)`` to every option
+    that has a default worth showing (not ``None``, not a flag's ``False``), unless its help
+    already speaks of its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or isinstance(action, argparse._HelpAction | argparse._VersionAction)
+            or "%(default)" in text
+            or "default" in text
+        ):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
+
+
 def parse_window(value: str) -> int | str:
     """``--window``: an integer, or ``"session"``."""
-    return value if value == "session" else int(value)
+    if value == "session":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer or 'session', got {value!r}"
+        ) from None
 
 
 def add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     """The "model" option group: one option per name of :data:`HYPERPARAMETERS`."""
     d = Config()
     g = parser.add_argument_group("model")
-    g.add_argument("--dim", type=int, default=d.dim)
-    g.add_argument("--window", type=parse_window, default=d.window, help="int, or 'session'")
-    g.add_argument("--negatives", type=int, default=d.negatives)
-    g.add_argument("--ns-exponent", type=float, default=d.ns_exponent)
-    g.add_argument("--sample", type=float, default=d.sample)
     g.add_argument(
-        "--epochs", type=int, default=d.epochs,
+        "--dim", metavar="N", type=int, default=d.dim, help="embedding width (numbers per item)"
+    )
+    g.add_argument(
+        "--window", type=parse_window, default=d.window, metavar="N|session",
+        help="context items on each side of a target, or 'session' for every other item of "
+        "its session (unordered baskets)",
+    )  # fmt: skip
+    g.add_argument(
+        "--negatives", metavar="N", type=int, default=d.negatives,
+        help="negative samples per target (shared by its window); 0 disables",
+    )  # fmt: skip
+    g.add_argument(
+        "--ns-exponent", metavar="X", type=float, default=d.ns_exponent,
+        help="negatives are drawn from count ** this (word2vec: 0.75; lower favours rare items)",
+    )  # fmt: skip
+    g.add_argument(
+        "--sample", metavar="X", type=float, default=d.sample,
+        help="subsampling threshold of frequent items (word2vec's formula); 0 disables",
+    )  # fmt: skip
+    g.add_argument(
+        "--epochs", metavar="N", type=int, default=d.epochs,
         help="passes over the log (default: from its size, about 4 M events of training, "
         "10-100 epochs)",
     )  # fmt: skip
-    g.add_argument("--mode", choices=MODES, default=d.mode)
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    g.add_argument("--workers", type=int, default=d.workers)
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument(
+        "--mode", choices=MODES, default=d.mode,
+        help="skipgram: each context item predicts the target; cbow: their mean does",
+    )  # fmt: skip
+    g.add_argument(
+        "--batch-size", metavar="N", type=int, default=d.batch_size,
+        help="targets (window units) per training step",
+    )  # fmt: skip
+    g.add_argument(
+        "--learning-rate", metavar="X", type=float, default=d.learning_rate,
+        help="first learning rate, decayed linearly to 1e-4 (word2vec)",
+    )  # fmt: skip
+    g.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+        help="sgd (as word2vec) or row-wise sparse adagrad",
+    )  # fmt: skip
+    g.add_argument(
+        "--workers", metavar="N", type=int, default=d.workers,
+        help="training threads updating the shared tables (as gensim's workers)",
+    )  # fmt: skip
+    g.add_argument(
+        "--seed", metavar="N", type=int, default=d.seed,
+        help="seed of initialisation and sampling (same seed, --workers 1: same vectors)",
+    )  # fmt: skip
 
 
 def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,9 +147,154 @@ def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
 def add_distributed_options(parser: argparse.ArgumentParser) -> None:
     """The options a worker needs beyond ``item2vec train``'s (the "distributed" group)."""
     g = parser.add_argument_group("distributed")
-    g.add_argument("--chunk-events", type=int, default=Config().chunk_events)
-    g.add_argument("--batch-rows", type=int, default=65_536, help="Parquet rows per read")
-    g.add_argument("--shard", choices=SHARD_MODES, default="auto")
-    g.add_argument("--aggregation", choices=AGGREGATIONS, default="auto")
-    g.add_argument("--dump-dir", help="every worker writes its final tables here")
-    g.add_argument("--threads", type=int, help="TensorFlow intra-op threads")
+    g.add_argument(
+        "--chunk-events", metavar="N", type=int, default=Config().chunk_events,
+        help="events per sampler chunk (bounds the sampler's memory)",
+    )  # fmt: skip
+    g.add_argument(
+        "--batch-rows", metavar="N", type=int, default=65_536, help="Parquet rows per read"
+    )
+    g.add_argument(
+        "--shard", choices=SHARD_MODES, default="auto",
+        help="how workers split the log: by row groups, by a hash of the session id, or auto",
+    )  # fmt: skip
+    g.add_argument(
+        "--aggregation", choices=AGGREGATIONS, default="auto",
+        help="how gradients are combined: sparse rows, a dense table, or auto",
+    )  # fmt: skip
+    g.add_argument("--dump-dir", metavar="DIR", help="every worker writes its final tables here")
+    g.add_argument("--threads", metavar="N", type=int, help="TensorFlow intra-op threads")
+    g.add_argument(
+        "--collective-timeout", metavar="SECONDS", type=float,
+        default=DEFAULT_COLLECTIVE_TIMEOUT,
+        help="how long a worker waits for the others in one collective before it stops "
+        "(a dead worker is noticed in about 10 s anyway; see docs/scaling.md)",
+    )  # fmt: skip
+    g.add_argument(
+        "--checkpoint-keep", metavar="N", type=int, default=2,
+        help="multi-worker checkpoints to keep (an unreadable newest one falls back to the "
+        "one before)",
+    )  # fmt: skip
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--verbose``, the same on every command."""
+    g = parser.add_argument_group("output")
+    g.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars or status lines (they only show on a terminal anyway)",
+    )  # fmt: skip
+    g.add_argument(
+        "--verbose", action="store_true",
+        help="also show TensorFlow's own log lines, hidden by default (or set "
+        "TF_CPP_MIN_LOG_LEVEL yourself)",
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- messages
+
+#: The library's parameter names and the command-line flags that set them.
+FLAGS = {
+    "session": "--session-col", "item": "--item-col", "time": "--time-col",
+    "user": "--user-col", "gap": "--gap", "sep": "--sep", "min_count": "--min-count",
+    "min_length": "--min-length", "collapse_repeats": "--collapse-repeats",
+    "n_test": "--n-test", "n_valid": "--n-valid", "n_confirm": "--n-confirm",
+    "valid_events": "--valid-events", "min_epochs": "--min-epochs", "max_epochs": "--max-epochs",
+    "history": "--history", "ranking": "--ranking", "score": "--score", "seeds": "--seeds",
+    "budget_seconds": "--budget", "metric": "--metric", "k": "-k", "kind": "--kind",
+    "checkpoint_every": "--checkpoint-every", "checkpoint_dir": "--checkpoint-dir",
+    "chunk_events": "--chunk-events", "batch_rows": "--batch-rows", "shard": "--shard",
+    "aggregation": "--aggregation", "threads": "--threads",
+    **{name: "--" + name.replace("_", "-") for name in HYPERPARAMETERS},
+}  # fmt: skip
+
+#: Whole phrases that read wrong once their names are flags.
+_PHRASES = (
+    ("epochs=None would use", "leaving --epochs out would use"),
+    ("or None (automatic)", "(or leave --epochs out: automatic)"),
+    ("eligible rows", "eligible items"),
+    (" or pd.Timedelta(minutes=30)", ""),
+    ("pass overwrite=True", "pass --overwrite"),
+    ("Sessions.from_csv", "a .csv file"),
+    ("Sessions.from_parquet", "a .parquet file"),
+    ("read_csv_kwargs={'sep': ", "--sep "),
+)
+_NAMES = "|".join(sorted(map(re.escape, FLAGS), key=len, reverse=True))
+_ASSIGN = re.compile(rf"(?<![\w.\-'\"/])({_NAMES})=(?!=)")  # gap='30min', n_test=2000
+_SUBJECT = re.compile(rf"(?<![\w.\-'\"/])({_NAMES}) (must|needs|applies)\b")  # dim must be
+_UNDERSCORED = re.compile(  # learning_rate anywhere: such names are never plain words
+    rf"(?<![\w.\-'\"/])({'|'.join(re.escape(n) for n in FLAGS if '_' in n)})(?![\w'\"/])"
+)
+
+
+def cli_message(text: str) -> str:
+    """A library message in the flags of the command line: ``min_count must be ...`` ->
+    ``--min-count must be ...``, ``gap='30min' needs ... (time=...)`` -> ``--gap '30min'
+    needs ... (--time-col ...)``, ``lower learning_rate or batch_size`` -> ``lower
+    --learning-rate or --batch-size``. Words that are only words ("item 'x'", "the time
+    column") are left alone: a short name changes only where it is assigned or is the
+    subject of the sentence."""
+    for old, new in _PHRASES:
+        text = text.replace(old, new)
+    text = _ASSIGN.sub(lambda m: FLAGS[m.group(1)] + " ", text)
+    text = _SUBJECT.sub(lambda m: f"{FLAGS[m.group(1)]} {m.group(2)}", text)
+    return _UNDERSCORED.sub(lambda m: FLAGS[m.group(1)], text)
+
+
+# ----------------------------------------------------------------------------- TensorFlow
+
+_TF_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]"  # absl INFO / WARNING lines: I0000 00:00:17.1 12 x.cc:1]
+    r"|To enable the following instructions:)"
+)
+
+
+_hiding = False  # whether quiet_tensorflow set TF_CPP_MIN_LOG_LEVEL itself
+
+
+def quiet_tensorflow(verbose: bool = False) -> bool:
+    """Hide TensorFlow's C++ INFO and WARNING lines (``TF_CPP_MIN_LOG_LEVEL=2``) for this
+    process and the workers it starts, unless ``verbose`` or the user set the variable.
+    Returns whether the lines are hidden. Must run before TensorFlow is imported."""
+    global _hiding
+    if verbose:
+        if _hiding:  # an earlier command of this process set it, not the user
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+            _hiding = False
+        return False
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        _hiding = True
+    return _hiding
+
+
+def start_tensorflow(verbose: bool = False, *, one_thread_per_op: bool = True) -> None:
+    """Import TensorFlow and give each op one thread (:func:`item2vec.train.configure_threads`;
+    not with ``one_thread_per_op=False``, which leaves TensorFlow's own choice).
+
+    Some of TensorFlow's lines are written while its libraries load, before any log level
+    applies ("All log messages before absl::InitializeLog() ...", oneDNN's notice): unless
+    ``verbose`` or the user's own ``TF_CPP_MIN_LOG_LEVEL``, the import runs with the
+    process's stderr captured, and whatever else it wrote there (a Python warning, an
+    error) is passed on.
+    """
+    if not quiet_tensorflow(verbose) or "tensorflow" in sys.modules:
+        from .train import configure_threads
+    else:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                from .train import configure_threads
+            finally:  # even when the import fails: its message is passed on
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                for line in captured.read().decode(errors="replace").splitlines():
+                    if line.strip() and not _TF_NOISE.match(line):
+                        print(line, file=sys.stderr)
+    if one_thread_per_op:
+        configure_threads()

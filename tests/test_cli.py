@@ -216,7 +216,7 @@ def test_tune_empty_space_dimension_is_named(log_csv, capsys):
     rc = main(["tune", str(log_csv), "--session-col", "basket", "--item-col", "product",
                "--valid-events", "0", "--quiet"])  # fmt: skip
     assert rc == 2
-    assert "valid_events must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert "--valid-events must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def test_train_distributed_is_wired_to_the_worker(log_csv, tmp_path, capsys):

@@ -72,3 +72,22 @@ def test_projector_files(tmp_path: Path) -> None:
         "2\ttwo",
         "3\t",
     ]
+
+
+def test_bad_output_paths_are_refused_before_writing(tmp_path: Path) -> None:
+    vectors, ids = make_vectors(3), np.array(["a", "b", "c"], dtype=object)
+    with pytest.raises(ParameterError, match="it is a directory; give a file name"):
+        export_word2vec(tmp_path, vectors, ids)
+    with pytest.raises(ParameterError, match="does not exist"):
+        export_word2vec(tmp_path / "missing" / "v.txt", vectors, ids)
+    existing = tmp_path / "v.txt"
+    existing.write_text("keep")
+    with pytest.raises(ParameterError, match="the file exists; pass overwrite=True"):
+        export_word2vec(existing, vectors, ids, overwrite=False)
+    assert existing.read_text() == "keep"
+    export_word2vec(existing, vectors, ids)  # the default replaces it, as before
+    assert existing.read_text().startswith("3 5\n")
+    with pytest.raises(ParameterError, match="a file is in the way; give a folder name"):
+        export_projector(existing, vectors, ids)
+    with pytest.raises(ParameterError, match="does not exist"):
+        export_projector(tmp_path / "missing" / "proj", vectors, ids)
