@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,3 +109,59 @@ class Checkpointer:
         state = TrainState(**ck.meta["state"])
         self._done = state.global_step // self.every
         return state
+
+
+def run_with_checkpoints(
+    trainer: Any,
+    owner: Any,
+    vocabulary: Any,
+    *,
+    resume: bool,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    interrupted: str,
+) -> None:
+    """``trainer.fit`` with the estimator ``owner``'s neighbour monitor (``owner.monitor``)
+    and checkpoints (``owner.checkpoint_dir``, every ``owner.checkpoint_every`` steps and
+    after every epoch), resuming from the last one when ``resume``; ``on_epoch`` runs first
+    at each epoch's end. On Ctrl-C a checkpoint is written and ``interrupted`` (what was
+    interrupted and how to resume, with ``{epoch}``, ``{step}`` and ``{directory}``) printed.
+    Shared by ``Item2Vec.fit`` and ``Item2Vec.update``."""
+    from .monitor import NeighbourMonitor
+
+    if owner.monitor:
+        trainer.on_step.append(
+            NeighbourMonitor(
+                trainer.model,
+                vocabulary,
+                list(owner.monitor),
+                every=owner.monitor_every,
+                descriptions=owner.descriptions,
+            )  # fmt: skip
+        )
+    checkpointer, state = None, None
+    if owner.checkpoint_dir is not None:
+        checkpointer = Checkpointer(
+            trainer, os.fspath(owner.checkpoint_dir), owner.checkpoint_every
+        )
+        trainer.on_step.append(checkpointer.on_step)
+        if resume and os.path.exists(os.path.join(checkpointer.directory, "meta.json")):
+            state = checkpointer.restore()
+
+    def on_epoch_end(stats: EpochStats) -> None:
+        if on_epoch is not None:
+            on_epoch(stats)
+        if checkpointer is not None:
+            checkpointer.save()
+
+    trainer.on_epoch_end = on_epoch_end
+    try:
+        trainer.fit(state)
+    except KeyboardInterrupt:
+        if checkpointer is not None:
+            checkpointer.save()
+            st = trainer.state
+            text = interrupted.format(
+                epoch=st.epoch + 1, step=st.global_step, directory=checkpointer.directory
+            )
+            print(f"item2vec: {text}", file=sys.stderr)
+        raise

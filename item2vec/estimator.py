@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -210,9 +209,10 @@ class Item2Vec:
         together once training has succeeded: a fit that fails or is interrupted leaves a
         previous fit's model in place, answering as before.
         """
+        from .checkpoint import run_with_checkpoints
         from .corpus import ParquetCorpus
         from .model import Item2VecModel
-        from .train import Checkpointer, NeighbourMonitor, Trainer
+        from .train import Trainer
 
         config = self.config()
         streamed = isinstance(sessions, ParquetCorpus)
@@ -258,47 +258,13 @@ class Item2Vec:
             seed=config.seed,
         )
         trainer = Trainer(model, sessions, config, progress=self.progress)
-        if self.monitor:
-            trainer.on_step.append(
-                NeighbourMonitor(
-                    model,
-                    sessions.vocabulary,
-                    list(self.monitor),
-                    every=self.monitor_every,
-                    descriptions=self.descriptions,
-                )
-            )
         validate = None if validation is None else self._validator(model, validation, config)
-        checkpointer = None
-        state = None
-        if self.checkpoint_dir is not None:
-            checkpointer = Checkpointer(
-                trainer, os.fspath(self.checkpoint_dir), self.checkpoint_every
-            )
-            trainer.on_step.append(checkpointer.on_step)
-            if resume and os.path.exists(os.path.join(checkpointer.directory, "meta.json")):
-                state = checkpointer.restore()
-
-        def on_epoch_end(stats: Any) -> None:
-            if validate is not None:
-                validate(stats)
-            if checkpointer is not None:
-                checkpointer.save()
-
-        trainer.on_epoch_end = on_epoch_end
-        try:
-            trainer.fit(state)
-        except KeyboardInterrupt:
-            if checkpointer is not None:
-                checkpointer.save()
-                st = trainer.state
-                print(
-                    f"item2vec: training interrupted at epoch {st.epoch + 1}, step "
-                    f"{st.global_step}; checkpoint saved to {checkpointer.directory}. Resume "
-                    "with fit(sessions, resume=True) or `item2vec train ... --resume`.",
-                    file=sys.stderr,
-                )
-            raise
+        run_with_checkpoints(
+            trainer, self, sessions.vocabulary, resume=resume, on_epoch=validate,
+            interrupted="training interrupted at epoch {epoch}, step {step}; checkpoint saved "
+            "to {directory}. Resume with fit(sessions, resume=True) or `item2vec train ... "
+            "--resume`.",
+        )  # fmt: skip
         # Only now, with training done, does the estimator change: all fitted attributes at
         # once, so that a failed re-fit never pairs a new vocabulary with old vectors.
         history = [s.as_dict() for s in trainer.history]

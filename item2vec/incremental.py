@@ -34,8 +34,6 @@ the vocabulary merge are in :mod:`item2vec.update_state`. The rules:
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -214,9 +212,10 @@ def update(
 ) -> UpdateResult:
     """Train ``est`` (a fitted :class:`~item2vec.Item2Vec`) on ``sessions`` (new sessions,
     new items); see the module docstring for the rules. Changes nothing on ``est``."""
+    from .checkpoint import run_with_checkpoints
     from .corpus import ParquetCorpus
     from .model import Item2VecModel
-    from .train import Checkpointer, NeighbourMonitor, Trainer
+    from .train import Trainer
     from .updates import ACCUMULATOR_INITIAL
 
     streamed = isinstance(sessions, ParquetCorpus)
@@ -371,7 +370,16 @@ def update(
             stacklevel=3,
         )
     else:
-        _train(est, trainer, model, vocab, done, resume, Checkpointer, NeighbourMonitor)
+
+        def on_epoch(stats: Any) -> None:
+            stats.metrics["update"] = done
+
+        run_with_checkpoints(
+            trainer, est, vocab, resume=resume, on_epoch=on_epoch,
+            interrupted="update interrupted at epoch {epoch}; checkpoint saved to "
+            "{directory}. Resume with update(sessions, resume=True) on the model as it was "
+            "before the update.",
+        )  # fmt: skip
         history += [s.as_dict() for s in trainer.history]
     new_state = UpdateState(
         forward, plan.pending_ids, plan.pending_counts, trainer.optimizer_state(), None
@@ -381,56 +389,6 @@ def update(
     return UpdateResult(
         model, vocab, model.E.numpy(), model.b.numpy()[:, 0], history, counts, new_state
     )
-
-
-def _train(
-    est: Any,
-    trainer: Any,
-    model: Any,
-    vocab: Vocabulary,
-    done: int,
-    resume: bool,
-    checkpointer_cls: Any,
-    monitor_cls: Any,
-) -> None:
-    """Run the update's epochs with the estimator's monitor and checkpoints (as ``fit``)."""
-    if est.monitor:
-        trainer.on_step.append(
-            monitor_cls(
-                model,
-                vocab,
-                list(est.monitor),
-                every=est.monitor_every,
-                descriptions=est.descriptions,
-            )
-        )
-    checkpointer, state = None, None
-    if est.checkpoint_dir is not None:
-        checkpointer = checkpointer_cls(
-            trainer, os.fspath(est.checkpoint_dir), est.checkpoint_every
-        )
-        trainer.on_step.append(checkpointer.on_step)
-        if resume and os.path.exists(os.path.join(checkpointer.directory, "meta.json")):
-            state = checkpointer.restore()
-
-    def on_epoch_end(stats: Any) -> None:
-        stats.metrics["update"] = done
-        if checkpointer is not None:
-            checkpointer.save()
-
-    trainer.on_epoch_end = on_epoch_end
-    try:
-        trainer.fit(state)
-    except KeyboardInterrupt:
-        if checkpointer is not None:
-            checkpointer.save()
-            print(
-                f"item2vec: update interrupted at epoch {trainer.state.epoch + 1}; checkpoint "
-                f"saved to {checkpointer.directory}. Resume with update(sessions, resume=True) "
-                "on the model as it was before the update.",
-                file=sys.stderr,
-            )
-        raise
 
 
 def _sized(rows: np.ndarray, n_old: int) -> Vocabulary:
