@@ -36,6 +36,12 @@ Vocabulary: every worker builds it with the same deterministic pass over the log
 shared file system needed) and the workers check that their fingerprints agree. The chief
 (task 0) writes the model with :func:`item2vec.io.save_model`; the others do not.
 
+Failures: the chief checkpoints the tables, the optimizer state and every worker's shard
+position (:mod:`item2vec.distributed_checkpoint`); a restarted job resumes from the newest
+readable checkpoint and ends with the same tables as an uninterrupted run. A lost worker is
+noticed by TensorFlow's heartbeats or by the :mod:`~item2vec.watchdog` and named by every
+other worker, which then exits (``docs/scaling.md``, "Checkpoints and failures").
+
 The update rules and the learning-rate schedule are :mod:`item2vec.updates`, shared with
 the single-process trainer. Run one process per worker with ``TF_CONFIG`` set, or locally
 (the launcher is :mod:`item2vec.launch`, the command line :mod:`item2vec.distributed_cli`)::
@@ -46,28 +52,45 @@ the single-process trainer. Run one process per worker with ``TF_CONFIG`` set, o
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
-import time
-from collections.abc import Sequence
+import time as _time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .checks import SHARD_MODES, check_choice
+from .checks import SHARD_MODES, check_choice, check_int, check_real
 from .cluster import ClusterSpec, cluster_from_env
+from .collectives import Sync, fingerprint, write_allowance
 from .config import Config
+from .distributed_checkpoint import (
+    CheckpointDir,
+    ClusterCheckpointer,
+    RunPosition,
+    vocabulary_sha256,
+)
 from .exceptions import ParameterError, TrainingError
 from .launch import WorkerExit, free_ports, launch_local
+from .watchdog import (
+    DEFAULT_COLLECTIVE_TIMEOUT,
+    EXIT_WORKER_LOST,
+    CollectiveWatchdog,
+    Progress,
+    WorkerLostError,
+    is_collective_failure,
+    lost_worker_error,
+)
 
 __all__ = [
     "AGGREGATIONS",
+    "DEFAULT_COLLECTIVE_TIMEOUT",
+    "EXIT_WORKER_LOST",
     "ClusterSpec",
     "DistributedResult",
     "WorkerExit",
+    "WorkerLostError",
     "choose_aggregation",
     "cluster_from_env",
     "free_ports",
@@ -96,6 +119,7 @@ class DistributedResult:
     saved: str | None = None  # the model directory (chief only)
     shard_events: int = 0
     seconds: float = 0.0
+    resumed_from: str | None = None  # the checkpoint this run continued, if any
 
 
 # --------------------------------------------------------------------------- training
@@ -157,9 +181,9 @@ class _Step:
         :meth:`item2vec.train.Trainer.learning_rate` (:class:`~item2vec.updates.LinearDecay`)."""
         return self.schedule.tensor(step)
 
-    def _run(self, iterator: Any, step: Any) -> tuple[Any, Any]:
-        """One step: summed ``[loss, couples]`` of all workers and 1, or zeros and 0 at the
-        end of the epoch.
+    def _run(self, iterator: Any, step: Any) -> tuple[Any, Any, Any]:
+        """One step: summed ``[loss, couples]`` of all workers, 1, and the units of this
+        worker's own batch (0 once its shard is used up); or zeros at the end of the epoch.
 
         ``get_next_as_optional`` agrees across workers (an all-reduce of who has data), so
         every worker sees the end at the same step. One step per call, not a ``tf.range``
@@ -168,13 +192,15 @@ class _Step:
         import tensorflow as tf
 
         totals, done = tf.zeros([2], tf.float32), tf.constant(0, tf.int64)
+        mine = tf.constant(0, tf.int32)
         batch = iterator.get_next_as_optional()
         if batch.has_value():
             out = self.strategy.run(
                 self._replica, args=(*batch.get_value(), self.learning_rate(step))
             )
-            totals, done = self.strategy.experimental_local_results(out)[0], done + 1
-        return totals, done
+            local = self.strategy.experimental_local_results
+            totals, done, mine = local(out[0])[0], done + 1, local(out[1])[0]
+        return totals, done, mine
 
     def _pack(self, grads: list) -> tuple[Any, Any]:
         """One IndexedSlices over the virtual table ``[E; E_out]`` with a bias column.
@@ -222,7 +248,8 @@ class _Step:
             rows, vals = dedupe_rows(*_all_gather_rows(rc, vals, rows))
         self._apply(rows, vals, lr)
         couples = tf.reduce_sum(tf.cast(contexts >= 0, tf.float32))
-        return rc.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([loss, couples]))
+        sums = rc.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([loss, couples]))
+        return sums, tf.shape(targets)[0]
 
     def _apply(self, rows: Any, vals: Any, lr: Any) -> None:
         """Update each table from the packed, deduplicated rows (the same on every worker)."""
@@ -260,63 +287,6 @@ def _all_gather_rows(rc: Any, values: Any, indices: Any) -> tuple[Any, Any]:
     return tf.boolean_mask(values, real), tf.boolean_mask(indices, real)
 
 
-class _Sync:
-    """Small collectives outside the training step, each traced once."""
-
-    def __init__(self, strategy: Any, cluster: ClusterSpec) -> None:
-        import tensorflow as tf
-
-        self.strategy = strategy
-        spec = [tf.TensorSpec([2], tf.float64)]
-        where = [[cluster.task_index]]
-        shape = [cluster.n_workers, 2]
-
-        @tf.function(input_signature=spec)
-        def gather(x):  # an all-gather as the SUM of one row per worker (exact)
-            def replica(v):
-                rc = tf.distribute.get_replica_context()
-                return rc.all_reduce(tf.distribute.ReduceOp.SUM, tf.scatter_nd(where, [v], shape))
-
-            return strategy.run(replica, args=(x,))
-
-        self._gather = gather
-
-    def all_equal(self, numbers: Sequence[float]) -> bool:
-        """True if every worker passed the same two numbers (one all-gather)."""
-        import tensorflow as tf
-
-        out = self._gather(tf.constant(list(numbers), tf.float64))
-        every = self.strategy.experimental_local_results(out)[0].numpy()  # (n_workers, k)
-        return bool((every == every[:1]).all())
-
-    def copy_from_chief(self, variables: list[Any], chief: bool) -> None:
-        """Give every worker the chief's values (an all-reduce of the chief's tables)."""
-        import tensorflow as tf
-
-        @tf.function
-        def sync():
-            def replica():
-                rc = tf.distribute.get_replica_context()
-                for v in variables:
-                    mine = v.read_value() if chief else tf.zeros_like(v)
-                    v.assign(rc.all_reduce(tf.distribute.ReduceOp.SUM, mine))
-
-            self.strategy.run(replica)
-
-        sync()
-
-
-def _fingerprint(*arrays: np.ndarray) -> list[float]:
-    """Two 48-bit numbers from a sha256 of the arrays (exact in float64)."""
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.asarray(a)
-        h.update(str(a.dtype).encode())
-        h.update(a.tobytes() if a.dtype != object else "\x00".join(map(str, a.tolist())).encode())
-    d = h.digest()
-    return [float(int.from_bytes(d[:6], "big")), float(int.from_bytes(d[6:12], "big"))]
-
-
 def train_distributed(
     data_path: str | os.PathLike,
     *,
@@ -333,6 +303,10 @@ def train_distributed(
     dump_dir: str | os.PathLike | None = None,
     threads: int | None = None,
     progress: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int = 1000,
+    checkpoint_keep: int = 2,
+    collective_timeout: float = DEFAULT_COLLECTIVE_TIMEOUT,
 ) -> DistributedResult:
     """Train on a Parquet log as one worker of the cluster described by ``TF_CONFIG``.
 
@@ -354,9 +328,62 @@ def train_distributed(
     dump_dir : if set, every worker writes its final tables to ``worker-<index>.npz``.
     threads : TensorFlow intra-op threads of this process (default: TensorFlow's choice).
     progress : print a line per epoch (chief only).
+    checkpoint_dir : where the chief writes a checkpoint every ``checkpoint_every`` global
+        steps and at the end of every epoch (``None`` or ``checkpoint_every=0``: none),
+        keeping the newest ``checkpoint_keep``. When it holds a checkpoint at the start,
+        the run resumes from the newest readable one (an unreadable one is set aside with a
+        warning): the settings, the vocabulary and the number of workers must match, or
+        every worker stops with a :class:`TrainingError` naming the differences. Only the
+        chief reads it; the others get its tables through collectives. Removed by the
+        chief once the model is saved and every worker is done. Layout and guarantees:
+        :mod:`item2vec.distributed_checkpoint`.
+    collective_timeout : seconds a worker waits for the others in one collective before it
+        stops (:class:`~item2vec.watchdog.CollectiveWatchdog`); a dead worker is noticed by
+        TensorFlow's heartbeats in about 10 s whatever this is.
+
+    A lost worker makes every other worker raise :class:`~item2vec.watchdog.WorkerLostError`
+    naming it and the checkpoint to resume from. A worker stuck in its own input for
+    ``collective_timeout`` plus a grace (``min(collective_timeout, 60)`` s) ends its process
+    with exit code :data:`~item2vec.watchdog.EXIT_WORKER_LOST` (the blocked call cannot be
+    interrupted).
     """
     cluster = cluster_from_env()
     strategy = _strategy(threads)  # first: collective ops are configured at startup
+    import tensorflow as tf
+
+    config = config.validate()
+    check_choice("shard", shard, SHARD_MODES)
+    check_int("checkpoint_every", checkpoint_every, 0)
+    check_int("checkpoint_keep", checkpoint_keep, 1)
+    check_real("collective_timeout", collective_timeout, 0.0, strict=True)
+    timeout = float(collective_timeout)
+    ckpts = None
+    if checkpoint_dir is not None and checkpoint_every > 0:
+        ckpts = CheckpointDir(checkpoint_dir, checkpoint_keep)
+    dog = CollectiveWatchdog(cluster.task_index, grace=min(timeout, 60.0))
+    where = Progress(cluster, ckpts)
+    try:
+        return _train(
+            strategy, cluster, dog, where, data_path, session=session, item=item, time=time,
+            config=config, out=out, min_length=min_length, collapse_repeats=collapse_repeats,
+            batch_rows=batch_rows, shard=shard, aggregation=aggregation, dump_dir=dump_dir,
+            progress=progress, ckpts=ckpts, every=checkpoint_every, timeout=timeout,
+        )  # fmt: skip
+    except tf.errors.OpError as e:
+        if not is_collective_failure(e, dog):
+            raise
+        raise lost_worker_error(e, dog, where) from None
+    finally:
+        dog.close()
+
+
+def _train(
+    strategy: Any, cluster: ClusterSpec, dog: CollectiveWatchdog, where: Progress,
+    data_path: str | os.PathLike, *, session: str, item: str, time: str | None, config: Config,
+    out: str | os.PathLike | None, min_length: int, collapse_repeats: bool, batch_rows: int,
+    shard: str, aggregation: str, dump_dir: str | os.PathLike | None, progress: bool,
+    ckpts: CheckpointDir | None, every: int, timeout: float,
+) -> DistributedResult:  # fmt: skip
     import tensorflow as tf
 
     from .corpus import ParquetCorpus
@@ -364,16 +391,16 @@ def train_distributed(
     from .sampling import epoch_units
     from .state import EpochStats
 
-    config = config.validate()
-    check_choice("shard", shard, SHARD_MODES)
     t_start = _now()
     corpus = ParquetCorpus(
         data_path, session=session, item=item, time=time, min_count=config.min_count,
         min_length=min_length, collapse_repeats=collapse_repeats, batch_rows=batch_rows,
     )  # fmt: skip
     vocab = corpus.vocabulary
-    sync = _Sync(strategy, cluster)
-    if not sync.all_equal(_fingerprint(vocab.ids, vocab.counts)):
+    sync = Sync(strategy, cluster, dog)
+    where.where = "the vocabulary check"  # the others may still be reading: allow as long
+    if not sync.all_equal(fingerprint(vocab.ids, vocab.counts), timeout + _now() - t_start,
+                          where.where):  # fmt: skip
         raise TrainingError(
             f"worker {cluster.task_index} built a different vocabulary from {data_path} than "
             "the others: every worker must read the same data with the same options"
@@ -382,7 +409,8 @@ def train_distributed(
         raise ParameterError(f"negatives={config.negatives} needs at least 2 items")
     mode = choose_aggregation(aggregation, len(vocab), config.dim, config.separate_output)
     mine = corpus.shard(cluster.task_index, cluster.n_workers, by=shard)
-    with strategy.scope():
+    where.where = "creating the tables"
+    with dog.waiting(timeout, where.where), strategy.scope():
         model = Item2VecModel(
             len(vocab), config.dim, mode=config.mode, separate_output=config.separate_output,
             seed=config.seed,
@@ -398,34 +426,94 @@ def train_distributed(
     total_steps = max(
         1, math.ceil(per_epoch / (config.batch_size * cluster.n_workers)) * config.epochs
     )
-    step = _Step(strategy, model, config, mode, total_steps)
+    with dog.waiting(timeout, where.where):
+        step = _Step(strategy, model, config, mode, total_steps)
+    state_vars = step.tables + step.accumulators
+    allowance = write_allowance(state_vars)
+    run = {
+        "n_workers": cluster.n_workers,
+        "vocabulary": {"items": len(vocab), "sha256": vocabulary_sha256(vocab)},
+        "data": {"session": session, "item": item, "time": time, "min_length": min_length,
+                 "collapse_repeats": collapse_repeats, "batch_rows": batch_rows,
+                 "events": corpus.n_events, "sessions": corpus.n_sessions,
+                 "row_groups": corpus.n_row_groups},
+        "options": {"shard": mine.shard_by, "aggregation": mode},
+    }  # fmt: skip
+    names = ["vectors"] + (["output_vectors"] if config.separate_output else []) + ["biases"]
+    names += [f"accumulator_{i}" for i in range(len(step.accumulators))]
+    pos, history, resumed_from = RunPosition(), [], None
+    keeper = None
+    if ckpts is not None:
+        keeper = ClusterCheckpointer(
+            ckpts, sync=sync, progress=where, run=run, config=config.to_dict(),
+            vocabulary=vocab, names=names, timeout=timeout, allowance=allowance,
+        )  # fmt: skip
+        where.where = "the resume check"
+        pos, history, resumed_from, arrays = keeper.resume()
+        if resumed_from is not None:
+            sync.load_from_chief(state_vars, arrays, timeout + allowance, where.where)
 
-    def dataset_for(epoch: int):
+    def save_checkpoint(p: RunPosition, tables: list[np.ndarray] | None = None) -> None:
+        if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in step.tables):
+            raise TrainingError(
+                f"training diverged: non-finite weights at global step {p.global_step}; "
+                "lower learning_rate or batch_size"
+            )
+        where.where = f"the checkpoint at global step {p.global_step}"
+
+        def snapshot() -> dict[str, np.ndarray]:
+            values = tables if tables is not None else [v.numpy() for v in step.tables]
+            values = values + [a.numpy() for a in step.accumulators]
+            return dict(zip(names, values))
+
+        keeper.save(p, snapshot, history)
+
+    def dataset_for(units: Any) -> Any:
         def fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-            part = corpus.shard(ctx.input_pipeline_id, ctx.num_input_pipelines, by=shard)
+            if ctx.input_pipeline_id != cluster.task_index:  # one pipeline per worker
+                raise TrainingError("unexpected input pipeline layout")
 
             def gen():
-                for u in epoch_units(part, **config.stream_kwargs(epoch)):
+                for u in units:
                     yield u.contexts, u.targets, u.negatives
 
             return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(4)
 
         return strategy.distribute_datasets_from_function(fn)
 
-    history: list[dict[str, Any]] = []
-    global_step = 0
-    for epoch in range(config.epochs):
-        t0 = _now()
-        totals = np.zeros(2)
-        steps = 0
-        iterator = iter(dataset_for(epoch))
+    global_step = pos.global_step
+    last_saved = pos.global_step if resumed_from else -1
+    for epoch in range(pos.epoch, config.epochs):
+        resuming = epoch == pos.epoch and pos.step_in_epoch > 0
+        p = pos if resuming else RunPosition(epoch, 0, global_step)
+        skip = p.shards[cluster.task_index][1] if resuming else 0
+        units = iter(epoch_units(mine, **config.stream_kwargs(epoch)))
+        if resuming:  # the same stream, minus the batches already trained on
+            t0 = _now()
+            for _ in range(skip):
+                next(units, None)
+            where.where = f"skipping to the resume position (epoch {epoch + 1})"
+            sync.gather([0.0, 0.0], timeout + _now() - t0, where.where)
+        t0 = _now() - p.seconds
+        totals = np.array([p.loss_sum, p.couples])
+        steps, batches = p.step_in_epoch, skip
+        where.where = f"epoch {epoch + 1}"
+        with dog.waiting(timeout, where.where):
+            iterator = iter(dataset_for(units))
         while True:
-            sums, done = step.run(iterator, tf.constant(global_step, tf.int64))
-            if not int(done):
-                break
-            totals += sums.numpy()
+            where.where = f"global step {global_step + 1} (epoch {epoch + 1})"
+            with dog.waiting(timeout, where.where):
+                sums, done, local = step.run(iterator, tf.constant(global_step, tf.int64))
+                if not int(done):
+                    break
+                totals += sums.numpy()
             steps += 1
             global_step += 1
+            batches += int(int(local) > 0)
+            if ckpts is not None and global_step % every == 0:
+                save_checkpoint(RunPosition(epoch, steps, global_step, *totals.tolist(),
+                                            _now() - t0, [[epoch, batches]]))  # fmt: skip
+                last_saved = global_step
         loss, couples = totals.tolist()
         lr = float(step.learning_rate(max(global_step - 1, 0)))
         tables = [v.numpy() for v in step.tables]
@@ -434,13 +522,20 @@ def train_distributed(
                 f"training diverged: non-finite weights after epoch {epoch + 1} (step "
                 f"{global_step}); lower learning_rate or batch_size"
             )
-        if not sync.all_equal(_fingerprint(*tables)):  # never expected: say so, repair
+        where.where = f"the check at the end of epoch {epoch + 1}"
+        if not sync.all_equal(fingerprint(*tables), timeout, where.where):  # never expected
             print(f"item2vec: worker {cluster.task_index}: tables differ between workers after "
                   f"epoch {epoch + 1}; copying the chief's", file=sys.stderr)  # fmt: skip
-            sync.copy_from_chief(step.tables + step.accumulators, cluster.is_chief)
+            sync.load_from_chief(state_vars, [v.numpy() for v in state_vars],
+                                 timeout + allowance, where.where)  # fmt: skip
+            tables = [v.numpy() for v in step.tables]
         stats = EpochStats(epoch + 1, loss / max(couples, 1.0), int(couples), _now() - t0, lr)
         stats.metrics["steps"] = float(steps)
         history.append(stats.as_dict())
+        if ckpts is not None and last_saved != global_step:
+            save_checkpoint(RunPosition(epoch + 1, 0, global_step, shards=[[epoch + 1, 0]]),
+                            tables)  # fmt: skip
+            last_saved = global_step  # (a checkpoint at this step already resumes here)
         if progress and cluster.is_chief:
             print(
                 f"epoch {epoch + 1}/{config.epochs}: loss {stats.loss:.4f}, {steps} steps, "
@@ -466,16 +561,19 @@ def train_distributed(
                 config=config.to_dict(), history=history, extra_arrays=extra,
             )
         )  # fmt: skip
-    sync.all_equal([0.0, 0.0])  # barrier: nobody leaves while the chief still saves
+    where.where = "the final barrier"  # nobody leaves while the chief still saves
+    sync.gather([0.0, 0.0], timeout + allowance, where.where)
+    if ckpts is not None and cluster.is_chief:
+        ckpts.remove()  # every worker is done: nothing left to resume
     return DistributedResult(
         cluster=cluster, history=history, vectors=vectors, biases=biases, vocabulary=vocab,
         aggregation=mode, saved=saved, shard_events=mine.shard_events,
-        seconds=_now() - t_start,
+        seconds=_now() - t_start, resumed_from=resumed_from,
     )  # fmt: skip
 
 
 def _now() -> float:
-    return time.perf_counter()
+    return _time.perf_counter()
 
 
 if __name__ == "__main__":  # python -m item2vec.distributed {launch,train} ...

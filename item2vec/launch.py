@@ -22,7 +22,7 @@ from .checks import check_int
 from .cluster import tf_config
 from .exceptions import ParameterError
 
-__all__ = ["WORKER_MODULE", "WorkerExit", "free_ports", "launch_local"]
+__all__ = ["WORKER_MODULE", "WorkerExit", "describe_exits", "free_ports", "launch_local"]
 
 #: The module each worker process runs (``python -m WORKER_MODULE train ...``).
 WORKER_MODULE = "item2vec.distributed_cli"
@@ -38,10 +38,25 @@ class WorkerExit:
     log: str | None = None  # its output file (None: it wrote to this terminal)
     killed: bool = False  # stopped because another worker failed
     tail: list[str] = field(default_factory=list)
+    attempt: int = 1  # 1 + the restarts before this run of the worker
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    @property
+    def how(self) -> str:
+        """How it ended, in words."""
+        if self.timed_out:
+            return "timed out"
+        if self.killed:
+            return "killed after another worker failed"
+        if self.returncode is not None and self.returncode < 0:
+            try:
+                return f"killed by {signal.Signals(-self.returncode).name}"
+            except ValueError:
+                return f"killed by signal {-self.returncode}"
+        return f"exit code {self.returncode}"
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
@@ -68,27 +83,63 @@ def launch_local(
     log_dir: str | os.PathLike | None = None,
     threads: int | None = None,
     env: dict[str, str] | None = None,
+    restarts: int = 0,
 ) -> list[WorkerExit]:
     """Run ``python -m item2vec.distributed train <train_args>`` as ``n_workers`` local
     processes on free 127.0.0.1 ports, each with its ``TF_CONFIG``, and wait for them.
 
-    All workers are killed after ``timeout`` seconds; when one fails the others get
-    ``grace`` seconds to notice (collectives then abort) before they are killed. Output
-    goes to ``log_dir/worker-<i>.log`` (default: the chief writes to this terminal, the
-    others to files in a new temporary folder). ``threads`` sets each worker's intra-op
-    threads (default: the cores divided by the workers). Returns one :class:`WorkerExit`
-    per worker, in index order.
+    All workers are killed after ``timeout`` seconds (over all attempts); when one fails the
+    others get ``grace`` seconds to notice (collectives then abort) before they are killed.
+    Output goes to ``log_dir/worker-<i>.log`` (default: the chief writes to this terminal,
+    the others to files in a new temporary folder). ``threads`` sets each worker's intra-op
+    threads (default: the cores divided by the workers).
+
+    ``restarts``: when an attempt fails, start all workers again with the same arguments (on
+    new ports), up to this many times; they resume from the last checkpoint in their
+    ``--checkpoint-dir``. No restart follows an attempt in which a worker exited with code 2
+    (bad arguments or data, a refused resume: a restart would fail the same way). Later
+    attempts append to the same log files after a ``--- attempt k ---`` line.
+
+    Returns one :class:`WorkerExit` per worker, in index order, for the last attempt.
     """
     n_workers = check_int("n_workers", n_workers, 1)
+    restarts = check_int("restarts", restarts, 0)
     if not timeout > 0:
         raise ParameterError(f"timeout must be > 0 seconds, got {timeout!r}")
-    ports = free_ports(n_workers)
-    hosts = [f"127.0.0.1:{p}" for p in ports]
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // n_workers)
     to_files = log_dir is not None
     log_dir = os.fspath(log_dir) if to_files else tempfile.mkdtemp(prefix="item2vec-workers-")
     os.makedirs(log_dir, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    attempt = 1
+    while True:
+        exits = _attempt(n_workers, train_args, deadline, grace, log_dir, to_files, threads,
+                         env, attempt)  # fmt: skip
+        if all(e.ok for e in exits) or attempt > restarts or time.monotonic() >= deadline:
+            return exits
+        if any(e.returncode == 2 for e in exits):
+            print("item2vec launch: not restarting: a worker exited with code 2 (arguments, "
+                  "data or checkpoint refused), which a restart would repeat",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return exits
+        print(f"item2vec launch: attempt {attempt} failed ({describe_exits(exits)}); "
+              f"restarting all {n_workers} workers (restart {attempt} of {restarts})",
+              file=sys.stderr, flush=True)  # fmt: skip
+        attempt += 1
+
+
+def describe_exits(exits: Sequence[WorkerExit]) -> str:
+    """One phrase per worker: how it ended (``worker 1 killed by SIGKILL``, ...)."""
+    return ", ".join(f"worker {e.index} {e.how}" for e in exits)
+
+
+def _attempt(
+    n_workers: int, train_args: Sequence[str], deadline: float, grace: float, log_dir: str,
+    to_files: bool, threads: int, env: dict[str, str] | None, attempt: int,
+) -> list[WorkerExit]:  # fmt: skip
+    ports = free_ports(n_workers)
+    hosts = [f"127.0.0.1:{p}" for p in ports]
     procs: list[subprocess.Popen] = []
     logs: list[str | None] = []
     try:
@@ -104,11 +155,14 @@ def launch_local(
             else:
                 path = os.path.join(log_dir, f"worker-{i}.log")
                 logs.append(path)
-                with open(path, "wb") as f:
+                with open(path, "wb" if attempt == 1 else "ab") as f:
+                    if attempt > 1:
+                        f.write(f"--- attempt {attempt} ---\n".encode())
+                        f.flush()
                     procs.append(subprocess.Popen(cmd, env=wenv, stdout=f,
                                                   stderr=subprocess.STDOUT,
                                                   start_new_session=True))  # fmt: skip
-        exits = _wait(procs, timeout, grace)
+        exits = _wait(procs, max(0.0, deadline - time.monotonic()), grace)
     finally:
         for p in procs:  # never leave a worker behind
             if p.poll() is None:
@@ -116,7 +170,7 @@ def launch_local(
     results = []
     for i, (code, timed_out, killed) in enumerate(exits):
         tail = _tail(logs[i]) if code != 0 and logs[i] else []
-        results.append(WorkerExit(i, code, timed_out, logs[i], killed, tail))
+        results.append(WorkerExit(i, code, timed_out, logs[i], killed, tail, attempt))
     return results
 
 

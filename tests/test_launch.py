@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -77,3 +78,67 @@ def test_tf_config_is_what_cluster_from_env_reads():
     spec = cluster_from_env({"TF_CONFIG": tf_config(["a:1", "b:2", "c:3"], 2)})
     assert (spec.task_index, spec.n_workers, spec.workers) == (2, 3, ("a:1", "b:2", "c:3"))
     assert not spec.is_chief
+
+
+FLAKY = """
+import json, os, signal, sys, time
+marker = os.environ["FLAKY_MARKER"]
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+if not os.path.exists(marker):
+    if index == 1:  # dies on the first attempt, as a worker killed by the OOM killer
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(120)  # the survivor: stopped by the launcher
+print("worker", index, "done", sys.argv[1:])
+"""
+
+
+def _flaky(tmp_path, monkeypatch) -> dict:
+    """A stand-in worker program (no TensorFlow): worker 1 SIGKILLs itself the first time."""
+    (tmp_path / "flaky_worker.py").write_text(FLAKY)
+    monkeypatch.setattr(launch, "WORKER_MODULE", "flaky_worker")
+    return dict(os.environ, PYTHONPATH=str(tmp_path), FLAKY_MARKER=str(tmp_path / "died"))
+
+
+def test_restarts_stop_the_others_and_start_all_again(tmp_path, monkeypatch, capsys):
+    env = _flaky(tmp_path, monkeypatch)
+    exits = launch_local(2, ["--x"], timeout=120, grace=1, log_dir=tmp_path / "logs", env=env,
+                         restarts=2)  # fmt: skip
+    assert [(e.index, e.attempt, e.returncode) for e in exits] == [(0, 2, 0), (1, 2, 0)]
+    err = capsys.readouterr().err
+    assert ("attempt 1 failed (worker 0 killed after another worker failed, worker 1 killed "
+            "by SIGKILL); restarting all 2 workers (restart 1 of 2)") in err  # fmt: skip
+    log = (tmp_path / "logs" / "worker-1.log").read_text()
+    assert log.index("--- attempt 2 ---") < log.index("worker 1 done")  # appended, not lost
+
+
+def test_without_restarts_a_dead_worker_ends_the_run(tmp_path, monkeypatch):
+    env = _flaky(tmp_path, monkeypatch)
+    exits = launch_local(2, [], timeout=120, grace=1, log_dir=tmp_path / "logs", env=env)
+    assert [(e.attempt, e.how) for e in exits] == [
+        (1, "killed after another worker failed"), (1, "killed by SIGKILL")]  # fmt: skip
+
+
+def test_an_error_a_restart_would_repeat_is_not_restarted(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(launch, "WORKER_MODULE", "json.tool")  # exit code 2: bad arguments
+    exits = launch_local(2, ["--no-such-option"], timeout=60, grace=10, log_dir=tmp_path,
+                         restarts=3)  # fmt: skip
+    assert [(e.attempt, e.returncode) for e in exits] == [(1, 2), (1, 2)]
+    assert "not restarting: a worker exited with code 2" in capsys.readouterr().err
+    with pytest.raises(ParameterError, match="restarts must be an integer >= 0, got -1"):
+        launch_local(1, [], restarts=-1)
+
+
+def test_the_command_lines_take_the_checkpoint_and_restart_options():
+    from item2vec.distributed_cli import launch_parser, worker_parser
+    from item2vec.watchdog import DEFAULT_COLLECTIVE_TIMEOUT
+
+    assert launch_parser().parse_args(["--workers", "2", "--restarts", "3"]).restarts == 3
+    args = worker_parser().parse_args(["log", "--session-col", "s", "--item-col", "i", "--out",
+                                       "m"])  # fmt: skip
+    assert (args.checkpoint_dir, args.checkpoint_every, args.checkpoint_keep) == (None, 1000, 2)
+    assert args.collective_timeout == DEFAULT_COLLECTIVE_TIMEOUT
+    args = worker_parser().parse_args(["log", "--session-col", "s", "--item-col", "i", "--out",
+                                       "m", "--checkpoint-dir", "ck", "--checkpoint-every", "0",
+                                       "--collective-timeout", "30"])  # fmt: skip
+    assert (args.checkpoint_dir, args.checkpoint_every, args.collective_timeout) == ("ck", 0, 30)
