@@ -1,7 +1,5 @@
 """``python -m item2vec ...``: the command line, as the ``item2vec`` entry point."""
 
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

@@ -771,5 +771,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 141  # as a process killed by SIGPIPE
 
 
+def entry() -> None:
+    """The ``item2vec`` program: :func:`main`, then exit without running the C++ teardown
+    of FAISS / Arrow / TensorFlow threads, which can abort an exiting process ("terminate
+    called without an active exception") after all work is done and every file is closed."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -276,7 +276,10 @@ def test_train_update_grows_the_model_and_refuses_what_would_be_lost(files, trai
     cases = [
         (("--out", out), "a model is already there"),
         (("--out", model_dir), "that is the model given to --update"),
-        (("--out", d / "model3", "--dim", "16"), "--dim 16: the model in --update was trained with --dim 8"),
+        (
+            ("--out", d / "model3", "--dim", "16"),
+            "--dim 16: the model in --update was trained with --dim 8",
+        ),
         (("--out", d / "model3", "--resume"), "--resume: no checkpoint at"),
         (("--out", d / "model3", "--distributed"), "--update runs in one process"),
     ]
