@@ -578,17 +578,27 @@ def _load_array(f: BinaryIO, *, ndim: int | None, float32: bool) -> np.ndarray:
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
 
-def _read_vocabulary(f: BinaryIO, info: dict[str, Any]) -> Vocabulary:
+def _read_table(f: BinaryIO, columns: list[str]) -> Any:
+    """A model file's Parquet table, which must have exactly ``columns``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = f.name
     try:
         table = pq.read_table(f)
     except (pa.ArrowException, OSError, ValueError) as e:
-        raise ModelFormatError(f"{path}: not a readable Parquet file ({e})") from None
-    if table.column_names != ["id", "count"]:
-        raise ModelFormatError(f"{path}: columns are {table.column_names}, expected id, count")
+        raise ModelFormatError(f"{f.name}: not a readable Parquet file ({e})") from None
+    if table.column_names != columns:
+        raise ModelFormatError(
+            f"{f.name}: columns are {table.column_names}, expected {', '.join(columns)}"
+        )
+    return table
+
+
+def _read_vocabulary(f: BinaryIO, info: dict[str, Any]) -> Vocabulary:
+    import pyarrow as pa
+
+    path = f.name
+    table = _read_table(f, ["id", "count"])
     ids, counts = table.column("id"), table.column("count")
     want_str = info["id_type"] == "str"
     is_str = pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)
@@ -616,17 +626,9 @@ def _read_vocabulary(f: BinaryIO, info: dict[str, Any]) -> Vocabulary:
 
 def _read_descriptions(f: BinaryIO, vocabulary: Vocabulary) -> dict[Any, str]:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path = f.name
-    try:
-        table = pq.read_table(f)
-    except (pa.ArrowException, OSError, ValueError) as e:
-        raise ModelFormatError(f"{path}: not a readable Parquet file ({e})") from None
-    if table.column_names != ["id", "description"]:
-        raise ModelFormatError(
-            f"{path}: columns are {table.column_names}, expected id, description"
-        )
+    table = _read_table(f, ["id", "description"])
     ids, texts = table.column("id"), table.column("description")
 
     def text(typ: Any) -> bool:
