@@ -8,6 +8,7 @@ sampler the trainers use.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,8 @@ def skipgrams(
     rng = np.random.default_rng(seed)
     seq = seq.astype(np.int32)
     n = len(seq)
-    first_ok = seq != 0
+    has_zero = bool(n) and int(seq.min()) == 0
+    first_ok = None if not has_zero else seq != 0
     if sampling_table is not None:
         table = np.asarray(sampling_table, dtype=np.float64)
         if table.ndim != 1 or len(table) < v:
@@ -82,23 +84,25 @@ def skipgrams(
                 f"sampling_table must be 1-D with vocabulary_size={v} entries, got shape "
                 f"{table.shape}"
             )
-        first_ok &= rng.random(n) <= table[seq]
+        sampled = rng.random(n) <= table[seq]
+        first_ok = sampled if first_ok is None else first_ok & sampled
+    b = max(int(v - 1).bit_length(), 1)
+    if shuffle and 2 * b + 1 <= 32:
+        return _shuffled(seq, ws, b, first_ok, has_zero, ns, v, categorical, rng)
     ctx = np.zeros((n, 2 * ws), np.int32)  # slot order = j ascending, as Keras loops
     for d in range(1, ws + 1):
         ctx[d:, ws - d] = seq[: max(n - d, 0)]
         ctx[: max(n - d, 0), ws + d - 1] = seq[d:]
-    mask = (ctx != 0) & first_ok[:, None]
+    mask = ctx != 0
+    if first_ok is not None:
+        mask &= first_ok[:, None]
     second = ctx[mask]
     first = np.repeat(seq, np.count_nonzero(mask, axis=1))
     n_pos = len(first)
     n_neg = int(n_pos * ns)
-    if n_neg and v < 3:
-        raise ParameterError(
-            f"vocabulary_size must be >= 3 to draw negatives other than the word, got {v}"
-        )
-    b = max(int(v - 1).bit_length(), 1)
-    fast = shuffle and 2 * b + 1 <= 32
-    words = r = None
+    _check_negatives(n_neg, v)
+    couples = np.empty((n_pos + n_neg, 2), np.int32)
+    couples[:n_pos, 0], couples[:n_pos, 1] = first, second
     if n_neg:  # Keras: the words cycle through a shuffled copy of the positives' words
         if shuffle:  # the final shuffle makes the order of the words irrelevant
             reps, extra = divmod(n_neg, n_pos)
@@ -108,11 +112,6 @@ def skipgrams(
             words = np.resize(first[rng.permutation(n_pos)], n_neg)
         r = rng.integers(1, v - 1, size=n_neg, dtype=np.int32)
         r += r >= words
-    if fast:
-        return _sorted_shuffle(first, second, words, r, b, categorical, rng)
-    couples = np.empty((n_pos + n_neg, 2), np.int32)
-    couples[:n_pos, 0], couples[:n_pos, 1] = first, second
-    if n_neg:
         couples[n_pos:, 0], couples[n_pos:, 1] = words, r
     labels = np.zeros(n_pos + n_neg, np.int32)
     labels[:n_pos] = 1
@@ -122,33 +121,100 @@ def skipgrams(
     return couples, np.stack([1 - labels, labels], axis=1) if categorical else labels
 
 
-def _sorted_shuffle(
-    first: np.ndarray, second: np.ndarray, words: np.ndarray | None, r: np.ndarray | None,
-    b: int, categorical: bool, rng: np.random.Generator,
+def _check_negatives(n_neg: int, v: int) -> None:
+    if n_neg and v < 3:
+        raise ParameterError(
+            f"vocabulary_size must be >= 3 to draw negatives other than the word, got {v}"
+        )
+
+
+_U64 = np.uint64
+_BLOCK = 1 << 16  # elements per step of the packing and unpacking loops (cache-sized)
+
+
+def _shuffled(
+    seq: np.ndarray, ws: int, b: int, first_ok: np.ndarray | None, has_zero: bool, ns: float,
+    v: int, categorical: bool, rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Shuffle couples by sorting 64-bit words: random high bits, ``(first, second, label)`` in
-    the low ``2b + 1`` bits. One SIMD sort and no gathers (about 2x ``permutation`` + ``take``).
-    Couples whose random parts tie (about n**2 / 2**(64 - 2b) pairs: ~200 of 3.6 M couples of
-    a 10 k vocabulary) end up next to each other in a fixed order; all else is uniform.
+    """Shuffled couples, packed straight into sort keys: one SIMD sort is the whole shuffle.
+
+    A couple is a 64-bit key: ``first`` in bits ``0..b-1``, ``second`` in ``b..2b-1``, the
+    label in bit ``2b`` (``2b + 1 <= 32``) and random bits above. Positives are written
+    offset by offset (``first`` at ``i``, ``second`` at ``i +- d``) and negatives word by
+    word straight into the keys (their order before the sort is irrelevant), in
+    cache-sized blocks; one ``sort`` shuffles, and the sorted keys are unpacked in place
+    into the ``(n, 2)`` int32 couples (a key and a couple are both 8 bytes): no couple
+    array, mask compaction, gather or permutation on the way. Couples whose ``63 - 2b``
+    random bits tie (about n**2 / 2**(64 - 2b) pairs: ~200 of 3.6 M couples of a 10 k
+    vocabulary) end up next to each other in key order instead of a random one; all else
+    is uniform.
     """
-    u32, n_pos = np.uint32, len(first)
-    n = n_pos + (0 if words is None else len(words))
-    payload = np.empty(n, u32)
-    payload[:n_pos] = (first.astype(u32) << u32(b + 1)) | (second.astype(u32) << u32(1)) | u32(1)
-    if words is not None:
-        payload[n_pos:] = (words.astype(u32) << u32(b + 1)) | (r.astype(u32) << u32(1))
-    keys = rng.bit_generator.random_raw(n)
-    keys >>= np.uint64(2 * b + 1)
-    keys <<= np.uint64(2 * b + 1)
-    keys |= payload
+    n = len(seq)
+    u = seq.view(np.uint32)
+    f_part = u.astype(_U64)  # first word
+    s_part = f_part << _U64(b)  # second word and the label 1
+    s_part |= _U64(1 << (2 * b))
+    nz = (u != 0) if has_zero else None
+    slots = []  # (first, second, first word) of each offset, compacted where masked
+    for d in range(1, min(ws, n - 1) + 1):
+        for fs, ss in ((slice(d, n), slice(0, n - d)), (slice(0, n - d), slice(d, n))):
+            mk = None if first_ok is None else first_ok[fs]
+            if nz is not None:
+                mk = nz[ss] if mk is None else mk & nz[ss]
+            if mk is None:
+                slots.append((f_part[fs], s_part[ss], u[fs]))
+            else:
+                slots.append(tuple(np.compress(mk, x) for x in (f_part[fs], s_part[ss], u[fs])))
+    n_pos = sum(len(s[0]) for s in slots)
+    n_neg = int(n_pos * ns)
+    _check_negatives(n_neg, v)
+    reps, extra = divmod(n_neg, n_pos) if n_pos else (0, 0)
+    pick = rng.choice(n_pos, extra, replace=False) if extra else None
+    r = rng.integers(1, v - 1, size=n_neg, dtype=np.int32).view(np.uint32) if n_neg else None
+    n_all = n_pos + n_neg
+    keys = rng.bit_generator.random_raw(n_all)
+    top = ~_U64((1 << (2 * b + 1)) - 1)  # the random bits that stay
+    blk = min(_BLOCK, max(n_all, 1))
+    tmp, ge = np.empty(blk, _U64), np.empty(blk, np.bool_)
+    pos = 0
+    for f, s, _ in slots:  # positives
+        for a in range(0, len(f), blk):
+            fb = f[a : a + blk]
+            kb, t = keys[pos + a : pos + a + len(fb)], tmp[: len(fb)]
+            np.bitwise_or(fb, s[a : a + blk], out=t)
+            kb &= top
+            kb |= t
+        pos += len(f)
+    sources = [w for *_, w in slots] * reps
+    if extra:  # and a random subset of the positives' words once more
+        sources.append((keys[:n_pos][pick] & _U64((1 << b) - 1)).astype(np.uint32))
+    for w in sources:  # negatives: (w, r) with r uniform over 1..v-1 without w
+        for a in range(0, len(w), blk):
+            wb = w[a : a + blk]
+            m = len(wb)
+            kb, rb, t, g = keys[pos + a : pos + a + m], r[pos - n_pos + a :][:m], tmp[:m], ge[:m]
+            np.greater_equal(rb, wb, out=g)
+            rb += g
+            np.left_shift(rb, _U64(b), out=t)
+            t |= wb
+            kb &= top
+            kb |= t
+        pos += len(w)
+    del r, f_part, s_part, slots, sources
     keys.sort()
-    payload = keys.astype(u32)
-    del keys
-    couples, mask = np.empty((n, 2), np.int32), u32((1 << b) - 1)
-    labels = (payload & u32(1)).astype(np.int32)
-    payload >>= u32(1)
-    couples[:, 1] = payload & mask
-    payload >>= u32(b)
-    payload &= mask
-    couples[:, 0] = payload
+    labels = np.empty(n_all, np.int32)
+    first_mask, second_mask = _U64((1 << b) - 1), _U64(((1 << b) - 1) << b)
+    for a in range(0, n_all, blk):  # key -> first | second << 32, in place
+        kb = keys[a : a + blk]
+        t = tmp[: len(kb)]
+        np.right_shift(kb, _U64(2 * b), out=t)
+        t &= _U64(1)
+        labels[a : a + blk] = t
+        np.bitwise_and(kb, second_mask, out=t)
+        t <<= _U64(32 - b)
+        kb &= first_mask
+        kb |= t
+    couples = keys.view(np.int32).reshape(-1, 2)
+    if sys.byteorder != "little":
+        couples = couples[:, ::-1].copy()
     return couples, np.stack([1 - labels, labels], axis=1) if categorical else labels

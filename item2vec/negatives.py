@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _REDRAW_PASSES = 3  # vectorised redraws of negatives equal to their target, then a fallback
+_SAMPLE_BLOCK = 1 << 15  # draws per step of NegativeSampler._sample_into (fits in L2)
 
 
 def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,12 +133,51 @@ class NegativeSampler:
 
     def sample(self, size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Independent draws (targets not excluded); int32 array of shape ``size``."""
-        u = rng.random(size)
-        u *= len(self._prob)  # one variate: bucket = integer part, coin = fractional part
-        i = u.astype(np.int32)
-        u -= i
-        np.minimum(i, len(self._prob) - 1, out=i)  # u * n may round up to n
-        return np.where(u < self._prob[i], i, self._alias[i])
+        out = np.empty(size, np.int32)
+        self._sample_into(out.reshape(-1), rng)
+        return out
+
+    def _sample_into(
+        self, out: np.ndarray, rng: np.random.Generator, targets: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Fill the 1-D int32 ``out`` with draws, in cache-sized blocks (one uniform each).
+
+        Bucket = integer part of ``u * n``, coin = fractional part: the same numbers as one
+        ``rng.random(len(out))`` for the whole array (blocks draw the stream in order), at
+        about a third of the memory traffic of whole-array temporaries; ``take`` with
+        ``mode="clip"`` skips the bounds checks (the bucket is clipped to ``n - 1`` first).
+        With ``targets`` (``out`` holds ``k = len(out) // len(targets)`` draws per target),
+        returns the flat indices of the draws equal to their target, found while each block
+        is in cache.
+        """
+        n = len(self._prob)
+        k = 1 if targets is None else max(1, len(out) // max(len(targets), 1))
+        step = max(1, _SAMPLE_BLOCK // k) * k
+        m0 = min(step, len(out))
+        ub, fb, ib, kb = np.empty(m0), np.empty(m0), np.empty(m0, np.int32), np.empty(m0, bool)
+        bad = []
+        for a in range(0, len(out), step):
+            o = out[a : a + step]
+            m = len(o)
+            u, f, i, keep = ub[:m], fb[:m], ib[:m], kb[:m]
+            rng.random(out=u)
+            u *= n
+            np.floor(u, out=f)
+            u -= f
+            np.copyto(i, f, casting="unsafe")
+            np.minimum(i, n - 1, out=i)  # u * n may round up to n
+            np.take(self._prob, i, out=f, mode="clip")
+            np.less(u, f, out=keep)
+            np.take(self._alias, i, out=o, mode="clip")
+            np.copyto(o, i, where=keep)
+            if targets is not None:
+                own = targets[a // k : (a + m) // k, None]
+                np.equal(o.reshape(-1, k), own, out=keep.reshape(-1, k))
+                if keep.any():
+                    bad.append(np.flatnonzero(keep) + a)
+        if targets is None:
+            return None
+        return np.concatenate(bad) if bad else np.empty(0, np.intp)
 
     def draw(self, targets: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         """``k`` negatives per target, none equal to it: int32 array of shape (len(targets), k).
@@ -149,12 +189,12 @@ class NegativeSampler:
         self.check(k)
         targets = np.asarray(targets, dtype=np.int32)
         out = np.empty((len(targets), k), np.int32)
-        step = max(1, (1 << 20) // max(k, 1))  # cache-sized pieces: ~2x faster on big inputs
+        flat = out.reshape(-1)
+        step = max(1, (1 << 20) // max(k, 1))  # redraw after each ~1 M draws
         for a in range(0, len(targets), step):
             t = targets[a : a + step]
-            out[a : a + step] = piece = self.sample((len(t), k), rng)
-            bad_r, bad_c = np.nonzero(piece == t[:, None])
-            self._fix(out.reshape(-1), (a + bad_r) * k + bad_c, t[bad_r], rng)
+            bad = self._sample_into(out[a : a + step].reshape(-1), rng, t)
+            self._fix(flat, bad + a * k, t[bad // k], rng)
         return out
 
     def _fix(

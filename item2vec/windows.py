@@ -24,6 +24,7 @@ a whole in-memory corpus at once; :mod:`item2vec.streaming` streams it in batche
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,24 +181,41 @@ def _bind(
     return WindowPlan(win, cap, shrink, k, keep, sampler)
 
 
+def _kept_events(
+    plan: WindowPlan, items: np.ndarray, offsets: np.ndarray, rng: np.random.Generator,
+    trace: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Subsampled events: items, kept events before / after each in its session, and the
+    local event indices (trace only). Draws the subsampling uniforms (if any) from ``rng``."""
+    src = np.arange(len(items)) if trace else None
+    if plan.keep is not None:
+        kept = np.flatnonzero(rng.random(len(items)) < plan.keep[items])
+        if len(offsets) * 8 < len(items):  # few sessions: count the kept events before each
+            offsets = np.searchsorted(kept, offsets)
+        else:
+            ck = np.zeros(len(items) + 1, np.int64)
+            ck[kept + 1] = 1
+            np.cumsum(ck, out=ck)
+            offsets = ck[offsets]
+        items = np.take(items, kept)  # a gather: 4x faster than a boolean mask here
+        src = None if src is None else kept
+    lengths = np.diff(offsets).astype(np.int32)  # int32 throughout: half the memory traffic
+    left = np.arange(len(items), dtype=np.int32)
+    left -= np.repeat(np.asarray(offsets[:-1], np.int32), lengths)
+    right = np.repeat(lengths, lengths)
+    right -= left
+    right -= 1
+    return items, left, right, src
+
+
 # --------------------------------------------------------------------------- core
 def _core(
     plan: WindowPlan, items: np.ndarray, offsets: np.ndarray, rng: np.random.Generator,
     trace: bool, shuffle: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:  # fmt: skip
     """Targets (U,), contexts (U, C), effective windows and local event indices (trace only)."""
-    src = np.arange(len(items)) if trace else None
-    if plan.keep is not None:
-        kept = rng.random(len(items)) < plan.keep[items]
-        items = items[kept]
-        ck = np.zeros(len(kept) + 1, np.int64)
-        np.cumsum(kept, out=ck[1:])
-        offsets = ck[offsets]
-        src = None if src is None else src[kept]
+    items, left, right, src = _kept_events(plan, items, offsets, rng, trace)
     n = len(items)
-    lengths = np.diff(offsets)
-    left = (np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], lengths)).astype(np.int32)
-    right = np.repeat(lengths.astype(np.int32), lengths) - 1 - left
     w = None
     if plan.window is None:
         ctx, has = _session_contexts(items, left, right, plan.max_contexts, rng)
@@ -298,19 +316,99 @@ def chunk_couples(
         Each positive ``(c, t)`` and its ``plan.negatives`` negatives ``(c, n)``, shuffled:
         shape (P * (1 + negatives),).
     """
-    t, ctx, _, _ = _core(plan, items, offsets, rng, False, shuffle=False)
-    rows, cols = np.nonzero(ctx >= 0)
-    p, k = len(rows), plan.negatives
-    pairs = np.empty((p * (k + 1), 2), np.int32)  # (target, context): one 8-byte gather below
-    pairs[:p, 0], pairs[:p, 1] = t[rows], ctx[rows, cols]
-    del t, ctx, rows, cols
+    if plan.window is None:  # session mode: the padded contexts of _core
+        t, ctx, _, _ = _core(plan, items, offsets, rng, False, shuffle=False)
+        rows, cols = np.nonzero(ctx >= 0)
+        tgt, cx = t[rows], ctx[rows, cols]
+        del t, ctx, rows, cols
+    else:
+        tgt, cx = _window_pairs(plan, items, offsets, rng)
+    return _shuffled_couples(plan, tgt, cx, int(items.max(initial=0)), rng)
+
+
+def _window_pairs(
+    plan: WindowPlan, items: np.ndarray, offsets: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positive ``(target, context)`` pairs of a numeric window, offset by offset (the same
+    draws as :func:`_core`: subsampling, then the effective windows), without the padded
+    ``(U, 2 * window)`` block: each offset's pairs are compacted straight into place."""
+    items, left, right, _ = _kept_events(plan, items, offsets, rng, False)
+    n, big_w = len(items), plan.window
+    w = rng.integers(1, big_w + 1, size=n, dtype=np.int32) if plan.shrink else np.int32(big_w)
+    lw, rw = np.minimum(left, w), np.minimum(right, w)
+    slots = []  # (mask, target slice, context slice): context at offset -d, then +d
+    for d in range(1, min(big_w, n - 1) + 1):
+        slots.append((lw[d:] >= d, slice(d, n), slice(0, n - d)))
+        slots.append((rw[: n - d] >= d, slice(0, n - d), slice(d, n)))
+    counts = [int(np.count_nonzero(mk)) for mk, _, _ in slots]
+    tgt, cx = np.empty(sum(counts), np.int32), np.empty(sum(counts), np.int32)
+    pos = 0
+    for (mk, ts, cs), m in zip(slots, counts, strict=True):
+        if m == len(mk):  # every event has this neighbour (one long session): a plain copy
+            tgt[pos : pos + m], cx[pos : pos + m] = items[ts], items[cs]
+        else:
+            np.compress(mk, items[ts], out=tgt[pos : pos + m])
+            np.compress(mk, items[cs], out=cx[pos : pos + m])
+        pos += m
+    return tgt, cx
+
+
+_LOW = 0 if sys.byteorder == "little" else 1  # the low 32-bit half of a uint64 in memory
+_TIE_MARGIN = 12  # packed shuffle: random bits >= bits(n) + 12, at most ~n / 8192 tied pairs
+
+
+def _shuffled_couples(
+    plan: WindowPlan, tgt: np.ndarray, cx: np.ndarray, max_item: int, rng: np.random.Generator
+) -> Couples:
+    """Each positive ``(c, t)``, its ``plan.negatives`` negatives ``(c, n)``, shuffled.
+
+    When ``(target, context, label)`` fit in 32 bits and leave enough random bits for the
+    couple count, a couple is one 64-bit sort key (random bits above the payload) and one
+    SIMD ``sort`` is the shuffle, unpacked straight into the three arrays: no pair array,
+    permutation or gather (couples whose random bits tie, at most ~1 pair per 8,192 couples,
+    keep key order). Otherwise (big vocabularies and chunks) pairs are gathered by a
+    permutation, as before.
+    """
+    p, k = len(tgt), plan.negatives
+    neg = plan.sampler.draw(tgt, k, rng) if k else None
+    n_all = p * (k + 1)
     if k:
-        pairs[p:, 0] = plan.sampler.draw(pairs[:p, 0], k, rng).ravel()
-        pairs[p:, 1] = np.repeat(pairs[:p, 1], k)
-    perm = permutation(len(pairs), rng)
-    pairs = np.take(pairs.view(np.int64).ravel(), perm).view(np.int32).reshape(-1, 2)
-    labels = (perm < p).astype(np.float32)
-    return Couples(np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]), labels)
+        max_item = max(max_item, len(plan.sampler.probabilities) - 1)
+    b = max(int(max_item).bit_length(), 1)
+    if 2 * b + 1 > 32 or 63 - 2 * b < int(n_all).bit_length() + _TIE_MARGIN:
+        pairs = np.empty((n_all, 2), np.int32)  # (target, context): one 8-byte gather below
+        pairs[:p, 0], pairs[:p, 1] = tgt, cx
+        if k:
+            pairs[p:, 0] = neg.reshape(-1)
+            pairs[p:, 1] = np.repeat(cx, k)
+        perm = permutation(n_all, rng)
+        pairs = np.take(pairs.view(np.int64).ravel(), perm).view(np.int32).reshape(-1, 2)
+        labels = (perm < p).astype(np.float32)
+        return Couples(np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]), labels)
+    u32, sb = np.uint32, np.uint32(b)
+    keys = rng.bit_generator.random_raw(n_all)
+    keys &= ~np.uint64((1 << (2 * b + 1)) - 1)
+    low = keys.view(u32)[_LOW::2]
+    c_part = cx.view(u32) << sb
+    payload = c_part | u32(1 << (2 * b))
+    payload |= tgt.view(u32)
+    low[:p] |= payload
+    if k:
+        payload = np.repeat(c_part, k)
+        payload |= neg.view(u32).reshape(-1)
+        low[p:] |= payload
+    del payload, c_part, neg
+    keys.sort()
+    targets, contexts, labels = (np.empty(n_all, np.int32) for _ in range(3))
+    mask = u32((1 << b) - 1)
+    np.bitwise_and(low, mask, out=targets.view(u32))
+    cv, lv = contexts.view(u32), labels.view(u32)
+    np.right_shift(low, sb, out=cv)
+    cv &= mask
+    np.right_shift(low, u32(2 * b), out=lv)
+    lv &= u32(1)
+    lv *= u32(0x3F800000)  # the bits of float32 1.0
+    return Couples(targets, contexts, labels.view(np.float32))
 
 
 # --------------------------------------------------------------------------- whole corpus

@@ -102,3 +102,18 @@ def test_skipgrams_matches_real_keras():
 def test_skipgrams_bad_input(args, kw, exc, match):
     with pytest.raises(exc, match=match):
         skipgrams(*args, **kw)
+
+
+def test_shuffled_and_ordered_paths_keep_the_same_sampled_positives():
+    # the sampling table is drawn first on both paths: the same seed keeps the same words
+    rng = np.random.default_rng(3)
+    seq = rng.integers(0, 40, size=500)
+    table = rng.random(40)
+    kw = dict(window_size=3, negative_samples=1.5, sampling_table=table, seed=11)
+    c, y = skipgrams(seq, 40, shuffle=True, **kw)
+    c0, y0 = skipgrams(seq, 40, shuffle=False, **kw)
+    assert sorted(c[y == 1].tolist()) == sorted(c0[y0 == 1].tolist())
+    assert (y == 0).sum() == (y0 == 0).sum() == int((y0 == 1).sum() * 1.5)
+    neg = c[y == 0]
+    assert ((neg[:, 1] >= 1) & (neg[:, 1] <= 39) & (neg[:, 1] != neg[:, 0])).all()
+    assert c.dtype == y.dtype == np.int32 and c.flags.c_contiguous

@@ -273,3 +273,23 @@ def test_a_chunk_gives_the_windows_of_its_sessions(lists, window, seed):
     whole = skipgram_couples(s, seed=seed, **kw)  # the whole corpus is one chunk
     for x, y in zip(c.arrays(), whole.arrays(), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("margin", [12, 64])  # the packed sort, then the permutation fallback
+def test_couples_shuffle_paths_give_the_same_couples(monkeypatch, margin):
+    import item2vec.windows as windows
+
+    monkeypatch.setattr(windows, "_TIE_MARGIN", margin)
+    rng = np.random.default_rng(7)
+    lists = [rng.integers(0, 10, size=rng.integers(1, 12)).tolist() for _ in range(80)]
+    s = corpus(lists)
+    c = skipgram_couples(s, window=2, negatives=3, sample=0, shrink_window=False, seed=1)
+    assert positives(c) == brute_pairs(lists, 2)
+    neg = c.labels == 0
+    assert neg.sum() == 3 * (c.labels == 1).sum() and len(c) == 4 * (c.labels == 1).sum()
+    assert c.targets.dtype == c.contexts.dtype == np.int32 and c.labels.dtype == np.float32
+    assert set(np.unique(c.labels).tolist()) <= {0.0, 1.0}
+    # every negative's context is a positive's context, as often as k times the positives
+    want = Counter({ctx: 3 * n for ctx, n in Counter(c.contexts[~neg].tolist()).items()})
+    assert Counter(c.contexts[neg].tolist()) == want
+    assert 0.1 < c.labels[: len(c) // 2].mean() < 0.4  # shuffled: labels are mixed
