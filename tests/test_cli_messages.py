@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from item2vec import Item2Vec, Sessions
-from item2vec.cli import default_n_test, main
+from item2vec.cli import main
+from item2vec.commands import default_n_test
 from item2vec.exceptions import DataError, ParameterError
 from item2vec.options import cli_message
 
@@ -119,10 +120,10 @@ def test_a_missing_description_column_is_named(small, tmp_path, capsys):
 
 
 def test_evaluate_says_when_gensim_is_missing(small, capsys, monkeypatch):
-    import item2vec.cli as cli
+    import item2vec.commands as commands
 
     log, out = small
-    monkeypatch.setattr(cli, "_gensim_installed", lambda: False)
+    monkeypatch.setattr(commands, "_gensim_installed", lambda: False)
     rc = main(["evaluate", str(log), "--session-col", "basket", "--item-col", "sku",
                "--model", str(out), "--quiet"])  # fmt: skip
     assert rc == 0
