@@ -42,7 +42,7 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     from .baselines import BASELINES
     from .datasets import online_retail
     from .estimator import Item2Vec
-    from .evaluate import model_recommender, next_event_split
+    from .evaluate import evaluate_cases, model_recommender, next_event_split
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     for protocol, sp in splits.items():
         results, cases = {}, {}
         for name, rec in methods.items():
-            results[name], cases[name] = _evaluate(rec, sp)
+            results[name], cases[name] = evaluate_cases(rec, sp)
         tables[protocol] = pd.DataFrame(results).T[["HR@10", "NDCG@10", "HR@20", "MRR"]]
         left_out = results["popularity"].get("answer in history", 0)
         note = f"; {left_out} whose answer is among them left out" if left_out else ""
@@ -120,13 +120,6 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     print(f"\nwrote {out}/: model/, neighbours.csv, metrics.csv, summary.json, history.json, "
           f"loss.png, hr.png, map.png  ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
     return 0
-
-
-def _evaluate(rec: Any, split: Any) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Metrics of ``rec`` on ``split`` and their per-case values (for paired differences)."""
-    from .evaluate import _evaluate as evaluate_cases
-
-    return evaluate_cases(rec, split, (10, 20))
 
 
 def verdict(

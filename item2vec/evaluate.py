@@ -52,6 +52,7 @@ from .scoring import Recommender, check_score, vector_recommender
 from .split import NextEventSplit, next_event_split, validation_pool, validation_split
 
 __all__ = [
+    "evaluate_cases",
     "NextEventSplit",
     "Recommender",
     "next_event_split",
@@ -90,9 +91,11 @@ def check_ranking(ranking: Any, allowed: Sequence[str] = RANKINGS) -> str:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _evaluate(
-    recommend: Recommender, split: NextEventSplit, ks: Sequence[int]
+def evaluate_cases(
+    recommend: Recommender, split: NextEventSplit, ks: Sequence[int] = (10, 20)
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """:func:`evaluate`'s metrics and, beside them, their value for each test case (for
+    paired differences between methods on the same cases)."""
     ks = check_ks(ks)
     n = len(split)
     if n == 0:
@@ -127,7 +130,7 @@ def evaluate(
     histories; the cases whose answer is in the history are left out of the metrics and
     counted in ``"answer in history"`` (``n_cases`` counts the others).
     """
-    return _evaluate(recommend, split, ks)[0]
+    return evaluate_cases(recommend, split, ks)[0]
 
 
 def _accepts_seed(fn: Callable) -> bool:
@@ -195,7 +198,7 @@ def _seed_runs(
     for seed in seeds:
         split = next_event_split(sessions, seed=seed, **split_kw)
         kw = {"seed": seed} if _accepts_seed(make_recommender) else {}
-        metrics, cases = _evaluate(make_recommender(split.train, **kw), split, ks)
+        metrics, cases = evaluate_cases(make_recommender(split.train, **kw), split, ks)
         per_seed.append(metrics)
     return per_seed, cases
 
