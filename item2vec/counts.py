@@ -22,6 +22,7 @@ from .data import Sessions
 
 __all__ = [
     "ORDER_WEIGHTS",
+    "blend_counts",
     "choose_order_weight",
     "last_pairs",
     "loo_hit_rate",
@@ -137,15 +138,20 @@ def choose_order_weight(sessions: Sessions, forward: sp.csr_matrix | None = None
     return candidates[int(np.argmax(hits))]
 
 
-def next_counts(sessions: Sessions) -> sp.csr_matrix:
+def blend_counts(forward: sp.csr_matrix, beta: float) -> sp.csr_matrix:
+    """``forward + beta * forward.T`` as float64 CSR with sorted indices."""
+    out = (forward + beta * forward.T).tocsr()
+    out.sort_indices()
+    return out
+
+
+def next_counts(sessions: Sessions, forward: sp.csr_matrix | None = None) -> sp.csr_matrix:
     """Counts of what follows each item (window 1): ``F + beta * F.T`` with ``beta`` from
     :func:`choose_order_weight`, float64 CSR (n_items, n_items). Symmetric co-occurrence
     where what came before predicts as well as what came after, transitions on a log that
-    only moves forward, in between otherwise."""
-    forward = pair_matrix(sessions, window=1, symmetric=False)
-    out = (forward + choose_order_weight(sessions, forward) * forward.T).tocsr()
-    out.sort_indices()
-    return out
+    only moves forward, in between otherwise. ``forward``: ``F`` if already counted."""
+    forward = pair_matrix(sessions, window=1, symmetric=False) if forward is None else forward
+    return blend_counts(forward, choose_order_weight(sessions, forward))
 
 
 def session_matrix(sessions: Sessions) -> sp.csr_matrix:

@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .checks import check_int, check_real
-from .counts import LOO_CASES, choose_order_weight, pair_matrix
+from .counts import LOO_CASES, blend_counts, choose_order_weight, pair_matrix
 from .data import Sessions, Vocabulary
 from .exceptions import ParameterError
 from .sampling import WindowPlan, check_stream, chunk_units, keep_probability, rebatch
@@ -52,7 +52,6 @@ from .update_state import (
     UpdateState,
     after_fit,
     as_sessions,
-    blend_counts,
     encode_sessions,
     fit_counts,
     grow_square,

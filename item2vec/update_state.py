@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .counts import choose_order_weight, pair_matrix
+from .counts import next_counts, pair_matrix
 from .data import Sessions, Vocabulary
 from .exceptions import ModelFormatError, ParameterError
 
@@ -31,7 +31,6 @@ __all__ = [
     "VocabularyPlan",
     "after_fit",
     "as_sessions",
-    "blend_counts",
     "encode_sessions",
     "fit_counts",
     "grow_square",
@@ -66,17 +65,11 @@ class UpdateState:
 
 
 # ----------------------------------------------------------------------------- after a fit
-def blend_counts(forward: sp.csr_matrix, beta: float) -> sp.csr_matrix:
-    out = (forward + beta * forward.T).tocsr()
-    out.sort_indices()
-    return out
-
-
 def fit_counts(sessions: Sessions) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """``(neighbour_counts, forward)``: :func:`item2vec.counts.next_counts` of ``sessions``
-    (the same arithmetic) and the forward pair counts it is made of."""
+    and the forward pair counts it is made of."""
     forward = pair_matrix(sessions, window=1, symmetric=False)
-    return blend_counts(forward, choose_order_weight(sessions, forward)), forward
+    return next_counts(sessions, forward), forward
 
 
 def after_fit(raw: Any, sessions: Any, trainer: Any, forward: Any) -> UpdateState:
