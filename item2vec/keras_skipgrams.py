@@ -9,12 +9,14 @@ sampler the trainers use.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .checks import check_int, check_real
 from .exceptions import DataError, ParameterError
+from .keysort import PARALLEL_FROM, THREADS, run_parts, sort_keys
 from .units import SeedLike
 
 __all__ = ["skipgrams"]
@@ -136,18 +138,20 @@ def _shuffled(
     seq: np.ndarray, ws: int, b: int, first_ok: np.ndarray | None, has_zero: bool, ns: float,
     v: int, categorical: bool, rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Shuffled couples, packed straight into sort keys: one SIMD sort is the whole shuffle.
+    """Shuffled couples, packed straight into sort keys: one sort is the whole shuffle.
 
     A couple is a 64-bit key: ``first`` in bits ``0..b-1``, ``second`` in ``b..2b-1``, the
     label in bit ``2b`` (``2b + 1 <= 32``) and random bits above. Positives are written
     offset by offset (``first`` at ``i``, ``second`` at ``i +- d``) and negatives word by
     word straight into the keys (their order before the sort is irrelevant), in
-    cache-sized blocks; one ``sort`` shuffles, and the sorted keys are unpacked in place
-    into the ``(n, 2)`` int32 couples (a key and a couple are both 8 bytes): no couple
-    array, mask compaction, gather or permutation on the way. Couples whose ``63 - 2b``
-    random bits tie (about n**2 / 2**(64 - 2b) pairs: ~200 of 3.6 M couples of a 10 k
-    vocabulary) end up next to each other in key order instead of a random one; all else
-    is uniform.
+    cache-sized blocks; one sort shuffles (:func:`~item2vec.keysort.sort_keys`), and the
+    sorted keys are unpacked in place into the ``(n, 2)`` int32 couples (a key and a couple
+    are both 8 bytes): no couple array, mask compaction, gather or permutation on the way.
+    From :data:`~item2vec.keysort.PARALLEL_FROM` couples on, the block loops and the sort
+    run on two threads where there are two cores; the couples are the same either way.
+    Couples whose ``63 - 2b`` random bits tie (about n**2 / 2**(64 - 2b) pairs: ~200 of
+    3.6 M couples of a 10 k vocabulary) end up next to each other in key order instead of a
+    random one; all else is uniform.
     """
     n = len(seq)
     u = seq.view(np.uint32)
@@ -170,51 +174,91 @@ def _shuffled(
     _check_negatives(n_neg, v)
     reps, extra = divmod(n_neg, n_pos) if n_pos else (0, 0)
     pick = rng.choice(n_pos, extra, replace=False) if extra else None
-    r = rng.integers(1, v - 1, size=n_neg, dtype=np.int32).view(np.uint32) if n_neg else None
     n_all = n_pos + n_neg
-    keys = rng.bit_generator.random_raw(n_all)
-    top = ~_U64((1 << (2 * b + 1)) - 1)  # the random bits that stay
+    keys = np.empty(n_all, _U64)
     blk = min(_BLOCK, max(n_all, 1))
-    tmp, ge = np.empty(blk, _U64), np.empty(blk, np.bool_)
-    pos = 0
-    for f, s, _ in slots:  # positives
-        for a in range(0, len(f), blk):
-            fb = f[a : a + blk]
-            kb, t = keys[pos + a : pos + a + len(fb)], tmp[: len(fb)]
-            np.bitwise_or(fb, s[a : a + blk], out=t)
-            kb &= top
-            kb |= t
+    threads = THREADS if n_all >= PARALLEL_FROM else 1
+    # the random bits of the keys and the negatives' draws: two streams of their own, one
+    # per half of the blocks, so the couples are the same on one thread or two
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(
+        rng.integers(2**63, size=4)).spawn(2)]  # fmt: skip
+    pack = _pack_blocks(streams, b, v)
+    positives, pos = [], 0
+    for f, s, _ in slots:  # blocks of (keys, first words, second words and label)
+        positives += _blocks(keys[pos : pos + len(f)], f, s, blk)
         pos += len(f)
+    run_parts(pack, [(0, positives[0::2]), (1, positives[1::2])], threads)
     sources = [w for *_, w in slots] * reps
     if extra:  # and a random subset of the positives' words once more
         sources.append((keys[:n_pos][pick] & _U64((1 << b) - 1)).astype(np.uint32))
-    for w in sources:  # negatives: (w, r) with r uniform over 1..v-1 without w
-        for a in range(0, len(w), blk):
-            wb = w[a : a + blk]
-            m = len(wb)
-            kb, rb, t, g = keys[pos + a : pos + a + m], r[pos - n_pos + a :][:m], tmp[:m], ge[:m]
-            np.greater_equal(rb, wb, out=g)
-            rb += g
-            np.left_shift(rb, _U64(b), out=t)
-            t |= wb
-            kb &= top
-            kb |= t
+    negatives = []
+    for w in sources:  # blocks of (keys, words, None): negatives (w, r), r drawn in pack
+        negatives += _blocks(keys[pos : pos + len(w)], w, None, blk)
         pos += len(w)
-    del r, f_part, s_part, slots, sources
-    keys.sort()
+    run_parts(pack, [(0, negatives[0::2]), (1, negatives[1::2])], threads)
+    del f_part, s_part, slots, sources, positives, negatives
+    sort_keys(keys, threads)
     labels = np.empty(n_all, np.int32)
-    first_mask, second_mask = _U64((1 << b) - 1), _U64(((1 << b) - 1) << b)
-    for a in range(0, n_all, blk):  # key -> first | second << 32, in place
-        kb = keys[a : a + blk]
-        t = tmp[: len(kb)]
-        np.right_shift(kb, _U64(2 * b), out=t)
-        t &= _U64(1)
-        labels[a : a + blk] = t
-        np.bitwise_and(kb, second_mask, out=t)
-        t <<= _U64(32 - b)
-        kb &= first_mask
-        kb |= t
+    half = (n_all // 2 // blk) * blk
+    run_parts(_unpack(keys, labels, b, blk), [(0, half), (half, n_all)], threads)
     couples = keys.view(np.int32).reshape(-1, 2)
     if sys.byteorder != "little":
         couples = couples[:, ::-1].copy()
     return couples, np.stack([1 - labels, labels], axis=1) if categorical else labels
+
+
+_Block = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _blocks(keys: np.ndarray, x: np.ndarray, y: np.ndarray | None, blk: int) -> list[_Block]:
+    """``keys`` with their sources ``x`` (and ``y``) cut into blocks of ``blk``."""
+    return [
+        (keys[a : a + blk], x[a : a + blk], None if y is None else y[a : a + blk])
+        for a in range(0, len(keys), blk)
+    ]
+
+
+def _pack_blocks(
+    streams: list[np.random.Generator], b: int, v: int
+) -> Callable[[tuple[int, list[_Block]]], None]:
+    """Fills blocks of keys from ``streams[i]``: random bits above bit ``2b``, and below
+    them a positive's ``first | second << b | 1 << 2b`` (``y`` holds ``second``, shifted
+    and labelled), or a negative's ``w | r << b`` (``y`` is None) with ``r`` uniform over
+    ``1..v-1`` without ``w``."""
+    top = ~_U64((1 << (2 * b + 1)) - 1)
+
+    def pack(part: tuple[int, list[_Block]]) -> None:
+        gen = streams[part[0]]
+        for kb, x, y in part[1]:
+            np.bitwise_and(gen.bit_generator.random_raw(len(kb)), top, out=kb)
+            if y is None:
+                y = gen.integers(1, v - 1, size=len(kb), dtype=_U64)
+                y += y >= x
+                y <<= _U64(b)
+            kb |= x
+            kb |= y
+
+    return pack
+
+
+def _unpack(
+    keys: np.ndarray, labels: np.ndarray, b: int, blk: int
+) -> Callable[[tuple[int, int]], None]:
+    """Turns sorted keys ``[lo, hi)`` into ``first | second << 32`` in place, and their
+    labels."""
+    first_mask, second_mask = _U64((1 << b) - 1), _U64(((1 << b) - 1) << b)
+
+    def unpack(span: tuple[int, int]) -> None:
+        tmp = np.empty(blk, _U64)
+        for a in range(*span, blk):
+            kb = keys[a : min(a + blk, span[1])]
+            t = tmp[: len(kb)]
+            np.right_shift(kb, _U64(2 * b), out=t)
+            t &= _U64(1)
+            labels[a : a + len(kb)] = t
+            np.bitwise_and(kb, second_mask, out=t)
+            t <<= _U64(32 - b)
+            kb &= first_mask
+            kb |= t
+
+    return unpack

@@ -25,6 +25,7 @@ a whole in-memory corpus at once; :mod:`item2vec.streaming` streams it in batche
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 from .checks import check_int, check_real
 from .data import Sessions
 from .exceptions import DataError, ParameterError
+from .keysort import PARALLEL_FROM, THREADS, run_parts, sort_keys
 from .negatives import NegativeSampler, keep_probability
 from .units import Couples, SeedLike, Units
 from .vocabulary import Vocabulary
@@ -364,18 +366,20 @@ def _shuffled_couples(
 
     When ``(target, context, label)`` fit in 32 bits and leave enough random bits for the
     couple count, a couple is one 64-bit sort key (random bits above the payload) and one
-    SIMD ``sort`` is the shuffle, unpacked straight into the three arrays: no pair array,
-    permutation or gather (couples whose random bits tie, at most ~1 pair per 8,192 couples,
-    keep key order). Otherwise (big vocabularies and chunks) pairs are gathered by a
-    permutation, as before.
+    sort is the shuffle (:func:`~item2vec.keysort.sort_keys`), unpacked straight into the
+    three arrays: no pair array, permutation or gather (couples whose random bits tie, at
+    most ~1 pair per 8,192 couples, keep key order). The negatives, random bits, packing,
+    sort and unpacking run on two threads from :data:`~item2vec.keysort.PARALLEL_FROM`
+    couples on where there are two cores (same couples either way). Otherwise (big
+    vocabularies and chunks) pairs are gathered by a permutation, as before.
     """
     p, k = len(tgt), plan.negatives
-    neg = plan.sampler.draw(tgt, k, rng) if k else None
     n_all = p * (k + 1)
     if k:
         max_item = max(max_item, len(plan.sampler.probabilities) - 1)
     b = max(int(max_item).bit_length(), 1)
     if 2 * b + 1 > 32 or 63 - 2 * b < int(n_all).bit_length() + _TIE_MARGIN:
+        neg = plan.sampler.draw(tgt, k, rng) if k else None
         pairs = np.empty((n_all, 2), np.int32)  # (target, context): one 8-byte gather below
         pairs[:p, 0], pairs[:p, 1] = tgt, cx
         if k:
@@ -385,30 +389,64 @@ def _shuffled_couples(
         pairs = np.take(pairs.view(np.int64).ravel(), perm).view(np.int32).reshape(-1, 2)
         labels = (perm < p).astype(np.float32)
         return Couples(np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]), labels)
-    u32, sb = np.uint32, np.uint32(b)
-    keys = rng.bit_generator.random_raw(n_all)
-    keys &= ~np.uint64((1 << (2 * b + 1)) - 1)
-    low = keys.view(u32)[_LOW::2]
-    c_part = cx.view(u32) << sb
-    payload = c_part | u32(1 << (2 * b))
-    payload |= tgt.view(u32)
-    low[:p] |= payload
-    if k:
-        payload = np.repeat(c_part, k)
-        payload |= neg.view(u32).reshape(-1)
-        low[p:] |= payload
-    del payload, c_part, neg
-    keys.sort()
-    targets, contexts, labels = (np.empty(n_all, np.int32) for _ in range(3))
-    mask = u32((1 << b) - 1)
-    np.bitwise_and(low, mask, out=targets.view(u32))
-    cv, lv = contexts.view(u32), labels.view(u32)
-    np.right_shift(low, sb, out=cv)
-    cv &= mask
-    np.right_shift(low, u32(2 * b), out=lv)
-    lv &= u32(1)
-    lv *= u32(0x3F800000)  # the bits of float32 1.0
-    return Couples(targets, contexts, labels.view(np.float32))
+    threads = THREADS if n_all >= PARALLEL_FROM else 1
+    # two halves of the positives, each with its negatives and a random stream of its own
+    # (the couples are the same on one thread or two)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(
+        rng.integers(2**63, size=4)).spawn(2)]  # fmt: skip
+    keys = np.empty(n_all, np.uint64)
+    half = p // 2
+    run_parts(_packer(plan, tgt, cx, b, keys, streams), [(0, 0, half), (1, half, p)], threads)
+    sort_keys(keys, threads)
+    out = Couples(*(np.empty(n_all, np.int32) for _ in range(2)), np.empty(n_all, np.float32))
+    run_parts(_unpacker(keys, b, out), [(0, n_all // 2), (n_all // 2, n_all)], threads)
+    return out
+
+
+def _packer(
+    plan: WindowPlan, tgt: np.ndarray, cx: np.ndarray, b: int, keys: np.ndarray,
+    streams: list[np.random.Generator],
+) -> Callable[[tuple[int, int, int]], None]:  # fmt: skip
+    """Packs positives ``lo..hi-1`` (keys ``lo..hi-1``) and their negatives (keys
+    ``p + lo * k`` on) from ``streams[i]``: random bits above bit ``2b``, and below them
+    ``target | context << b | label << 2b``."""
+    u32, sb, p, k = np.uint32, np.uint32(b), len(tgt), plan.negatives
+    top = ~np.uint64((1 << (2 * b + 1)) - 1)
+
+    def pack(part: tuple[int, int, int]) -> None:
+        i, lo, hi = part
+        gen = streams[i]
+        neg = plan.sampler.draw(tgt[lo:hi], k, gen) if k else None
+        for kb in (keys[lo:hi], keys[p + lo * k : p + hi * k]):
+            np.bitwise_and(gen.bit_generator.random_raw(len(kb)), top, out=kb)
+        c_part = cx[lo:hi].view(u32) << sb
+        payload = c_part | u32(1 << (2 * b))
+        payload |= tgt[lo:hi].view(u32)
+        keys[lo:hi].view(u32)[_LOW::2] |= payload
+        if k:
+            payload = np.repeat(c_part, k)
+            payload |= neg.view(u32).reshape(-1)
+            keys[p + lo * k : p + hi * k].view(u32)[_LOW::2] |= payload
+
+    return pack
+
+
+def _unpacker(keys: np.ndarray, b: int, out: Couples) -> Callable[[tuple[int, int]], None]:
+    """Writes sorted keys ``lo..hi-1`` into ``out``'s targets, contexts and labels."""
+    u32, sb, mask = np.uint32, np.uint32(b), np.uint32((1 << b) - 1)
+
+    def unpack(span: tuple[int, int]) -> None:
+        lo, hi = span
+        low = keys[lo:hi].view(u32)[_LOW::2]
+        np.bitwise_and(low, mask, out=out.targets[lo:hi].view(u32))
+        cv, lv = out.contexts[lo:hi].view(u32), out.labels[lo:hi].view(u32)
+        np.right_shift(low, sb, out=cv)
+        cv &= mask
+        np.right_shift(low, u32(2 * b), out=lv)
+        lv &= u32(1)
+        lv *= u32(0x3F800000)  # the bits of float32 1.0
+
+    return unpack
 
 
 # --------------------------------------------------------------------------- whole corpus
