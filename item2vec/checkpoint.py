@@ -85,7 +85,11 @@ class Checkpointer:
         ck = load_model(self.directory)
         saved = dict(ck.config)
         ours = t.config.to_dict()
-        differ = sorted(k for k in ours if k != "epochs" and saved.get(k) != ours[k])
+        # the device is where, not what: a run may resume on another (or from a checkpoint
+        # written before devices could be chosen)
+        differ = sorted(
+            k for k in ours if k not in ("epochs", "device") and saved.get(k) != ours[k]
+        )
         if differ:
             raise TrainingError(
                 f"checkpoint {self.directory} was written with different settings "

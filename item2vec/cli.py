@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--update", metavar="MODEL",
         help="update the saved model MODEL with this log (new sessions and new items) instead "
-        "of training from scratch; the model's settings are kept (--epochs, --learning-rate "
-        "and --workers apply to the update); --out must be another directory",
+        "of training from scratch; the model's settings are kept (--epochs, --learning-rate, "
+        "--workers and --device apply to the update); --out must be another directory",
     )  # fmt: skip
     train.add_argument(
         "--freeze-existing", action="store_true",

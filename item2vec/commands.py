@@ -118,6 +118,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.distributed:  # one worker of a tf.distribute cluster (TF_CONFIG)
         from .distributed_cli import run_worker
 
+        if args.device == "gpu":
+            raise ParameterError(
+                "--device gpu applies to training in one process; the distributed trainer "
+                "(--distributed) leaves placement to TensorFlow: drop --device, or drop "
+                "--distributed to train on one GPU"
+            )
         _check_model_out(args.out, args.overwrite)
         start_tensorflow(args.verbose)
         return run_worker(args)
@@ -125,13 +131,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = Config(**params).validate()  # bad settings fail before the data is read
     _check_model_out(args.out, args.overwrite)
     ckpt, has_checkpoint = _checkpoint(args, "train")
+    started = _check_device(args, config.device)  # so does --device gpu without a GPU
     sessions, descriptions = _training_log(args, ckpt, has_checkpoint, "training")
     from .estimator import Item2Vec, model_bytes
     from .io import check_writable
 
     check_writable(args.out, model_bytes(len(sessions.vocabulary), config))
-    with STATUS.step("starting TensorFlow"):
-        start_tensorflow(args.verbose)
+    if not started:
+        with STATUS.step("starting TensorFlow"):
+            start_tensorflow(args.verbose)
     model = Item2Vec(
         **params, checkpoint_dir=ckpt, checkpoint_every=args.checkpoint_every,
         progress=not args.quiet, descriptions=descriptions,
@@ -148,13 +156,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(
         f"saved {args.out}: {len(model.vocabulary_):,} items x {model.dim} dims{described}; "
         f"{model.epochs_} epochs, last loss {last['loss']:.4f}, "
-        f"{last['couples_per_second']:,.0f} couples/s"
+        f"{last['couples_per_second']:,.0f} couples/s on the {model.device_.upper()}"
     )
     return 0
 
 
+def _check_device(args: argparse.Namespace, device: str) -> bool:
+    """For ``--device gpu``: start TensorFlow now and fail (exit 2) if it sees no GPU, before
+    the log is read. Returns whether TensorFlow was started."""
+    if device != "gpu":
+        return False
+    with STATUS.step("starting TensorFlow"):
+        start_tensorflow(args.verbose)
+    from .train import resolve_device
+
+    resolve_device(device)
+    return True
+
+
 #: Settings an update may change; the others are the model's (see :func:`_update`).
-UPDATE_SETTINGS = ("epochs", "learning_rate", "workers")
+UPDATE_SETTINGS = ("epochs", "learning_rate", "workers", "device")
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -175,6 +196,7 @@ def _update(args: argparse.Namespace) -> int:
         )
     _check_model_out(args.out, args.overwrite)
     ckpt, has_checkpoint = _checkpoint(args, "update")
+    started = _check_device(args, args.device)
     with STATUS.step(f"loading {args.update}"):
         model = Item2Vec.load(args.update)
     defaults = Config().to_dict()
@@ -192,10 +214,12 @@ def _update(args: argparse.Namespace) -> int:
         model.descriptions = {**dict(model.descriptions or {}), **dict(descriptions)}
     check_writable(args.out, model_bytes(len(model.vocabulary_) + len(sessions.vocabulary),
                                          model.config()))  # fmt: skip
-    with STATUS.step("starting TensorFlow"):
-        start_tensorflow(args.verbose)
+    if not started:
+        with STATUS.step("starting TensorFlow"):
+            start_tensorflow(args.verbose)
     model.set_params(checkpoint_dir=ckpt, checkpoint_every=args.checkpoint_every,
-                     progress=not args.quiet, workers=args.workers)  # fmt: skip
+                     progress=not args.quiet, workers=args.workers,
+                     device=args.device)  # fmt: skip
     before = len(model.vocabulary_)
     rate = None if args.learning_rate == defaults["learning_rate"] else args.learning_rate
     try:
@@ -345,6 +369,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         with STATUS.step("starting TensorFlow"):
             start_tensorflow(args.verbose)
+        from .train import resolve_device
+
+        resolve_device(params["device"])  # --device gpu without a GPU: fail before the work
 
         def trained(train, seed):
             model = Item2Vec(**{**params, "seed": seed}, progress=not args.quiet).fit(train)

@@ -7,11 +7,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import MODES, OPTIMIZERS, check_choice, check_int, check_real
+from .checks import DEVICES, MODES, OPTIMIZERS, check_choice, check_int, check_real
 from .exceptions import ParameterError
 
-__all__ = ["AUTO_EVENTS", "AUTO_MAX_EPOCHS", "AUTO_MIN_EPOCHS", "MODES", "OPTIMIZERS", "Config",
-           "auto_epochs"]  # fmt: skip
+__all__ = ["AUTO_EVENTS", "AUTO_MAX_EPOCHS", "AUTO_MIN_EPOCHS", "DEVICES", "MODES", "OPTIMIZERS",
+           "Config", "auto_epochs"]  # fmt: skip
 
 AUTO_EVENTS = 4_000_000
 """Events of training ``epochs=None`` aims at: enough passes that a small log is trained too."""
@@ -37,7 +37,8 @@ class Config:
     """Everything that defines a training run (see :class:`item2vec.Item2Vec` for meanings).
 
     ``epochs=None`` means "from the corpus size" (:func:`auto_epochs`); the trainers run on
-    :meth:`for_corpus`, which fixes it.
+    :meth:`for_corpus`, which fixes it. ``device`` is the one asked for (``"auto"``,
+    ``"cpu"``, ``"gpu"``); the trainer resolves it (:func:`item2vec.train.resolve_device`).
     """
 
     dim: int = 64
@@ -56,6 +57,7 @@ class Config:
     max_contexts: int | None = None
     separate_output: bool = False
     workers: int = 2
+    device: str = "auto"
     chunk_events: int = 250_000
     seed: int = 0
 
@@ -88,6 +90,7 @@ class Config:
                     f"max_contexts={self.max_contexts!r} with window={self.window!r}"
                 )
         check_int("workers", self.workers, 1)
+        check_choice("device", self.device, DEVICES)
         check_int("chunk_events", self.chunk_events, 1)
         check_int("seed", self.seed, 0)
         return self

@@ -347,6 +347,11 @@ def train_distributed(
     with exit code :data:`~item2vec.watchdog.EXIT_WORKER_LOST` (the blocked call cannot be
     interrupted).
     """
+    if config.device == "gpu":  # before the strategy starts TensorFlow
+        raise ParameterError(
+            "device='gpu' applies to training in one process: the distributed trainer leaves "
+            "placement to TensorFlow; use device='auto' or 'cpu'"
+        )
     cluster = cluster_from_env()
     strategy = _strategy(threads)  # first: collective ops are configured at startup
     import tensorflow as tf

@@ -211,7 +211,9 @@ def check_resumable(
             f"{str(sv.get('sha256'))[:12]}; this data: {ov['items']} items, sha256 "
             f"{ov['sha256'][:12]}{_first_difference(ck.vocabulary, vocabulary)})"
         )
-    for what, a, b in (("settings", ck.config, config),
+    where = ("device",)  # where a run trains, not what: a run may resume on another device
+    settings = [{k: v for k, v in c.items() if k not in where} for c in (ck.config, config)]
+    for what, a, b in (("settings", *settings),
                        ("data", saved.get("data", {}), run.get("data", {})),
                        ("options", saved.get("options", {}), run.get("options", {}))):  # fmt: skip
         differ = _differences(a, b)

@@ -53,6 +53,11 @@ class Item2Vec:
     workers : training threads updating the shared tables (Hogwild!, as gensim). They are the
         parallelism: call :func:`item2vec.train.configure_threads` (one TensorFlow thread per
         op) before TensorFlow starts, as the CLI does; about 20% faster on 2 cores.
+    device : where the tables live and the training step runs: ``"auto"`` (default: the first
+        GPU TensorFlow sees, else the CPU), ``"cpu"``, or ``"gpu"`` (a :class:`ParameterError`
+        at the start of ``fit`` when TensorFlow sees no GPU). Sampling stays on the CPU
+        either way. A CPU run gives the same vectors whichever of ``"auto"`` / ``"cpu"`` chose
+        it; a GPU run's differ in rounding. Queries (FAISS) run on the CPU.
     chunk_events : events per sampler chunk; bounds the sampler's memory.
     monitor : item ids whose current nearest neighbours are printed every
         ``monitor_every`` steps while training (one matrix product per print).
@@ -75,6 +80,9 @@ class Item2Vec:
     vocabulary_ : Vocabulary (``vocabulary_.ids`` are the item ids in row order)
     history_ : list of per-epoch dicts (loss, couples, seconds, couples_per_second, ...)
     epochs_ : int, the epochs the model was trained for (``epochs``, or the automatic value)
+    device_ : ``"cpu"`` or ``"gpu"``, where the last fit or update trained (``device``
+        resolved; also in each epoch of ``history_``). On a loaded model, from its history
+        (``None`` for a model saved before devices were recorded).
     neighbour_counts_ : scipy.sparse CSR (n_items, n_items) or None
         How often each item followed each other in the training sessions, plus the pairs
         the other way round weighted by how unordered the log is
@@ -104,6 +112,7 @@ class Item2Vec:
         max_contexts: int | None = None,
         separate_output: bool = False,
         workers: int = 2,
+        device: str = "auto",
         chunk_events: int = 250_000,
         monitor: Sequence[Hashable] | None = None,
         monitor_every: int = 500,
@@ -130,6 +139,7 @@ class Item2Vec:
         self.max_contexts = max_contexts
         self.separate_output = separate_output
         self.workers = workers
+        self.device = device
         self.chunk_events = chunk_events
         self.monitor = monitor
         self.monitor_every = monitor_every
@@ -212,9 +222,10 @@ class Item2Vec:
         from .checkpoint import run_with_checkpoints
         from .corpus import ParquetCorpus
         from .model import Item2VecModel
-        from .train import Trainer
+        from .train import Trainer, device_scope, resolve_device
 
         config = self.config()
+        device = resolve_device(config.device)  # device="gpu" without a GPU: fail now
         streamed = isinstance(sessions, ParquetCorpus)
         if not isinstance(sessions, Sessions) and not streamed:
             raise ParameterError(
@@ -250,13 +261,14 @@ class Item2Vec:
             )
         if validation is not None and validation.train.vocabulary is not sessions.vocabulary:
             raise ParameterError("validation must be a split of the sessions being fitted")
-        model = Item2VecModel(
-            len(sessions.vocabulary),
-            config.dim,
-            mode=config.mode,
-            separate_output=config.separate_output,
-            seed=config.seed,
-        )
+        with device_scope(device):  # the tables where the step runs
+            model = Item2VecModel(
+                len(sessions.vocabulary),
+                config.dim,
+                mode=config.mode,
+                separate_output=config.separate_output,
+                seed=config.seed,
+            )
         trainer = Trainer(model, sessions, config, progress=self.progress)
         validate = None if validation is None else self._validator(model, validation, config)
         run_with_checkpoints(
@@ -275,6 +287,7 @@ class Item2Vec:
         self.vocabulary_ = sessions.vocabulary
         self.history_ = history
         self.epochs_ = config.epochs
+        self.device_ = trainer.device
         self.neighbour_counts_ = counts
         self.update_state_ = update_state
         self._set_weights(vectors, biases)
@@ -317,6 +330,7 @@ class Item2Vec:
         self.model_ = result.model
         self.vocabulary_ = result.vocabulary
         self.history_ = result.history
+        self.device_ = result.device
         self.neighbour_counts_ = result.neighbour_counts
         self.update_state_ = result.state
         self._set_weights(result.vectors, result.biases)
@@ -617,6 +631,7 @@ class Item2Vec:
         model.vocabulary_ = loaded.vocabulary
         model.history_ = list(loaded.history or [])
         model.epochs_ = config.epochs
+        model.device_ = _trained_on(model.history_)
         model.neighbour_counts_ = _counts_from_arrays(
             loaded.extra_arrays, len(loaded.vocabulary), meta_path
         )
@@ -642,6 +657,14 @@ def _weights(vectors: np.ndarray, biases: np.ndarray) -> tuple[np.ndarray, np.nd
         np.ascontiguousarray(vectors, dtype=np.float32),
         np.ascontiguousarray(biases, dtype=np.float32),
     )
+
+
+def _trained_on(history: list[dict[str, Any]]) -> str | None:
+    """The device of the last epoch of ``history`` that records one (None if none does)."""
+    for h in reversed(history):
+        if h.get("device") in ("cpu", "gpu"):
+            return str(h["device"])
+    return None
 
 
 def _warn_if_short(epochs: int, n_events: int) -> None:

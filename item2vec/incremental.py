@@ -29,6 +29,8 @@ the vocabulary merge are in :mod:`item2vec.update_state`. The rules:
   (the others could not change anything).
 - **Epochs.** ``epochs=None`` trains the new sessions for the model's ``epochs_``: as many
   passes as the fit gave the old ones.
+- **Device.** The model's ``device`` setting applies (``set_params(device=...)`` changes it
+  for the update); the combined tables are built there, as a fit builds them.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class UpdateResult:
     history: list[dict[str, Any]]
     neighbour_counts: Any
     state: UpdateState
+    device: str = "cpu"  # where it trained: "cpu" or "gpu"
 
 
 class _StreamedUpdate:
@@ -214,7 +217,7 @@ def update(
     from .checkpoint import run_with_checkpoints
     from .corpus import ParquetCorpus
     from .model import Item2VecModel
-    from .train import Trainer
+    from .train import Trainer, device_scope, resolve_device
     from .updates import ACCUMULATOR_INITIAL
 
     streamed = isinstance(sessions, ParquetCorpus)
@@ -227,6 +230,7 @@ def update(
         epochs, freeze_existing, existing_rate, learning_rate, est.epochs_
     )
     config = est.config()
+    device = resolve_device(config.device)  # device="gpu" without a GPU: fail before the work
     lr = config.learning_rate if lr is None else float(lr)
     config = dataclasses.replace(
         config, epochs=epochs, learning_rate=lr, min_learning_rate=min(config.min_learning_rate, lr)
@@ -306,9 +310,11 @@ def update(
         forward = None if forward is None else grow_square(forward, n)
 
     # the tables: old rows kept, new rows as a fit starts them
-    model = Item2VecModel(
-        n, config.dim, mode=config.mode, separate_output=config.separate_output, seed=config.seed
-    )
+    with device_scope(device):
+        model = Item2VecModel(
+            n, config.dim, mode=config.mode, separate_output=config.separate_output,
+            seed=config.seed,
+        )  # fmt: skip
     model.E.assign(np.vstack([est.item_vectors_, model.E.numpy()[n_old:]]))
     model.b.assign(np.concatenate([est.item_biases_, np.zeros(n - n_old, np.float32)])[:, None])
     if model.output_embedding is not None:
@@ -386,8 +392,9 @@ def update(
     if model.output_embedding is not None:
         new_state.output_vectors = model.E_out.numpy()
     return UpdateResult(
-        model, vocab, model.E.numpy(), model.b.numpy()[:, 0], history, counts, new_state
-    )
+        model, vocab, model.E.numpy(), model.b.numpy()[:, 0], history, counts, new_state,
+        trainer.device,
+    )  # fmt: skip
 
 
 def _sized(rows: np.ndarray, n_old: int) -> Vocabulary:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from typing import Any
 
-from .checks import MODES, OPTIMIZERS, SHARD_MODES
+from .checks import DEVICES, MODES, OPTIMIZERS, SHARD_MODES
 from .config import Config
 from .distributed import AGGREGATIONS
 from .watchdog import DEFAULT_COLLECTIVE_TIMEOUT
@@ -46,7 +46,8 @@ __all__ = [
 
 #: The :class:`~item2vec.config.Config` fields :func:`add_hyperparameters` sets, in order.
 HYPERPARAMETERS = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs", "mode",
-                   "batch_size", "learning_rate", "optimizer", "workers", "seed")  # fmt: skip
+                   "batch_size", "learning_rate", "optimizer", "workers", "device",
+                   "seed")  # fmt: skip
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -131,6 +132,12 @@ def add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--workers", metavar="N", type=int, default=d.workers,
         help="training threads updating the shared tables (as gensim's workers)",
+    )  # fmt: skip
+    g.add_argument(
+        "--device", choices=DEVICES, default=d.device,
+        help="where the tables live and the training step runs: auto (the first GPU "
+        "TensorFlow sees, else the CPU), cpu, or gpu (an error when TensorFlow sees none); "
+        "sampling stays on the CPU",
     )  # fmt: skip
     g.add_argument(
         "--seed", metavar="N", type=int, default=d.seed,

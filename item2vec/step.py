@@ -1,20 +1,24 @@
 """The single-process trainer's compiled step: a group of batches in one graph call.
 
 ``step(tables, accumulators, contexts (G, U, C), targets (G, U), negatives (G, U, K),
-lr (G,))`` runs the ``G`` batches of a group (see :mod:`item2vec.feed`) in a
-``tf.while_loop``: for each batch :func:`~item2vec.model.unit_loss_and_grads` and the update
-rules of :mod:`item2vec.updates` (SGD, or row-wise Adagrad when accumulators are given;
-each gradient row times its item's rate when ``rates`` (n, 1) are given: an update of a
-trained model, see :mod:`item2vec.incremental`).
+lr (G,))`` (int32 rows; int64 for a GPU, see :func:`compiled_step`) runs the ``G`` batches
+of a group (see :mod:`item2vec.feed`) in a ``tf.while_loop``: for each batch
+:func:`~item2vec.model.unit_loss_and_grads` and the update rules of :mod:`item2vec.updates`
+(SGD, or row-wise Adagrad when accumulators are given; each gradient row times its item's
+rate when ``rates`` (n, 1) are given: an update of a trained model, see
+:mod:`item2vec.incremental`).
 It returns ``(loss, scored, couples)``: the loss summed over the first :data:`LOSS_UNITS`
 units of each batch, the couples it was summed over, and all real couples.
 
-The graph takes the tables as arguments, so it is traced once per settings and table
-shapes and shared by every trainer that matches (:func:`compiled_step`).
+The graph takes the tables as arguments, so it is traced once per settings, table
+shapes and device and shared by every trainer that matches (:func:`compiled_step`). Given a
+``device`` (``"/CPU:0"``, ``"/GPU:0"``) its ops are placed there in the graph itself, so a
+call from any thread runs there; the tables should live there too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -61,14 +65,18 @@ def bind_step(
     negatives: int,
     dense: bool,
     rates: tf.Variable | None = None,
+    device: str = "",
+    indices: tf.DType = tf.int32,
 ) -> StepFn:
     """The compiled step (:func:`compiled_step`) bound to these tables and accumulators
-    (and the per-row ``rates`` (n, 1) float32 of an update, if any)."""
+    (and the per-row ``rates`` (n, 1) float32 of an update, if any), its ops on ``device``
+    (``""``: TensorFlow's default placement), taking rows of dtype ``indices``."""
     tables, accumulators = tuple(tables), tuple(accumulators)
     extra = () if rates is None else (rates,)
     concrete = compiled_step(
-        tables, accumulators, mode=mode, negatives=negatives, dense=dense, rates=extra
-    )
+        tables, accumulators, mode=mode, negatives=negatives, dense=dense, rates=extra,
+        device=device, indices=indices,
+    )  # fmt: skip
 
     def step(contexts: tf.Tensor, targets: tf.Tensor, negatives: tf.Tensor, lr: tf.Tensor):
         return concrete(tables, accumulators, extra, contexts, targets, negatives, lr)
@@ -84,32 +92,39 @@ def compiled_step(
     negatives: int,
     dense: bool,
     rates: tuple[tf.Variable, ...] = (),
+    device: str = "",
+    indices: tf.DType = tf.int32,
 ) -> Callable:
-    """The step graph for tables of these shapes, traced once and kept (the last
-    ``_STEPS_KEPT`` shapes and settings).
+    """The step graph for tables of these shapes on ``device``, traced once and kept (the
+    last ``_STEPS_KEPT`` shapes, settings and devices).
 
     ``tables`` is ``(E, b)`` or ``(E, E_out, b)``; ``accumulators`` are Adagrad's (empty
     for SGD); ``rates`` is ``()`` or the ``(n, 1)`` per-row rates of an update. The graph
     takes them as arguments, so any variables of the same shapes can be trained with it.
+    ``device`` (``"/CPU:0"``, ``"/GPU:0"``, or ``""`` for TensorFlow's default placement)
+    is written into the graph's ops: the inputs are copied there if they live elsewhere.
+    ``indices`` is the dtype of the rows fed in (contexts, targets, negatives): int32, or
+    int64 on a GPU, where TensorFlow keeps int32 tensors in host memory (slicing a batch
+    out of its group would copy it back and forth).
     Tracing and graph optimisation cost 0.1-0.3 s per new function, about 5% of a 10-epoch
     fit on Online Retail.
     """
     key = (
         mode, negatives, dense, LOSS_UNITS, len(tables), len(accumulators), len(rates),
-        tuple(tuple(v.shape) for v in tables + accumulators + rates),
+        tuple(tuple(v.shape) for v in tables + accumulators + rates), device, indices.name,
     )  # fmt: skip
     with _STEPS_LOCK:
         if key in _STEPS:
             _STEPS.move_to_end(key)
             return _STEPS[key]
-    fn = _step_function(mode, dense)
+    fn = _step_function(mode, dense, device)
     concrete = fn.get_concrete_function(
         tables,
         accumulators,
         rates,
-        tf.TensorSpec([None, None, None], tf.int32),  # contexts (G, U, C)
-        tf.TensorSpec([None, None], tf.int32),  # targets (G, U)
-        tf.TensorSpec([None, None, negatives], tf.int32),  # negatives (G, U, K)
+        tf.TensorSpec([None, None, None], indices),  # contexts (G, U, C)
+        tf.TensorSpec([None, None], indices),  # targets (G, U)
+        tf.TensorSpec([None, None, negatives], indices),  # negatives (G, U, K)
         tf.TensorSpec([None], tf.float32),  # learning rate of each batch (G,)
     )
     with _STEPS_LOCK:
@@ -119,9 +134,11 @@ def compiled_step(
     return concrete
 
 
-def _step_function(mode: str, dense: bool) -> Any:
+def _step_function(mode: str, dense: bool, device: str = "") -> Any:
     """The ``tf.function`` behind :func:`compiled_step`: SGD (plain, with the learning
-    rate in the logit gradient) or row-wise Adagrad when accumulators are given."""
+    rate in the logit gradient) or row-wise Adagrad when accumulators are given; its ops on
+    ``device`` when one is given (a device scope in the body: the one around a call or a
+    trace would not be kept in the graph)."""
 
     def batch(view, accs, rates, contexts, targets, negatives, lr):
         scale = gradient_scale(bool(accs), lr)
@@ -146,9 +163,11 @@ def _step_function(mode: str, dense: bool) -> Any:
             args = (contexts[i], targets[i], negatives[i], lr[i])
             return i + 1, loss + batch(view, accs, rates, *args)
 
-        n = tf.shape(contexts)[0]
-        _, loss = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), tf.constant(0.0)))
-        real = tf.cast(contexts >= 0, tf.int32)
-        return loss, tf.reduce_sum(real[:, :LOSS_UNITS]), tf.reduce_sum(real)
+        with tf.device(device) if device else contextlib.nullcontext():
+            n = tf.shape(contexts)[0]
+            start = (tf.constant(0), tf.constant(0.0))
+            _, loss = tf.while_loop(lambda i, _: i < n, body, start)
+            real = tf.cast(contexts >= 0, tf.int32)
+            return loss, tf.reduce_sum(real[:, :LOSS_UNITS]), tf.reduce_sum(real)
 
     return step

@@ -11,6 +11,13 @@ Like gensim's worker threads, ``workers`` Python threads run groups concurrently
 shared tables without locks (Hogwild!): TensorFlow releases the GIL inside a call. They are
 the parallelism, so each TensorFlow op should get one thread (:func:`configure_threads`).
 
+The device (``config.device``, :func:`resolve_device`): on a GPU the tables and Adagrad's
+accumulators live in its memory (the model is built under :func:`device_scope`) and the
+compiled step's ops are placed there; the sampler stays numpy on the CPU, and each group's
+arrays are copied to the GPU once, on the sampler's thread, before they enter the queue.
+On the CPU nothing of the above changes the arithmetic: a CPU run is the same run as before
+devices could be chosen.
+
 ``Checkpointer``, ``NeighbourMonitor``, ``EpochStats`` and ``TrainState`` are importable from
 here as before; their homes are the modules above.
 """
@@ -20,16 +27,19 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from .checkpoint import Checkpointer
+from .checks import DEVICES, check_choice
 from .config import Config
 from .data import Sessions
-from .exceptions import TrainingError
+from .exceptions import ParameterError, TrainingError
 from .feed import PREFETCH, Group, Prefetcher, epoch_groups
 from .model import Item2VecModel
 from .monitor import NeighbourMonitor, progress_bar
@@ -39,14 +49,28 @@ from .step import StepFn, bind_step
 from .updates import LinearDecay, accumulator_arrays, assign_accumulators, new_accumulators
 
 __all__ = [
+    "GPU_DENSE_FLOATS",
     "Checkpointer",
     "EpochStats",
     "NeighbourMonitor",
     "TrainState",
     "Trainer",
     "configure_threads",
+    "device_name",
+    "device_scope",
     "expected_units_per_epoch",
+    "resolve_device",
+    "visible_gpus",
 ]
+
+#: On a GPU, tables of at most this many numbers (rows x dim) get dense updates (each
+#: batch's row gradients summed into a table-shaped update by ``unsorted_segment_sum``, then
+#: one subtraction), larger ones a row scatter. A dense update reads and writes the whole
+#: table about 7 times per batch: at this size (16 MB) some 0.1 GB, tens of microseconds of
+#: a data-centre GPU's bandwidth; far above it a batch touches a small part of the table and
+#: the scatter is cheaper. An estimate, not a measurement: ``benchmarks/gpu_benchmark.py``
+#: times both on a GPU.
+GPU_DENSE_FLOATS = 1 << 22
 
 
 @dataclass
@@ -70,7 +94,9 @@ def configure_threads() -> bool:
     cores that oversubscribes them and training measured about 20% slower on Online Retail.
     The CLI and the test suite call this at start. It must run before TensorFlow executes
     its first op; returns False (and changes nothing) when that is too late or when
-    ``TF_NUM_INTRAOP_THREADS`` is set (the user's choice wins).
+    ``TF_NUM_INTRAOP_THREADS`` is set (the user's choice wins). On a GPU it concerns only the
+    ops left on the CPU: the step's kernels run on the GPU either way, and
+    :func:`resolve_device` (which only lists the devices) may run before it.
     """
     import os
 
@@ -81,6 +107,52 @@ def configure_threads() -> bool:
     except RuntimeError:  # TensorFlow has already started
         return False
     return True
+
+
+def visible_gpus() -> list:
+    """The GPUs TensorFlow sees: ``tf.config.list_physical_devices("GPU")``."""
+    return tf.config.list_physical_devices("GPU")
+
+
+def resolve_device(device: str) -> str:
+    """Where a run asked to train on ``device`` (one of :data:`~item2vec.checks.DEVICES`)
+    trains: ``"cpu"`` or ``"gpu"``.
+
+    ``"auto"`` is the first visible GPU if TensorFlow sees one, else the CPU; ``"cpu"`` is
+    always the CPU; ``"gpu"`` without a visible GPU raises :class:`ParameterError` saying
+    why (a CPU-only TensorFlow, or no GPU found by a CUDA build) and what to use instead.
+    Only lists the devices: TensorFlow's threads can still be set afterwards
+    (:func:`configure_threads`).
+    """
+    check_choice("device", device, DEVICES)
+    if device == "cpu":
+        return "cpu"
+    if visible_gpus():
+        return "gpu"
+    if device == "auto":
+        return "cpu"
+    if tf.test.is_built_with_cuda():
+        why = (
+            "this TensorFlow is built with CUDA but found no GPU: check the NVIDIA driver, "
+            "the CUDA libraries and CUDA_VISIBLE_DEVICES"
+        )
+    else:
+        why = "this TensorFlow is built without CUDA (tensorflow-cpu, or a CPU-only platform)"
+    raise ParameterError(
+        f"device='gpu' but TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') is "
+        f"empty: {why}); use device='cpu' or 'auto'"
+    )
+
+
+def device_name(device: str) -> str:
+    """TensorFlow's name of a resolved device (:func:`resolve_device`): the first GPU
+    (``"/GPU:0"``) or the CPU (``"/CPU:0"``)."""
+    return "/GPU:0" if device == "gpu" else "/CPU:0"
+
+
+def device_scope(device: str) -> AbstractContextManager:
+    """``tf.device`` of a resolved device: build a model's tables under it to place them."""
+    return tf.device(device_name(device))
 
 
 def expected_units_per_epoch(sessions: Sessions | UnitSource, config: Config) -> float:
@@ -106,6 +178,11 @@ class Trainer:
     units_per_epoch : expected window units per epoch, when they are not those of the
         vocabulary's counts (an update trains on a part of the log its counts describe);
         sizes the learning-rate schedule and the progress bar.
+
+    ``config.device`` is resolved here (:func:`resolve_device`; :attr:`device` is ``"cpu"``
+    or ``"gpu"``), so ``device="gpu"`` without a GPU fails before any work. The model's
+    tables should already be there: build it under :func:`device_scope`. Each epoch's stats
+    record the device (``metrics["device"]``, in ``Item2Vec.history_``).
     """
 
     def __init__(
@@ -128,6 +205,11 @@ class Trainer:
         self.progress = progress
         self.state = TrainState()
         self.history: list[EpochStats] = []
+        #: where the run trains: ``"cpu"`` or ``"gpu"`` (``config.device`` resolved)
+        self.device = resolve_device(config.device)
+        self._device = device_name(self.device)
+        # the rows fed to the step: int64 on a GPU, whose int32 tensors live in host memory
+        self._indices = tf.int64 if self.device == "gpu" else tf.int32
         per_epoch = (
             expected_units_per_epoch(sessions, config)
             if units_per_epoch is None
@@ -139,16 +221,34 @@ class Trainer:
         self.schedule = LinearDecay(config.learning_rate, config.min_learning_rate,
                                     self.total_units)  # fmt: skip
         self._accumulators: list[tf.Variable] = []
-        if config.optimizer == "adagrad":
-            self._accumulators = new_accumulators(self.variables())
         self._rates: tf.Variable | None = None
-        if row_rates is not None:
-            rates = np.asarray(row_rates, np.float32).reshape(-1, 1)
-            if rates.shape[0] != model.n_items:
-                raise ValueError(f"row_rates needs {model.n_items} rates, got {rates.shape[0]}")
-            self._rates = tf.Variable(rates, trainable=False)
+        with tf.device(self._device):  # the optimizer's state beside the tables
+            if config.optimizer == "adagrad":
+                self._accumulators = new_accumulators(self.variables())
+            if row_rates is not None:
+                rates = np.asarray(row_rates, np.float32).reshape(-1, 1)
+                if rates.shape[0] != model.n_items:
+                    raise ValueError(f"row_rates needs {model.n_items} rates, got {rates.shape[0]}")
+                self._rates = tf.Variable(rates, trainable=False)
+        self._check_placement()
         self._compiled: StepFn | None = None  # built by the first step (see fit)
         self._step_fn: StepFn = self._step
+
+    def _check_placement(self) -> None:
+        """Warn when a table lives on another kind of device than the run's: the step would
+        copy it across at every read, which works but is slow."""
+        want = self.device.upper()
+        for v in self.variables():
+            kind = tf.DeviceSpec.from_string(v.device).device_type if v.device else None
+            if kind is not None and kind != want:
+                warnings.warn(
+                    f"the model's table {v.name} is on {v.device} but the trainer runs on the "
+                    f"{self.device} (device={self.config.device!r}): build the model under "
+                    f"item2vec.train.device_scope({self.device!r}) to keep the tables there",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return
 
     # ------------------------------------------------------------------ optimizer state
     def optimizer_state(self) -> dict[str, np.ndarray]:
@@ -187,12 +287,16 @@ class Trainer:
         :func:`~item2vec.tune.tune`, each refit) does not trace and optimise it again.
         """
         model, c = self.model, self.config
-        # small tables: sum each batch's row gradients into a dense table-shaped update
-        # (unsorted_segment_sum) and subtract it in one pass; measured 10-15% faster than a
-        # row scatter while the table is smaller than the rows a batch touches
-        dense = model.n_items <= c.batch_size * (1 + c.negatives)
+        if self.device == "gpu":  # see GPU_DENSE_FLOATS
+            dense = model.n_items * model.dim <= GPU_DENSE_FLOATS
+        else:
+            # small tables: sum each batch's row gradients into a dense table-shaped update
+            # (unsorted_segment_sum) and subtract it in one pass; measured 10-15% faster than
+            # a row scatter while the table is smaller than the rows a batch touches
+            dense = model.n_items <= c.batch_size * (1 + c.negatives)
         return bind_step(self.variables(), self._accumulators, mode=model.mode,
-                         negatives=c.negatives, dense=dense, rates=self._rates)  # fmt: skip
+                         negatives=c.negatives, dense=dense, rates=self._rates,
+                         device=self._device, indices=self._indices)  # fmt: skip
 
     def learning_rate(self, units_done: int) -> float:
         """Linear decay from ``learning_rate`` to ``min_learning_rate`` over the expected
@@ -216,24 +320,34 @@ class Trainer:
         steps finish this one. It is a thread and a bounded queue rather than
         ``tf.data.Dataset.from_generator``: that cost about 2 ms of CPU per element, and the
         whole fit measured 6.5% slower with it on 2 cores (Online Retail, 10 epochs).
+
+        On a GPU each group's arrays are copied to it here (as int64), once per group, on
+        the sampler's thread: the copies overlap the steps, and the queue holds device
+        tensors.
         """
         end = self._empty_group()
+        gpu = self._device if self.device == "gpu" else None
 
         def gen() -> Iterator[tuple[tf.Tensor, ...]]:
             for e in range(epoch, self.config.epochs):
                 for group in self.groups(e, skip if e == epoch else 0):
-                    yield tuple(tf.constant(a) for a in group)
+                    if gpu is None:
+                        yield tuple(tf.constant(a) for a in group)
+                        continue
+                    with tf.device(gpu):  # not around the yield: the scope is per thread
+                        tensors = tuple(tf.constant(a, tf.int64) for a in group)
+                    yield tensors
                 yield end
 
         return Prefetcher(gen(), PREFETCH)
 
     def _empty_group(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """A group of no batches: the feed's end-of-epoch marker, and the step's warm-up."""
-        k = self.config.negatives
+        k, dtype = self.config.negatives, self._indices
         return (
-            tf.zeros([0, 0, 0], tf.int32),
-            tf.zeros([0, 0], tf.int32),
-            tf.zeros([0, 0, k], tf.int32),
+            tf.zeros([0, 0, 0], dtype),
+            tf.zeros([0, 0], dtype),
+            tf.zeros([0, 0, k], dtype),
         )
 
     # ------------------------------------------------------------------ loop
@@ -287,6 +401,7 @@ class Trainer:
                     couples=run.couples,
                     seconds=now - started,  # epochs overlap: each counts from the last end
                     learning_rate=run.lr,
+                    metrics={"device": self.device},
                 )
                 started = now
                 self.state.epoch = run.epoch + 1

@@ -93,7 +93,7 @@ DEFAULT_SPACE: dict[str, list[Any]] = {
 
 
 #: Item2Vec arguments the search never varies (epochs is the halving resource).
-_NOT_SEARCHABLE = ("epochs", "seed", "progress", "checkpoint_dir", "checkpoint_every")
+_NOT_SEARCHABLE = ("epochs", "seed", "progress", "checkpoint_dir", "checkpoint_every", "device")
 
 #: Confidence of the guard's one-sided lower bound on "winner minus defaults" (see :func:`tune`).
 GUARD_LEVEL = 0.9

@@ -414,6 +414,10 @@ def test_a_resume_names_every_difference(tmp_path):
     ck, path, _ = d.load_latest()
     ok = dict(ck=ck, path=path, directory=d.directory)
     check_resumable(**ok, run=run, config={"dim": 8, "window": 3}, vocabulary=vocab)
+    # where it trains is not what it trains: a device setting (old checkpoints have none)
+    check_resumable(
+        **ok, run=run, config={"dim": 8, "window": 3, "device": "cpu"}, vocabulary=vocab
+    )
     three = {**run, "n_workers": 3}
     with pytest.raises(TrainingError, match=r"written by 2 workers and this run has 3") as e:
         check_resumable(**ok, run=three, config={"dim": 8, "window": 3}, vocabulary=vocab)
