@@ -82,11 +82,11 @@ def test_tf_config_is_what_cluster_from_env_reads():
 
 FLAKY = """
 import json, os, signal, sys, time
-marker = os.environ["FLAKY_MARKER"]
 index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-if not os.path.exists(marker):
-    if index == 1:  # dies on the first attempt, as a worker killed by the OOM killer
-        open(marker, "w").close()
+marker = f"{os.environ['FLAKY_MARKER']}-{index}"  # one per worker: no race between them
+if not os.path.exists(marker):  # the first attempt
+    open(marker, "w").close()
+    if index == 1:  # dies, as a worker killed by the OOM killer
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(120)  # the survivor: stopped by the launcher
 print("worker", index, "done", sys.argv[1:])
