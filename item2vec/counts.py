@@ -8,12 +8,15 @@ of :class:`~item2vec.Item2Vec` read the corpus through these matrices
   of the same session (both ways when ``symmetric``), a pair at distance ``d`` weighing
   ``1 / d``; ``a == b`` pairs are skipped, sessions never cross.
 - :func:`next_counts`: what the ``"blend"`` score counts: ``F + beta F.T`` for the forward
-  pair counts ``F``, the backward pairs weighted by the ``beta`` that best predicts each
-  training session's last item (:func:`choose_order_weight`).
+  pair counts ``F`` within a window, the window and the backward pairs' weight ``beta``
+  being those that best predict each training session's last item from the one before
+  (:func:`choose_window`, :func:`choose_order_weight`).
 - :func:`session_matrix`: ``X[s, i] = 1`` when item ``i`` occurs in session ``s``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,20 +25,35 @@ from .data import Sessions
 
 __all__ = [
     "ORDER_WEIGHTS",
+    "COUNT_WINDOWS",
+    "NextCounts",
     "blend_counts",
     "choose_order_weight",
+    "choose_window",
     "last_pairs",
+    "last_histories",
     "loo_hit_rate",
+    "loo_hits",
+    "loo_history_hit_rate",
+    "loo_history_hits",
     "next_counts",
     "order_weight",
     "pair_matrix",
+    "pair_matrices",
     "session_matrix",
 ]
 
 ORDER_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 """Backward-pair weights :func:`choose_order_weight` tries, beside :func:`order_weight`."""
+COUNT_WINDOWS = (1, 2, 3, 5)
+"""Windows of the forward pair counts :func:`choose_window` tries."""
 LOO_CASES = 20_000
 """At most this many sessions (drawn with a fixed seed) judge the candidates."""
+LOO_HISTORY = 5
+"""Items before the last one that :func:`loo_history_hit_rate` queries with."""
+LOO_HISTORY_CASES = 5_000
+"""At most this many histories (of the :data:`LOO_CASES`) judge the windows: each one's
+mixture is a row of its own, where the previous-item question shares rows."""
 
 
 def pair_matrix(sessions: Sessions, window: int = 1, symmetric: bool = True) -> sp.csr_matrix:
@@ -50,22 +68,29 @@ def pair_matrix(sessions: Sessions, window: int = 1, symmetric: bool = True) -> 
         Count ``b`` before ``a`` too (co-occurrence); ``False`` counts only ``a -> b``
         (transitions).
     """
+    return pair_matrices(sessions, (window,), symmetric)[0]
+
+
+def pair_matrices(
+    sessions: Sessions, windows: tuple[int, ...], symmetric: bool = False
+) -> list[sp.csr_matrix]:
+    """:func:`pair_matrix` for each of ``windows`` (ascending), from one pass per distance:
+    each window's matrix is the previous one plus the pairs of the distances in between."""
     items, n = sessions.items, len(sessions.vocabulary)
     session = np.repeat(np.arange(len(sessions), dtype=np.int64), sessions.lengths)
-    rows, cols, weights = [], [], []
-    for d in range(1, window + 1):
+    total, out = sp.csr_matrix((n, n)), []
+    for d in range(1, max(windows, default=0) + 1):
         a, b = items[:-d], items[d:]
         ok = (session[:-d] == session[d:]) & (a != b)
-        pairs = [(a[ok], b[ok]), (b[ok], a[ok])] if symmetric else [(a[ok], b[ok])]
-        for x, y in pairs:
-            rows.append(x)
-            cols.append(y)
-            weights.append(np.full(len(x), 1.0 / d))
-    m = sp.csr_matrix(
-        (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    )
-    m.sum_duplicates()  # also sorts the indices
-    return m
+        x, y = a[ok], b[ok]
+        if symmetric:
+            x, y = np.concatenate([x, y]), np.concatenate([y, x])
+        total = total + sp.csr_matrix((np.full(len(x), 1.0 / d), (x, y)), shape=(n, n))
+        if d in windows:
+            m = total.tocsr(copy=True)
+            m.sum_duplicates()  # also sorts the indices
+            out.append(m)
+    return out
 
 
 def order_weight(forward: sp.csr_matrix) -> float:
@@ -101,18 +126,114 @@ def loo_hit_rate(counts: sp.csr_matrix, a: np.ndarray, b: np.ndarray, k: int = 1
     """Share of the pairs ``a -> b`` whose ``b`` ranks in the top ``k`` of row ``a`` of
     ``counts`` once that pair's own forward count is taken out (leave one out). Ties count
     half; a ``b`` left with no count is a miss (counts alone cannot place it)."""
-    if len(a) == 0:
-        return 0.0
+    return float(np.mean(loo_hits(counts, a, b, k))) if len(a) else 0.0
+
+
+def loo_hits(counts: sp.csr_matrix, a: np.ndarray, b: np.ndarray, k: int = 10) -> np.ndarray:
+    """:func:`loo_hit_rate` case by case: bool (len(a),)."""
     c = counts.tocsr()
     c.eliminate_zeros()
     own = np.asarray(c[a, b]).ravel() - 1.0  # b's score without the held-out pair
-    lengths = c.indptr[a + 1] - c.indptr[a]
-    case = np.repeat(np.arange(len(a)), lengths)
-    first = np.repeat(c.indptr[a] - (np.cumsum(lengths) - lengths), lengths)
-    values = c.data[np.arange(lengths.sum()) + first]
-    above = np.bincount(case, values > own[case], len(a)) - 1  # b itself is above ``own``
-    ties = np.bincount(case, values == own[case], len(a))
-    return float(np.mean((own > 0) & (above + ties / 2 < k)))
+    above, ties = _above_and_ties(c, a, own)
+    above -= 1  # b itself is above ``own``
+    return (own > 0) & (above + ties / 2 < k)
+
+
+def _above_and_ties(c: sp.csr_matrix, rows: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For each ``i``: how many stored values of row ``rows[i]`` of ``c`` exceed ``own[i]``,
+    and how many equal it. Each row used is sorted once, as int64 keys ``row * L + level``
+    (``level``: the rank of a value among all values and ``own``, so equal means equal),
+    and each case is three binary searches, however many cases share a row."""
+    used, inv = np.unique(rows, return_inverse=True)
+    sub = c[used]
+    row_of = np.repeat(np.arange(len(used), dtype=np.int64), np.diff(sub.indptr))
+    levels = np.unique(np.concatenate([sub.data, own]))
+    n_levels = len(levels)
+    keys = np.sort(row_of * n_levels + np.searchsorted(levels, sub.data))
+    base = inv.astype(np.int64) * n_levels
+    at = base + np.searchsorted(levels, own)
+    below_or_at = np.searchsorted(keys, at, side="left")
+    up_to = np.searchsorted(keys, at, side="right")
+    end = np.searchsorted(keys, base + n_levels, side="left")
+    return end - up_to, up_to - below_or_at
+
+
+def last_histories(sessions: Sessions, n: int = LOO_HISTORY) -> tuple[np.ndarray, np.ndarray]:
+    """Each session's last item and the up to ``n`` items before it: ``(histories (m, n)``
+    int64 rows oldest first, ``-1`` padding on the left, ``last (m,))``, for the sessions of
+    two or more items whose last item is not in its history (as the history protocol of
+    :func:`item2vec.split.next_event_split` leaves those out); at most :data:`LOO_CASES`,
+    drawn with a fixed seed."""
+    start, end = sessions.offsets[:-1], sessions.offsets[1:]
+    long = sessions.lengths >= 2
+    start, end = start[long], end[long]
+    pos = end[:, None] - 1 - np.arange(n, 0, -1)[None, :]  # oldest first
+    hist = np.where(pos >= start[:, None], sessions.items[np.maximum(pos, 0)], -1).astype(np.int64)
+    last = sessions.items[end - 1].astype(np.int64)
+    keep = np.flatnonzero(~(hist == last[:, None]).any(axis=1))
+    if len(keep) > LOO_CASES:
+        keep = np.sort(np.random.default_rng(0).choice(keep, LOO_CASES, replace=False))
+    return hist[keep], last[keep]
+
+
+def loo_history_hit_rate(
+    forward: sp.csr_matrix, beta: float, window: int, hist: np.ndarray, last: np.ndarray,
+    k: int = 10, chunk: int = 2048,
+) -> float:  # fmt: skip
+    """HR@k of the counts-only history question, leave one out: each ``last`` ranked after
+    ``hist`` (:func:`last_histories`) by the recency-weighted mixture
+    (:func:`item2vec.scoring.recency_weights`) of the history items' rows of
+    ``C = F + beta F.T``, each row divided by its sum, as the ``"blend"`` score mixes them;
+    history items are not candidates. Left out: the pairs the held-out item made with the
+    history items, ``1 / d`` from row ``h`` for each history item ``d <= window`` places
+    before it. Ties count half; a ``last`` with no count left is a miss."""
+    if len(last) == 0:
+        return 0.0
+    return float(np.mean(loo_history_hits(forward, beta, window, hist, last, k, chunk)))
+
+
+def loo_history_hits(
+    forward: sp.csr_matrix, beta: float, window: int, hist: np.ndarray, last: np.ndarray,
+    k: int = 10, chunk: int = 2048,
+) -> np.ndarray:  # fmt: skip
+    """:func:`loo_history_hit_rate` case by case: bool (len(last),)."""
+    from .scoring import recency_weights  # scoring is above counts in the package's layers
+
+    c = blend_counts(forward, beta)
+    row_sums = np.asarray(c.sum(axis=1)).ravel()
+    n_items, width = c.shape[0], hist.shape[1]
+    distance = np.arange(width, 0, -1)[None, :]  # of each history column from the last item
+    held = np.where(distance <= window, 1.0 / distance, 0.0)
+    hits = np.zeros(len(last), bool)
+    for a in range(0, len(last), chunk):
+        h, b = hist[a : a + chunk], last[a : a + chunk]
+        m = len(b)
+        ok = h >= 0
+        case, col = np.nonzero(ok)
+        rows = h[case, col]
+        delta = np.broadcast_to(held, h.shape)[case, col]
+        rest = row_sums[rows] - delta  # each history row's sum without the held-out pair
+        wv = np.divide(
+            recency_weights(h, ok)[case, col], rest, out=np.zeros(len(rows)), where=rest > 0
+        )
+        mix = sp.csr_matrix((wv, (case, rows)), shape=(m, n_items)) @ c  # (m, n_items)
+        mix = mix.tocsr()
+        raw_b = np.asarray(mix[np.arange(m), b]).ravel()
+        own = raw_b - np.bincount(case, wv * delta, m)  # b's score without the held-out pairs
+        per_row = np.diff(mix.indptr)
+        row_of = np.repeat(np.arange(m), per_row)
+        above = np.bincount(row_of, mix.data > own[row_of], m)
+        ties = np.bincount(row_of, mix.data == own[row_of], m)
+        # not candidates: the history items (each once) and b itself (counted above or tied)
+        pairs = np.unique(case * n_items + rows)
+        hc, hr = pairs // n_items, pairs % n_items
+        hv = np.asarray(mix[hc, hr]).ravel()
+        above -= np.bincount(hc, hv > own[hc], m)
+        ties -= np.bincount(hc, (hv == own[hc]) & (hv != 0), m)
+        above -= raw_b > own
+        ties -= (raw_b == own) & (raw_b != 0)
+        hits[a : a + m] = (own > 0) & (above + ties / 2 < k)
+    return hits
 
 
 def choose_order_weight(sessions: Sessions, forward: sp.csr_matrix | None = None) -> float:
@@ -145,13 +266,64 @@ def blend_counts(forward: sp.csr_matrix, beta: float) -> sp.csr_matrix:
     return out
 
 
-def next_counts(sessions: Sessions, forward: sp.csr_matrix | None = None) -> sp.csr_matrix:
-    """Counts of what follows each item (window 1): ``F + beta * F.T`` with ``beta`` from
-    :func:`choose_order_weight`, float64 CSR (n_items, n_items). Symmetric co-occurrence
-    where what came before predicts as well as what came after, transitions on a log that
-    only moves forward, in between otherwise. ``forward``: ``F`` if already counted."""
-    forward = pair_matrix(sessions, window=1, symmetric=False) if forward is None else forward
-    return blend_counts(forward, choose_order_weight(sessions, forward))
+class NextCounts(NamedTuple):
+    """What :func:`next_counts` chose: the blend's ``counts`` (``F + beta F.T``), the forward
+    counts ``forward`` (``F``, within ``window``), ``window`` and ``beta``."""
+
+    counts: sp.csr_matrix
+    forward: sp.csr_matrix
+    window: int
+    beta: float
+
+
+def choose_window(sessions: Sessions, beta: float) -> tuple[int, sp.csr_matrix]:
+    """The window of the forward counts for the blend, and those counts ``F``.
+
+    Each of :data:`COUNT_WINDOWS` is judged on both questions the blend answers, asked of
+    the training data with the held-out pairs left out: each session's last item ranked
+    from the one before (:func:`loo_hits`) and from the :data:`LOO_HISTORY` before it
+    (:func:`loo_history_hits`), by ``F + beta F.T``; a window's score is the sum of its two
+    HR@10. The smallest window within one standard error of the best score wins (the
+    paired error of the two differences, the "one-standard-error rule"): a wider window
+    must earn its place. Pairs ``d`` places apart weigh ``1 / d``, so a wider window adds
+    evidence where adjacent pairs are few, and blurs the order where they are many.
+    Measured (6 seeds, blend HR@10 against window 1, test splits of
+    ``benchmarks/test_bench_next_item.py``): see ``benchmarks/README.md``.
+    """
+    a, b = last_pairs(sessions)
+    if len(a) == 0:
+        return 1, pair_matrix(sessions, window=1, symmetric=False)
+    hist, last = (x[:LOO_HISTORY_CASES] for x in last_histories(sessions))
+    forwards = pair_matrices(sessions, COUNT_WINDOWS)
+    hits = [
+        (loo_hits(blend_counts(f, beta), a, b), loo_history_hits(f, beta, w, hist, last))
+        for w, f in zip(COUNT_WINDOWS, forwards, strict=True)
+    ]
+    scores = [p.mean() + (h.mean() if len(h) else 0.0) for p, h in hits]
+    best = int(np.argmax(scores))
+    for i, (p, h) in enumerate(hits):  # the smallest window within one error of the best
+        dp, dh = hits[best][0] ^ p, hits[best][1] ^ h  # cases where the two differ
+        diff = (hits[best][0].astype(float) - p).mean()
+        if len(h):
+            diff += (hits[best][1].astype(float) - h).mean()
+        se = np.sqrt(dp.mean() / len(p) + (dh.mean() / len(h) if len(h) else 0.0))
+        if diff <= se:
+            return COUNT_WINDOWS[i], forwards[i]
+    return COUNT_WINDOWS[best], forwards[best]  # pragma: no cover - best is within 0
+
+
+def next_counts(sessions: Sessions, window: int | None = None) -> NextCounts:
+    """The blend's neighbour counts of ``sessions``: ``F + beta F.T`` for the forward pair
+    counts ``F`` within ``window`` (chosen by :func:`choose_window` when None, with the
+    window-1 ``beta``) and ``beta`` from :func:`choose_order_weight` on those counts.
+    Symmetric co-occurrence where what came before predicts as well as what came after,
+    transitions on a log that only moves forward, in between otherwise."""
+    if window is None:
+        window, forward = choose_window(sessions, choose_order_weight(sessions))
+    else:
+        forward = pair_matrix(sessions, window=window, symmetric=False)
+    beta = choose_order_weight(sessions, forward)
+    return NextCounts(blend_counts(forward, beta), forward, window, beta)
 
 
 def session_matrix(sessions: Sessions) -> sp.csr_matrix:

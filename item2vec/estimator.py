@@ -13,6 +13,7 @@ import numpy as np
 from . import incremental
 from .checks import SCORES, check_choice, check_int, check_k
 from .config import AUTO_EVENTS, Config, auto_epochs
+from .counts import next_counts
 from .data import Sessions
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .index import ItemIndex
@@ -281,14 +282,14 @@ class Item2Vec:
         # once, so that a failed re-fit never pairs a new vocabulary with old vectors.
         history = [s.as_dict() for s in trainer.history]
         vectors, biases = _weights(model.E.numpy(), model.b.numpy()[:, 0])
-        counts, forward = (None, None) if streamed else incremental.fit_counts(sessions)
-        update_state = incremental.after_fit(raw, sessions, trainer, forward)
+        counts = None if streamed else next_counts(sessions)
+        update_state = incremental.after_fit(raw, sessions, trainer, counts)
         self.model_ = model
         self.vocabulary_ = sessions.vocabulary
         self.history_ = history
         self.epochs_ = config.epochs
         self.device_ = trainer.device
-        self.neighbour_counts_ = counts
+        self.neighbour_counts_ = None if counts is None else counts.counts
         self.update_state_ = update_state
         self._set_weights(vectors, biases)
         return self

@@ -55,7 +55,6 @@ from .update_state import (
     after_fit,
     as_sessions,
     encode_sessions,
-    fit_counts,
     grow_square,
     plan_vocabulary,
     state_arrays,
@@ -67,7 +66,6 @@ __all__ = [
     "UpdateState",
     "after_fit",
     "check_update_args",
-    "fit_counts",
     "state_arrays",
     "state_from_arrays",
     "update",
@@ -150,15 +148,16 @@ class _StreamedUpdate:
         return rebatch(chunks(), batch_size)
 
 
-def _streamed_pairs(source: _StreamedUpdate) -> tuple[sp.csr_matrix, Sessions]:
-    """Forward pair counts of a streamed update and up to ``LOO_CASES`` of its sessions'
-    last two items (a uniform sample, fixed seed) as two-item sessions."""
+def _streamed_pairs(source: _StreamedUpdate, window: int) -> tuple[sp.csr_matrix, Sessions]:
+    """Forward pair counts (within ``window``) of a streamed update and up to ``LOO_CASES``
+    of its sessions' last two items (a uniform sample, fixed seed) as two-item sessions."""
     n = len(source.vocabulary)
     forward = sp.csr_matrix((n, n))
     rng = np.random.default_rng(0)
     keys, pairs = np.zeros(0), np.zeros((0, 2), np.int32)
     for items, lengths in source.blocks():
-        forward = forward + pair_matrix(as_sessions(items, lengths, source.vocabulary), 1, False)
+        block = as_sessions(items, lengths, source.vocabulary)
+        forward = forward + pair_matrix(block, window, symmetric=False)
         end = np.cumsum(lengths)
         last = np.stack([items[end - 2], items[end - 1]], axis=1)
         last = last[last[:, 0] != last[:, 1]]
@@ -288,9 +287,9 @@ def update(
     counts, forward = est.neighbour_counts_, state.forward
     if counts is not None and new_counts.sum():
         if streamed:
-            f_new, judge = _streamed_pairs(full)
+            f_new, judge = _streamed_pairs(full, state.window)
         else:
-            f_new, judge = pair_matrix(full, window=1, symmetric=False), full
+            f_new, judge = pair_matrix(full, window=state.window, symmetric=False), full
         if forward is not None:
             forward = (grow_square(forward, n) + f_new).tocsr()
             counts = blend_counts(forward, choose_order_weight(judge, forward))
@@ -387,7 +386,8 @@ def update(
         )  # fmt: skip
         history += [s.as_dict() for s in trainer.history]
     new_state = UpdateState(
-        forward, plan.pending_ids, plan.pending_counts, trainer.optimizer_state(), None
+        forward, state.window, plan.pending_ids, plan.pending_counts, trainer.optimizer_state(),
+        None,
     )
     if model.output_embedding is not None:
         new_state.output_vectors = model.E_out.numpy()

@@ -2,8 +2,8 @@
 merged into the model's (:mod:`item2vec.incremental` runs the update itself).
 
 - :class:`UpdateState` (``Item2Vec.update_state_``): the forward pair counts behind
-  ``neighbour_counts_``, the items still below ``min_count`` with their counts, Adagrad's
-  accumulators, a separate output table. :func:`after_fit` makes it from a fit;
+  ``neighbour_counts_`` and their window, the items still below ``min_count`` with their
+  counts, Adagrad's accumulators, a separate output table. :func:`after_fit` makes it from a fit;
   :func:`state_arrays` / :func:`state_from_arrays` store it in the model directory as
   optional numeric ``extra_<name>.npy`` arrays (string ids of pending items as UTF-8 bytes
   plus offsets), so the format version is unchanged and a directory without them loads with
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .counts import next_counts, pair_matrix
+from .counts import NextCounts
 from .data import Sessions, Vocabulary
 from .exceptions import ModelFormatError, ParameterError
 
@@ -32,7 +32,6 @@ __all__ = [
     "after_fit",
     "as_sessions",
     "encode_sessions",
-    "fit_counts",
     "grow_square",
     "plan_vocabulary",
     "state_arrays",
@@ -40,6 +39,7 @@ __all__ = [
 ]
 
 _FORWARD = ("forward_indptr", "forward_indices", "forward_counts")
+_WINDOW = "forward_window"
 _PENDING_BYTES, _PENDING_OFFSETS = "pending_id_bytes", "pending_id_offsets"
 _PENDING_IDS, _PENDING_COUNTS = "pending_ids", "pending_counts"
 
@@ -49,8 +49,11 @@ class UpdateState:
     """What a model keeps beyond its vectors so that it can be updated (``update_state_``).
 
     forward : float64 CSR (n_items, n_items) or None: how often each item followed each
-        other (window 1) in every session trained on; None where the model has no
-        neighbour counts (streamed fit) or was saved before they were kept.
+        other within ``window`` places (a pair ``d`` apart counting ``1 / d``) in every
+        session trained on; None where the model has no neighbour counts (streamed fit) or
+        was saved before they were kept.
+    window : the window of ``forward``, chosen at the fit (:func:`item2vec.counts.next_counts`);
+        1 for models saved before it was chosen.
     pending_ids, pending_counts : items seen fewer than ``min_count`` times so far, which
         have no row, and their counts.
     optimizer : Adagrad's accumulators (``{"accumulator_<i>": (n, 1)}``), empty for SGD.
@@ -58,6 +61,7 @@ class UpdateState:
     """
 
     forward: Any = None
+    window: int = 1
     pending_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pending_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     optimizer: dict[str, np.ndarray] = field(default_factory=dict)
@@ -65,22 +69,17 @@ class UpdateState:
 
 
 # ----------------------------------------------------------------------------- after a fit
-def fit_counts(sessions: Sessions) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """``(neighbour_counts, forward)``: :func:`item2vec.counts.next_counts` of ``sessions``
-    and the forward pair counts it is made of."""
-    forward = pair_matrix(sessions, window=1, symmetric=False)
-    return next_counts(sessions, forward), forward
-
-
-def after_fit(raw: Any, sessions: Any, trainer: Any, forward: Any) -> UpdateState:
-    """The update state of a fit: ``raw`` before ``min_count``, ``sessions`` trained on."""
+def after_fit(raw: Any, sessions: Any, trainer: Any, counts: NextCounts | None) -> UpdateState:
+    """The update state of a fit: ``raw`` before ``min_count``, ``sessions`` trained on,
+    ``counts`` the neighbour counts chosen for it (None: a streamed fit has none)."""
     pending_ids, pending_counts = np.zeros(0, sessions.vocabulary.ids.dtype), np.zeros(0, np.int64)
     if raw is not sessions:
         rv = raw.vocabulary
         gone = ~pd.Index(rv.ids).isin(pd.Index(sessions.vocabulary.ids))
         pending_ids, pending_counts = rv.ids[gone], rv.counts[gone]
     out = trainer.model.E_out.numpy() if trainer.model.output_embedding is not None else None
-    return UpdateState(forward, pending_ids, pending_counts, trainer.optimizer_state(), out)
+    forward, window = (None, 1) if counts is None else (counts.forward, counts.window)
+    return UpdateState(forward, window, pending_ids, pending_counts, trainer.optimizer_state(), out)
 
 
 # ----------------------------------------------------------------------------- save / load
@@ -92,6 +91,7 @@ def state_arrays(state: UpdateState | None) -> dict[str, np.ndarray]:
     if state.forward is not None:
         f = state.forward
         out.update(zip(_FORWARD, (f.indptr, f.indices, f.data), strict=True))
+        out[_WINDOW] = np.array([state.window], np.int64)
     if len(state.pending_ids):
         out[_PENDING_COUNTS] = state.pending_counts.astype(np.int64)
         if state.pending_ids.dtype.kind in "iu":
@@ -116,6 +116,9 @@ def state_from_arrays(
             indptr, indices, data = (extras[k] for k in _FORWARD)
             state.forward = sp.csr_matrix((data.astype(np.float64), indices, indptr), (n, n))
             state.forward.check_format(full_check=True)
+            state.window = int(extras[_WINDOW][0]) if _WINDOW in extras else 1
+            if state.window < 1:
+                raise ValueError(f"the forward counts' window must be >= 1, got {state.window}")
         state.optimizer = {k: v for k, v in extras.items() if k.startswith("accumulator_")}
         if any(v.shape != (n, 1) or v.dtype != np.float32 for v in state.optimizer.values()):
             raise ValueError("optimizer accumulators must be float32 (n_items, 1)")

@@ -159,13 +159,72 @@ def test_order_weight_tells_baskets_from_walks():
     # next_counts: forward counts plus the backward ones weighted by choose_order_weight
     beta = choose_order_weight(walks.sessions)
     assert beta < 0.3  # on walks, what came before misleads
-    np.testing.assert_allclose(
-        next_counts(walks.sessions).toarray(), (forward + beta * forward.T).toarray()
-    )
+    chosen = next_counts(walks.sessions, window=1)
+    assert chosen.window == 1 and chosen.beta == beta
+    np.testing.assert_allclose(chosen.forward.toarray(), forward.toarray())
+    np.testing.assert_allclose(chosen.counts.toarray(), (forward + beta * forward.T).toarray())
     assert choose_order_weight(shuffled) >= 0.75  # without order, both directions help
     tiny = Sessions.from_lists([["a", "b"], ["b", "a"]])  # a perfectly symmetric log
     assert order_weight(pair_matrix(tiny, window=1, symmetric=False)) == 1.0
     assert choose_order_weight(Sessions.from_lists([["a"], ["b", "b"]])) == 1.0  # no pairs
+
+
+def test_pair_matrices_by_hand():
+    from item2vec.counts import pair_matrices, pair_matrix
+
+    s = Sessions.from_lists([["a", "b", "c", "a"], ["c", "b"]])
+    r = {v: i for i, v in enumerate(s.vocabulary.ids.tolist())}
+    one, two, three = pair_matrices(s, (1, 2, 3))
+    want = np.zeros((3, 3))
+    for x, y, w in [("a", "b", 1), ("b", "c", 1), ("c", "a", 1), ("c", "b", 1)]:
+        want[r[x], r[y]] += w
+    np.testing.assert_allclose(one.toarray(), want)
+    want[r["a"], r["c"]] += 0.5  # a _ c
+    want[r["b"], r["a"]] += 0.5  # b _ a
+    np.testing.assert_allclose(two.toarray(), want)
+    np.testing.assert_allclose(three.toarray(), want)  # a _ _ a: the same item, skipped
+    for w, m in ((1, one), (2, two)):
+        np.testing.assert_allclose(pair_matrix(s, w, symmetric=False).toarray(), m.toarray())
+        both = pair_matrix(s, w, symmetric=True).toarray()
+        np.testing.assert_allclose(both, m.toarray() + m.toarray().T)
+
+
+def test_choose_window_takes_the_smallest_window_that_predicts_best():
+    from item2vec.counts import choose_window, next_counts
+
+    # "a" is followed by "b" two places later in many sessions (a filler between); one
+    # session ends "a b": left out, window 1 has no other "a -> b" left, window 2 does
+    lists = [["a", f"f{i}", "b"] for i in range(6)] + [["g", "a", "b"]]
+    s = Sessions.from_lists(lists)
+    window, forward = choose_window(s, beta=0.0)
+    assert window == 2  # 3 and 5 predict as well: the smallest wins
+    r = {v: i for i, v in enumerate(s.vocabulary.ids.tolist())}
+    assert forward[r["a"], r["b"]] == 1 + 6 * 0.5
+    # adjacent evidence only: window 1
+    s = Sessions.from_lists([["a", "b"]] * 4 + [["c", "d", "e"]] * 3)
+    assert choose_window(s, beta=0.0)[0] == 1
+    assert choose_window(Sessions.from_lists([["a", "a"]]), beta=1.0)[0] == 1  # nothing to judge
+    assert next_counts(Sessions.from_lists(lists)).window == 2
+
+
+def test_loo_history_hit_rate_by_hand():
+    from item2vec.counts import last_histories, loo_history_hit_rate, loo_history_hits, pair_matrix
+
+    s = Sessions.from_lists([["x", "y", "b"], ["x", "t"], ["y", "t"], ["y", "b"], ["b", "q", "b"]])
+    r = {v: i for i, v in enumerate(s.vocabulary.ids.tolist())}
+    hist, last = last_histories(s, 2)
+    # oldest first, -1 padding; "b q b" is left out (its answer is in its history)
+    want = [[r["x"], r["y"]], [-1, r["x"]], [-1, r["y"]], [-1, r["y"]]]
+    np.testing.assert_array_equal(hist, want)
+    np.testing.assert_array_equal(last, [r["b"], r["t"], r["t"], r["b"]])
+    forward = pair_matrix(s, window=1, symmetric=False)
+    # rows: x -> y 1, t 1; y -> t 1, b 2. Without each case's own pair (window 1: only the
+    # item just before the answer), divided by the rows' sums:
+    # (x, y) -> b: y 2/3 (t 1/2, b 1/2), x 1/3 (y 1/2, t 1/2): t 1/2 > b 1/3, y not a candidate
+    # (x) -> t and (y) -> t: nothing left for t; (y) -> b: t 1/2 = b 1/2, a tie (half a place)
+    hits = loo_history_hits(forward, 0.0, 1, hist, last, k=1)
+    np.testing.assert_array_equal(hits, [False, False, False, True])
+    assert loo_history_hit_rate(forward, 0.0, 1, hist, last, k=2) == 0.5
 
 
 def test_loo_hit_rate_by_hand():
