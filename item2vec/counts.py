@@ -51,7 +51,7 @@ LOO_CASES = 20_000
 """At most this many sessions (drawn with a fixed seed) judge the candidates."""
 LOO_HISTORY = 5
 """Items before the last one that :func:`loo_history_hit_rate` queries with."""
-LOO_HISTORY_CASES = 5_000
+LOO_HISTORY_CASES = 2_000
 """At most this many histories (of the :data:`LOO_CASES`) judge the windows: each one's
 mixture is a row of its own, where the previous-item question shares rows."""
 
@@ -204,6 +204,17 @@ def loo_history_hits(
     n_items, width = c.shape[0], hist.shape[1]
     distance = np.arange(width, 0, -1)[None, :]  # of each history column from the last item
     held = np.where(distance <= window, 1.0 / distance, 0.0)
+    # C[r, col] by binary search over C's entries in (row, column) order (C's indices are sorted)
+    entry_keys = np.repeat(np.arange(n_items, dtype=np.int64), np.diff(c.indptr)) * n_items
+    entry_keys += c.indices
+
+    def at(r: np.ndarray, col: np.ndarray) -> np.ndarray:
+        want = r * n_items + col
+        if len(entry_keys) == 0:
+            return np.zeros(len(want))
+        pos = np.minimum(np.searchsorted(entry_keys, want), len(entry_keys) - 1)
+        return np.where(entry_keys[pos] == want, c.data[pos], 0.0)
+
     hits = np.zeros(len(last), bool)
     for a in range(0, len(last), chunk):
         h, b = hist[a : a + chunk], last[a : a + chunk]
@@ -216,18 +227,24 @@ def loo_history_hits(
         wv = np.divide(
             recency_weights(h, ok)[case, col], rest, out=np.zeros(len(rows)), where=rest > 0
         )
-        mix = sp.csr_matrix((wv, (case, rows)), shape=(m, n_items)) @ c  # (m, n_items)
-        mix = mix.tocsr()
-        raw_b = np.asarray(mix[np.arange(m), b]).ravel()
+        mix = (sp.csr_matrix((wv, (case, rows)), shape=(m, n_items)) @ c).tocsr()  # (m, n)
+        # b's score and the history items' scores, from C's entries: sum_j wv_j C[h_j, t]
+        raw_b = np.bincount(case, wv * at(rows, b[case]), m)
         own = raw_b - np.bincount(case, wv * delta, m)  # b's score without the held-out pairs
-        per_row = np.diff(mix.indptr)
-        row_of = np.repeat(np.arange(m), per_row)
+        row_of = np.repeat(np.arange(m, dtype=np.int64), np.diff(mix.indptr))
         above = np.bincount(row_of, mix.data > own[row_of], m)
         ties = np.bincount(row_of, mix.data == own[row_of], m)
         # not candidates: the history items (each once) and b itself (counted above or tied)
         pairs = np.unique(case * n_items + rows)
         hc, hr = pairs // n_items, pairs % n_items
-        hv = np.asarray(mix[hc, hr]).ravel()
+        # each history entry (case, row) against each candidate (case, hr) of its case
+        first = np.searchsorted(case, hc)  # the case's entries are contiguous in ``case``
+        count = np.bincount(case, minlength=m)[hc]
+        j = np.repeat(first, count) + (
+            np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        )
+        who = np.repeat(np.arange(len(hc)), count)
+        hv = np.bincount(who, wv[j] * at(rows[j], hr[who]), len(hc))
         above -= np.bincount(hc, hv > own[hc], m)
         ties -= np.bincount(hc, (hv == own[hc]) & (hv != 0), m)
         above -= raw_b > own
