@@ -424,7 +424,7 @@ def _packer(
         payload |= tgt[lo:hi].view(u32)
         keys[lo:hi].view(u32)[_LOW::2] |= payload
         if k:
-            payload = np.repeat(c_part, k)
+            payload = c_part if k == 1 else np.repeat(c_part, k)  # c_part is not needed after
             payload |= neg.view(u32).reshape(-1)
             keys[p + lo * k : p + hi * k].view(u32)[_LOW::2] |= payload
 
