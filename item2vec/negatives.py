@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 _REDRAW_PASSES = 3  # vectorised redraws of negatives equal to their target, then a fallback
-_SAMPLE_BLOCK = 1 << 17  # draws per step of NegativeSampler._sample_into (fits in L2)
+_SAMPLE_BLOCK = 1 << 16  # draws per step of NegativeSampler._sample_into (fits in L2)
 
 
 def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
