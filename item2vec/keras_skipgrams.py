@@ -16,7 +16,7 @@ import numpy as np
 
 from .checks import check_int, check_real
 from .exceptions import DataError, ParameterError
-from .keysort import PARALLEL_FROM, THREADS, run_parts, sort_keys
+from .keysort import PARALLEL_FROM, THREADS, part_streams, run_parts, sort_keys
 from .units import SeedLike
 
 __all__ = ["skipgrams"]
@@ -180,8 +180,7 @@ def _shuffled(
     threads = THREADS if n_all >= PARALLEL_FROM else 1
     # the random bits of the keys and the negatives' draws: two streams of their own, one
     # per half of the blocks, so the couples are the same on one thread or two
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(
-        rng.integers(2**63, size=4)).spawn(2)]  # fmt: skip
+    streams = part_streams(rng)
     pack = _pack_blocks(streams, b, v)
     positives, pos = [], 0
     for f, s, _ in slots:  # blocks of (keys, first words, second words and label)

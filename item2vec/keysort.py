@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["PARALLEL_FROM", "THREADS", "run_parts", "sort_keys"]
+__all__ = ["PARALLEL_FROM", "THREADS", "part_streams", "run_parts", "sort_keys"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,13 @@ def _pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="item2vec-keysort")
         return _POOL
+
+
+def part_streams(rng: np.random.Generator, n: int = 2) -> list[np.random.Generator]:
+    """``n`` generators seeded from ``rng`` (one draw of it), one per part of the work, so
+    that what the parts draw depends on the seed alone, never on which thread runs them."""
+    seeds = np.random.SeedSequence(rng.integers(2**63, size=4)).spawn(n)
+    return [np.random.default_rng(s) for s in seeds]
 
 
 def run_parts(fn: Callable[[T], None], parts: Sequence[T], threads: int = THREADS) -> None:

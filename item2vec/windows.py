@@ -34,7 +34,7 @@ import numpy as np
 from .checks import check_int, check_real
 from .data import Sessions
 from .exceptions import DataError, ParameterError
-from .keysort import PARALLEL_FROM, THREADS, run_parts, sort_keys
+from .keysort import PARALLEL_FROM, THREADS, part_streams, run_parts, sort_keys
 from .negatives import NegativeSampler, keep_probability
 from .units import Couples, SeedLike, Units
 from .vocabulary import Vocabulary
@@ -392,8 +392,7 @@ def _shuffled_couples(
     threads = THREADS if n_all >= PARALLEL_FROM else 1
     # two halves of the positives, each with its negatives and a random stream of its own
     # (the couples are the same on one thread or two)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(
-        rng.integers(2**63, size=4)).spawn(2)]  # fmt: skip
+    streams = part_streams(rng)
     keys = np.empty(n_all, np.uint64)
     half = p // 2
     run_parts(_packer(plan, tgt, cx, b, keys, streams), [(0, 0, half), (1, half, p)], threads)
