@@ -139,14 +139,18 @@ def loo_hits(counts: sp.csr_matrix, a: np.ndarray, b: np.ndarray, k: int = 10) -
     if lengths.sum() <= 3 * (c.indptr[used + 1] - c.indptr[used]).sum():
         # few cases per row (long logs): compare each case's row entries directly
         case = np.repeat(np.arange(len(a)), lengths)
-        first = np.repeat(c.indptr[a] - (np.cumsum(lengths) - lengths), lengths)
-        values = c.data[np.arange(lengths.sum()) + first]
+        values = c.data[_ranges(c.indptr[a], lengths)]
         above = np.bincount(case, values > own[case], len(a))
         ties = np.bincount(case, values == own[case], len(a))
     else:  # many cases share each row (baskets): sort each row once
         above, ties = _above_and_ties(c, a, own)
     above -= 1  # b itself is above ``own``
     return (own > 0) & (above + ties / 2 < k)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices ``starts[i] .. starts[i] + lengths[i] - 1`` of every ``i``, concatenated."""
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
 
 
 def _above_and_ties(c: sp.csr_matrix, rows: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -251,11 +255,8 @@ def loo_history_hits(
         pairs = np.unique(case * n_items + rows)
         hc, hr = pairs // n_items, pairs % n_items
         # each history entry (case, row) against each candidate (case, hr) of its case
-        first = np.searchsorted(case, hc)  # the case's entries are contiguous in ``case``
         count = np.bincount(case, minlength=m)[hc]
-        j = np.repeat(first, count) + (
-            np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        )
+        j = _ranges(np.searchsorted(case, hc), count)  # a case's entries are contiguous
         who = np.repeat(np.arange(len(hc)), count)
         hv = np.bincount(who, wv[j] * at(rows[j], hr[who]), len(hc))
         above -= np.bincount(hc, hv > own[hc], m)
@@ -322,7 +323,9 @@ class NextCounts(NamedTuple):
     beta: float
 
 
-def choose_window(sessions: Sessions, beta: float) -> tuple[int, sp.csr_matrix]:
+def choose_window(
+    sessions: Sessions, beta: float, forwards: list[sp.csr_matrix] | None = None
+) -> tuple[int, sp.csr_matrix]:
     """The window of the forward counts for the blend, and those counts ``F``.
 
     Each of :data:`COUNT_WINDOWS` is judged on both questions the blend answers, asked of
@@ -334,13 +337,14 @@ def choose_window(sessions: Sessions, beta: float) -> tuple[int, sp.csr_matrix]:
     must earn its place. Pairs ``d`` places apart weigh ``1 / d``, so a wider window adds
     evidence where adjacent pairs are few, and blurs the order where they are many.
     Measured (6 seeds, blend HR@10 against window 1, test splits of
-    ``benchmarks/test_bench_next_item.py``): see ``benchmarks/README.md``.
+    ``benchmarks/test_bench_next_item.py``): see ``benchmarks/README.md``. ``forwards``:
+    :func:`pair_matrices` of :data:`COUNT_WINDOWS`, if already counted.
     """
+    forwards = pair_matrices(sessions, COUNT_WINDOWS) if forwards is None else forwards
     a, b = last_pairs(sessions)
     if len(a) == 0:
-        return 1, pair_matrix(sessions, window=1, symmetric=False)
+        return COUNT_WINDOWS[0], forwards[0]
     hist, last = (x[:LOO_HISTORY_CASES] for x in last_histories(sessions))
-    forwards = pair_matrices(sessions, COUNT_WINDOWS)
     hits = []
     for w, f in zip(COUNT_WINDOWS, forwards, strict=True):
         back = f.T.tocsr()
@@ -366,7 +370,10 @@ def next_counts(sessions: Sessions, window: int | None = None) -> NextCounts:
     Symmetric co-occurrence where what came before predicts as well as what came after,
     transitions on a log that only moves forward, in between otherwise."""
     if window is None:
-        window, forward = choose_window(sessions, choose_order_weight(sessions))
+        forwards = pair_matrices(sessions, COUNT_WINDOWS)  # forwards[0]: window 1
+        window, forward = choose_window(
+            sessions, choose_order_weight(sessions, forwards[0]), forwards
+        )
     else:
         forward = pair_matrix(sessions, window=window, symmetric=False)
     beta = choose_order_weight(sessions, forward)
