@@ -10,12 +10,14 @@ of :class:`~item2vec.Item2Vec` read the corpus through these matrices
 - :func:`next_counts`: what the ``"blend"`` score counts: ``F + beta F.T`` for the forward
   pair counts ``F`` within a window, the window and the backward pairs' weight ``beta``
   being those that best predict each training session's last item from the one before
-  (:func:`choose_window`, :func:`choose_order_weight`).
+  (:func:`choose_window`, :func:`choose_order_weight`); :class:`DeferredCounts` computes
+  them on first use, so that a fit whose model is only asked for vectors never pays them.
 - :func:`session_matrix`: ``X[s, i] = 1`` when item ``i`` occurs in session ``s``.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -26,6 +28,7 @@ from .data import Sessions
 __all__ = [
     "ORDER_WEIGHTS",
     "COUNT_WINDOWS",
+    "DeferredCounts",
     "NextCounts",
     "blend_counts",
     "choose_order_weight",
@@ -378,6 +381,35 @@ def next_counts(sessions: Sessions, window: int | None = None) -> NextCounts:
         forward = pair_matrix(sessions, window=window, symmetric=False)
     beta = choose_order_weight(sessions, forward)
     return NextCounts(blend_counts(forward, beta), forward, window, beta)
+
+
+class DeferredCounts:
+    """:func:`next_counts` of ``sessions``, computed once, on the first :meth:`get`.
+
+    What a fit keeps instead of the counts: they cost 1-2 s on Online Retail and ~10 s on a
+    5 M-event log (16-45% of a fit, benchmarks/README.md), and only ``score="blend"``, an
+    update and saving need them. Holds a reference to ``sessions`` until then. Safe to call
+    from several threads: one computes, the others wait for its result.
+    """
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions: Sessions | None = sessions
+        self._value: NextCounts | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """True once the counts have been computed."""
+        return self._value is not None
+
+    def get(self) -> NextCounts:
+        """The counts, computed on the first call."""
+        with self._lock:
+            if self._value is None:
+                assert self._sessions is not None
+                self._value = next_counts(self._sessions)
+                self._sessions = None  # the counts no longer need the log
+            return self._value
 
 
 def session_matrix(sessions: Sessions) -> sp.csr_matrix:

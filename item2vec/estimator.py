@@ -13,7 +13,7 @@ import numpy as np
 from . import incremental
 from .checks import SCORES, check_choice, check_int, check_k
 from .config import AUTO_EVENTS, Config, auto_epochs
-from .counts import next_counts
+from .counts import DeferredCounts
 from .data import Sessions
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .index import ItemIndex
@@ -90,6 +90,10 @@ class Item2Vec:
         (:func:`item2vec.counts.next_counts`): what ``score="blend"`` smooths with the
         model. ``None`` for a model streamed from a ``ParquetCorpus`` or loaded from a
         directory written before it existed. :meth:`update` adds the new sessions' counts.
+        A fit does not count them: they are computed on first use (this attribute, a
+        ``"blend"`` query, :meth:`save` or :meth:`update`; 1-2 s on Online Retail, ~10 s
+        on a 5 M-event log), from the training sessions, which the model references until
+        then.
     update_state_ : :class:`item2vec.incremental.UpdateState`, what :meth:`update` needs
         beyond the vectors (forward pair counts, items still below ``min_count``, Adagrad's
         accumulators, a separate output table); saved with the model.
@@ -282,15 +286,16 @@ class Item2Vec:
         # once, so that a failed re-fit never pairs a new vocabulary with old vectors.
         history = [s.as_dict() for s in trainer.history]
         vectors, biases = _weights(model.E.numpy(), model.b.numpy()[:, 0])
-        counts = None if streamed else next_counts(sessions)
-        update_state = incremental.after_fit(raw, sessions, trainer, counts)
+        update_state = incremental.after_fit(raw, sessions, trainer)
         self.model_ = model
         self.vocabulary_ = sessions.vocabulary
         self.history_ = history
         self.epochs_ = config.epochs
         self.device_ = trainer.device
-        self.neighbour_counts_ = None if counts is None else counts.counts
-        self.update_state_ = update_state
+        self.neighbour_counts_ = None
+        self.update_state_ = update_state  # its forward counts come with the deferred ones
+        if not streamed:  # counted on first use: a model asked only for vectors never pays
+            self._deferred_counts = DeferredCounts(sessions)
         self._set_weights(vectors, biases)
         return self
 
@@ -452,7 +457,50 @@ class Item2Vec:
         :attr:`neighbour_counts_`, else ``"log_prob"`` (the best measured, see
         benchmarks/README.md)."""
         self._check_fitted()
+        if "_deferred_counts" in self.__dict__:
+            return "blend"
         return "log_prob" if self.neighbour_counts_ is None else "blend"
+
+    @property
+    def neighbour_counts_(self) -> Any:
+        """See the class docstring; computed here on first access after a fit."""
+        self._settle_counts()
+        try:
+            return self.__dict__["_neighbour_counts"]
+        except KeyError:
+            raise AttributeError("neighbour_counts_") from None
+
+    @neighbour_counts_.setter
+    def neighbour_counts_(self, value: Any) -> None:
+        self.__dict__.pop("_deferred_counts", None)
+        self._neighbour_counts = value
+
+    @property
+    def update_state_(self) -> Any:
+        """See the class docstring; its forward counts are computed here on first access
+        after a fit."""
+        self._settle_counts()
+        try:
+            return self.__dict__["_update_state"]
+        except KeyError:
+            raise AttributeError("update_state_") from None
+
+    @update_state_.setter
+    def update_state_(self, value: Any) -> None:
+        self._update_state = value
+
+    def _settle_counts(self) -> None:
+        """Compute the neighbour counts a fit deferred (:class:`~item2vec.counts.DeferredCounts`)
+        and put them in place: :attr:`neighbour_counts_` and the update state's forward
+        counts and window. Threads that ask at once wait for one computation."""
+        deferred = self.__dict__.get("_deferred_counts")
+        if deferred is None:
+            return
+        counts = deferred.get()
+        self._neighbour_counts = counts.counts
+        state = self.__dict__["_update_state"]
+        state.forward, state.window = counts.forward, counts.window
+        self.__dict__.pop("_deferred_counts", None)
 
     def recommend(
         self,

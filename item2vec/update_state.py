@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .counts import NextCounts
 from .data import Sessions, Vocabulary
 from .exceptions import ModelFormatError, ParameterError
 
@@ -69,17 +68,17 @@ class UpdateState:
 
 
 # ----------------------------------------------------------------------------- after a fit
-def after_fit(raw: Any, sessions: Any, trainer: Any, counts: NextCounts | None) -> UpdateState:
-    """The update state of a fit: ``raw`` before ``min_count``, ``sessions`` trained on,
-    ``counts`` the neighbour counts chosen for it (None: a streamed fit has none)."""
+def after_fit(raw: Any, sessions: Any, trainer: Any) -> UpdateState:
+    """The update state of a fit: ``raw`` before ``min_count``, ``sessions`` trained on.
+    Its ``forward`` counts are None and ``window`` 1 until the fit's neighbour counts are
+    computed (``Item2Vec`` fills them in with them, on first use; a streamed fit has none)."""
     pending_ids, pending_counts = np.zeros(0, sessions.vocabulary.ids.dtype), np.zeros(0, np.int64)
     if raw is not sessions:
         rv = raw.vocabulary
         gone = ~pd.Index(rv.ids).isin(pd.Index(sessions.vocabulary.ids))
         pending_ids, pending_counts = rv.ids[gone], rv.counts[gone]
     out = trainer.model.E_out.numpy() if trainer.model.output_embedding is not None else None
-    forward, window = (None, 1) if counts is None else (counts.forward, counts.window)
-    return UpdateState(forward, window, pending_ids, pending_counts, trainer.optimizer_state(), out)
+    return UpdateState(None, 1, pending_ids, pending_counts, trainer.optimizer_state(), out)
 
 
 # ----------------------------------------------------------------------------- save / load

@@ -237,6 +237,58 @@ def test_counts_survive_save_and_load(walk_model, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_fit_defers_the_counts_to_their_first_use(walks, monkeypatch):
+    import threading
+
+    from item2vec import counts as counts_module
+
+    calls = []
+    real = counts_module.next_counts
+
+    def counted(sessions, window=None):
+        calls.append(threading.get_ident())
+        return real(sessions, window)
+
+    monkeypatch.setattr(counts_module, "next_counts", counted)
+    m = Item2Vec(dim=8, window=2, epochs=1, workers=1, progress=False, seed=0)
+    m.fit(walks.sessions)
+    assert calls == []  # the fit counted nothing
+    m.similar(m.vocabulary_.ids[0], 3)  # vectors only: still nothing
+    assert m.default_score_ == "blend" and calls == []
+    # the first blend queries, from several threads at once, count once between them
+    got = []
+    threads = [
+        threading.Thread(target=lambda: got.append(m.recommend(m.vocabulary_.ids[1], 3)[0]))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 4
+    assert all((g == got[0]).all() for g in got)
+    want = real(walks.sessions)
+    assert abs(m.neighbour_counts_ - want.counts).sum() == 0
+    assert abs(m.update_state_.forward - want.forward).sum() == 0
+    assert m.update_state_.window == want.window
+    assert "_deferred_counts" not in m.__dict__  # the log is no longer referenced
+
+
+def test_a_model_saved_before_any_query_keeps_its_counts(walks, tmp_path):
+    from item2vec.counts import next_counts
+
+    m = Item2Vec(dim=8, window=2, epochs=1, workers=1, progress=False, seed=0)
+    m.fit(walks.sessions).save(tmp_path / "m")
+    loaded = Item2Vec.load(tmp_path / "m")
+    want = next_counts(walks.sessions)
+    assert abs(loaded.neighbour_counts_ - want.counts).sum() == 0
+    assert loaded.update_state_.window == want.window
+    # a refit replaces the deferred counts with those of the new log
+    half = walks.sessions.subset(np.arange(len(walks.sessions) // 2))
+    m.fit(half)
+    assert abs(m.neighbour_counts_ - next_counts(half).counts).sum() == 0
+
+
 def test_blend_without_counts_is_refused_with_the_fix(walk_model):
     import copy
 
