@@ -33,7 +33,6 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import pytest
 from test_bench_next_item import LOGS, make_log
 
 from item2vec.metrics import t_interval
