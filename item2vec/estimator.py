@@ -464,11 +464,7 @@ class Item2Vec:
     @property
     def neighbour_counts_(self) -> Any:
         """See the class docstring; computed here on first access after a fit."""
-        self._settle_counts()
-        try:
-            return self.__dict__["_neighbour_counts"]
-        except KeyError:
-            raise AttributeError("neighbour_counts_") from None
+        return self._settled("_neighbour_counts", "neighbour_counts_")
 
     @neighbour_counts_.setter
     def neighbour_counts_(self, value: Any) -> None:
@@ -479,15 +475,20 @@ class Item2Vec:
     def update_state_(self) -> Any:
         """See the class docstring; its forward counts are computed here on first access
         after a fit."""
-        self._settle_counts()
-        try:
-            return self.__dict__["_update_state"]
-        except KeyError:
-            raise AttributeError("update_state_") from None
+        return self._settled("_update_state", "update_state_")
 
     @update_state_.setter
     def update_state_(self, value: Any) -> None:
         self._update_state = value
+
+    def _settled(self, key: str, name: str) -> Any:
+        """The fitted attribute ``name`` (stored as ``key``) once the deferred counts are in
+        place; AttributeError before a fit, as for any other fitted attribute."""
+        self._settle_counts()
+        try:
+            return self.__dict__[key]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def _settle_counts(self) -> None:
         """Compute the neighbour counts a fit deferred (:class:`~item2vec.counts.DeferredCounts`)

@@ -251,6 +251,7 @@ def test_a_fit_defers_the_counts_to_their_first_use(walks, monkeypatch):
 
     monkeypatch.setattr(counts_module, "next_counts", counted)
     m = Item2Vec(dim=8, window=2, epochs=1, workers=1, progress=False, seed=0)
+    assert not hasattr(m, "neighbour_counts_") and not hasattr(m, "update_state_")
     m.fit(walks.sessions)
     assert calls == []  # the fit counted nothing
     m.similar(m.vocabulary_.ids[0], 3)  # vectors only: still nothing
