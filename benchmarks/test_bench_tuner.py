@@ -18,7 +18,9 @@ covers each log evenly, and each finished run is appended at once to
 (log, seed, budget) pairs already there, so the benchmark can be stopped and resumed.
 ``summary.md`` beside it is rewritten after every run.
 
-Knobs: ``ITEM2VEC_BENCH_SEEDS`` [10], ``ITEM2VEC_BENCH_LOGS`` [all six, comma-separated],
+Knobs: ``ITEM2VEC_BENCH_SEEDS`` [10] seeds from ``ITEM2VEC_BENCH_SEED_FROM`` [0] (two
+processes can share one output file on disjoint seeds; the summary counts a (log, seed,
+budget) once), ``ITEM2VEC_BENCH_LOGS`` [all six, comma-separated],
 ``ITEM2VEC_BENCH_TUNE_BUDGET`` [180] seconds per run. The budget is wall-clock: on a busy
 machine the search runs fewer trials (``trials`` is recorded), which changes what it finds
 but not what the guard tests. About ``BUDGET + 30`` s per run: 3.5 h for 6 logs x 10 seeds.
@@ -38,16 +40,23 @@ from test_bench_next_item import LOGS, make_log
 from item2vec.metrics import t_interval
 from item2vec.tune import tune
 
-SEEDS = tuple(range(int(os.environ.get("ITEM2VEC_BENCH_SEEDS", 10))))
+SEED_FROM = int(os.environ.get("ITEM2VEC_BENCH_SEED_FROM", 0))
+SEEDS = tuple(range(SEED_FROM, SEED_FROM + int(os.environ.get("ITEM2VEC_BENCH_SEEDS", 10))))
 BUDGET = float(os.environ.get("ITEM2VEC_BENCH_TUNE_BUDGET", 180))
 OUT = Path(os.environ.get("ITEM2VEC_BENCH_OUT", ".benchmarks/tuner"))  # git-ignored
 METRICS = ("HR@10", "NDCG@10")
 
 
 def _done(path: Path) -> list[dict]:
+    """The runs recorded in ``path``, each (log, seed, budget) once (the first)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs: dict[tuple, dict] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            runs.setdefault((row["log"], row["seed"], row["budget"]), row)
+    return list(runs.values())
 
 
 def run_one(name: str, seed: int, cache: dict) -> dict:
