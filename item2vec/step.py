@@ -8,7 +8,10 @@ of a group (see :mod:`item2vec.feed`) in a ``tf.while_loop``: for each batch
 rate when ``rates`` (n, 1) are given: an update of a trained model, see
 :mod:`item2vec.incremental`).
 It returns ``(loss, scored, couples)``: the loss summed over the first :data:`LOSS_UNITS`
-units of each batch, the couples it was summed over, and all real couples.
+units of each batch, the couples it was summed over, and all real couples. A step built with
+``sorted_rows`` (dense SGD on the CPU) takes four more arrays after ``lr``, each batch's
+rows in sorted order (:func:`~item2vec.feed.update_orders`), and sums the row gradients
+over them.
 
 The graph takes the tables as arguments, so it is traced once per settings, table
 shapes and device and shared by every trainer that matches (:func:`compiled_step`). Given a
@@ -33,8 +36,9 @@ from .updates import apply_adagrad, apply_sgd, gradient_scale, scale_rows
 #: an unbiased estimate); the full loss's softplus costs 8% of a step.
 LOSS_UNITS = 512
 
-StepFn = Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]
-"""``step(contexts, targets, negatives, lr) -> (loss, scored, couples)`` for one group."""
+StepFn = Callable[..., tuple[tf.Tensor, ...]]
+"""``step(contexts, targets, negatives, lr, *orders) -> (loss, scored, couples)`` for one
+group (``orders``: those of :func:`~item2vec.feed.update_orders`, for a ``sorted_rows`` step)."""
 
 #: Compiled steps by settings and table shapes (see :func:`compiled_step`), newest last.
 _STEPS: OrderedDict[tuple, Any] = OrderedDict()
@@ -67,19 +71,22 @@ def bind_step(
     rates: tf.Variable | None = None,
     device: str = "",
     indices: tf.DType = tf.int32,
+    sorted_rows: bool = False,
 ) -> StepFn:
     """The compiled step (:func:`compiled_step`) bound to these tables and accumulators
     (and the per-row ``rates`` (n, 1) float32 of an update, if any), its ops on ``device``
-    (``""``: TensorFlow's default placement), taking rows of dtype ``indices``."""
+    (``""``: TensorFlow's default placement), taking rows of dtype ``indices``. With
+    ``sorted_rows`` the step takes the four arrays of
+    :func:`~item2vec.feed.update_orders` after ``lr``."""
     tables, accumulators = tuple(tables), tuple(accumulators)
     extra = () if rates is None else (rates,)
     concrete = compiled_step(
         tables, accumulators, mode=mode, negatives=negatives, dense=dense, rates=extra,
-        device=device, indices=indices,
+        device=device, indices=indices, sorted_rows=sorted_rows,
     )  # fmt: skip
 
-    def step(contexts: tf.Tensor, targets: tf.Tensor, negatives: tf.Tensor, lr: tf.Tensor):
-        return concrete(tables, accumulators, extra, contexts, targets, negatives, lr)
+    def step(contexts, targets, negatives, lr, *orders):
+        return concrete(tables, accumulators, extra, contexts, targets, negatives, lr, *orders)
 
     return step
 
@@ -94,6 +101,7 @@ def compiled_step(
     rates: tuple[tf.Variable, ...] = (),
     device: str = "",
     indices: tf.DType = tf.int32,
+    sorted_rows: bool = False,
 ) -> Callable:
     """The step graph for tables of these shapes on ``device``, traced once and kept (the
     last ``_STEPS_KEPT`` shapes, settings and devices).
@@ -106,18 +114,22 @@ def compiled_step(
     ``indices`` is the dtype of the rows fed in (contexts, targets, negatives): int32, or
     int64 on a GPU, where TensorFlow keeps int32 tensors in host memory (slicing a batch
     out of its group would copy it back and forth).
+    ``sorted_rows``: the dense SGD update sums row gradients over sorted rows, given as
+    four more int32 inputs (G, R) after the learning rate (:func:`~item2vec.feed.update_orders`).
     Tracing and graph optimisation cost 0.1-0.3 s per new function, about 5% of a 10-epoch
     fit on Online Retail.
     """
     key = (
         mode, negatives, dense, LOSS_UNITS, len(tables), len(accumulators), len(rates),
         tuple(tuple(v.shape) for v in tables + accumulators + rates), device, indices.name,
+        sorted_rows,
     )  # fmt: skip
     with _STEPS_LOCK:
         if key in _STEPS:
             _STEPS.move_to_end(key)
             return _STEPS[key]
     fn = _step_function(mode, dense, device)
+    orders = [tf.TensorSpec([None, None], tf.int32)] * (4 if sorted_rows else 0)
     concrete = fn.get_concrete_function(
         tables,
         accumulators,
@@ -126,6 +138,7 @@ def compiled_step(
         tf.TensorSpec([None, None], indices),  # targets (G, U)
         tf.TensorSpec([None, None, negatives], indices),  # negatives (G, U, K)
         tf.TensorSpec([None], tf.float32),  # learning rate of each batch (G,)
+        *orders,  # ctx_perm, ctx_rows (G, U*C), cand_perm, cand_rows (G, U*(1+K))
     )
     with _STEPS_LOCK:
         _STEPS[key] = concrete
@@ -140,7 +153,7 @@ def _step_function(mode: str, dense: bool, device: str = "") -> Any:
     ``device`` when one is given (a device scope in the body: the one around a call or a
     trace would not be kept in the graph)."""
 
-    def batch(view, accs, rates, contexts, targets, negatives, lr):
+    def batch(view, accs, rates, contexts, targets, negatives, lr, orders):
         scale = gradient_scale(bool(accs), lr)
         loss, grads = unit_loss_and_grads(
             view, contexts, targets, negatives, scale, loss_units=LOSS_UNITS
@@ -150,18 +163,19 @@ def _step_function(mode: str, dense: bool, device: str = "") -> Any:
         if accs:
             apply_adagrad(grads, view.variables, accs, lr)
         else:
-            apply_sgd(grads, view.b, dense)
+            apply_sgd(grads, view.b, dense, orders)
         return loss
 
     # an explicit while_loop, not autograph: tracing must not depend on reading this
     # file's source (autograph falls back to plain Python when it cannot)
     @tf.function(autograph=False)
-    def step(tables, accs, rates, contexts, targets, negatives, lr):
+    def step(tables, accs, rates, contexts, targets, negatives, lr, *orders):
         view = TableView(tables, mode)
 
         def body(i, loss):
             args = (contexts[i], targets[i], negatives[i], lr[i])
-            return i + 1, loss + batch(view, accs, rates, *args)
+            pairs = [(orders[j][i], orders[j + 1][i]) for j in range(0, len(orders), 2)]
+            return i + 1, loss + batch(view, accs, rates, *args, pairs)
 
         with tf.device(device) if device else contextlib.nullcontext():
             n = tf.shape(contexts)[0]

@@ -63,3 +63,75 @@ def test_an_empty_group_changes_nothing_and_a_group_equals_its_batches(optimizer
         runs.append((model.E.numpy(), model.b.numpy()))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_update_orders_by_hand():
+    from item2vec.feed import update_orders
+
+    ctx = np.array([[[-1, 2], [0, 2]]], np.int32)  # G=1, U=2, C=2; -1 pads (row 0)
+    tgt = np.array([[1, 0]], np.int32)
+    neg = np.array([[[2], [1]]], np.int32)  # K=1: candidates [1, 2], [0, 1]
+    ctx_perm, ctx_rows, cand_perm, cand_rows = update_orders((ctx, tgt, neg))
+    # context rows [0, 2, 0, 2]: ties keep their order
+    np.testing.assert_array_equal(ctx_perm, [[0, 2, 1, 3]])
+    np.testing.assert_array_equal(ctx_rows, [[0, 0, 2, 2]])
+    # candidate rows [1, 2, 0, 1]
+    np.testing.assert_array_equal(cand_perm, [[2, 0, 3, 1]])
+    np.testing.assert_array_equal(cand_rows, [[0, 1, 1, 2]])
+    assert all(a.dtype == np.int32 for a in (ctx_perm, ctx_rows, cand_perm, cand_rows))
+
+
+@pytest.mark.parametrize("top", [50, 1 << 30], ids=["uint32 keys", "uint64 keys"])
+def test_sorted_rows_is_a_stable_sort_per_batch(top):
+    from item2vec.feed import _sorted_rows
+
+    rows = np.random.default_rng(0).integers(0, top, (3, 5000)).astype(np.int32)
+    rows[:, :10] = rows[:, 10:20]  # ties
+    perm, srt = _sorted_rows(rows)
+    np.testing.assert_array_equal(perm, np.argsort(rows, axis=1, kind="stable"))
+    np.testing.assert_array_equal(srt, np.sort(rows, axis=1))
+
+
+def test_the_sorted_dense_update_equals_the_unsorted_one():
+    import tensorflow as tf
+
+    from item2vec.feed import update_orders
+    from item2vec.model import Item2VecModel
+    from item2vec.step import bind_step
+
+    rng = np.random.default_rng(1)
+    ctx = rng.integers(-1, 30, (4, 64, 6)).astype(np.int32)
+    tgt = rng.integers(0, 30, (4, 64)).astype(np.int32)
+    neg = rng.integers(0, 30, (4, 64, 3)).astype(np.int32)
+    lr = tf.constant([0.05, 0.04, 0.03, 0.02], tf.float32)
+    runs = []
+    for sorted_rows in (False, True):
+        model = Item2VecModel(30, 8, seed=2)
+        step = bind_step([model.E, model.b], [], mode="skipgram", negatives=3, dense=True,
+                         sorted_rows=sorted_rows)  # fmt: skip
+        orders = update_orders((ctx, tgt, neg)) if sorted_rows else ()
+        step(ctx, tgt, neg, lr, *orders)
+        runs.append((model.E.numpy(), model.b.numpy()))
+    assert not np.allclose(runs[0][0], Item2VecModel(30, 8, seed=2).E.numpy())  # it trained
+    # the same sums in another order: equal up to rounding (a misplaced row would be off by
+    # a whole gradient row)
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-4, atol=1e-5)
+
+
+def test_the_trainer_sorts_rows_only_for_dense_sgd_on_the_cpu(planted):
+    from item2vec.config import Config
+    from item2vec.model import Item2VecModel
+    from item2vec.train import Trainer
+
+    def trainer(**kw):
+        config = Config(**{"dim": 8, "epochs": 1, "batch_size": 64, "workers": 1, **kw})
+        model = Item2VecModel(len(planted.sessions.vocabulary), 8)
+        return Trainer(model, planted.sessions, config, progress=False)
+
+    assert trainer()._sorted_rows  # 300 items <= 64 x 6 rows a batch: dense
+    assert not trainer(optimizer="adagrad")._sorted_rows
+    assert not trainer(batch_size=16)._sorted_rows  # 300 > 16 x 6: rows are scattered
+    sorted_fit = trainer()
+    sorted_fit.fit()
+    assert sorted_fit.history[0].couples > 0 and np.isfinite(sorted_fit.history[0].loss)
