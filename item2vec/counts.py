@@ -397,11 +397,6 @@ class DeferredCounts:
         self._value: NextCounts | None = None
         self._lock = threading.Lock()
 
-    @property
-    def ready(self) -> bool:
-        """True once the counts have been computed."""
-        return self._value is not None
-
     def get(self) -> NextCounts:
         """The counts, computed on the first call."""
         with self._lock:
