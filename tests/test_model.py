@@ -157,3 +157,68 @@ def test_model_is_a_keras_model_with_summary_and_config():
     text = "\n".join(lines)
     assert "item_embedding" in text and "target_bias" in text
     assert m.get_config()["mode"] == "cbow"
+
+
+def _block_loss_tape(m, ctx, tgt, neg, block):
+    """The couples of a block, one by one, as a GradientTape loss: each real context (CBOW:
+    the mean of a unit's real contexts) scores its own target (label 1) and every shared
+    negative of its block except its own target (label 0)."""
+    loss = 0.0
+    for u in range(len(tgt)):
+        real = [int(c) for c in ctx[u] if c >= 0]
+        if not real:
+            continue
+        if m.mode == "skipgram":
+            rows = [tf.gather(m.E, c) for c in real]
+        else:
+            rows = [tf.reduce_mean(tf.gather(m.E, real), axis=0)]
+        cand = [int(tgt[u])] + [int(j) for j in neg[u // block] if j != tgt[u]]
+        labels = tf.constant([1.0] + [0.0] * (len(cand) - 1))
+        for h in rows:
+            logits = tf.linalg.matvec(tf.gather(m.E_out, cand), h) + tf.gather(m.b[:, 0], cand)
+            loss += tf.reduce_sum(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+            )
+    return loss
+
+
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+@pytest.mark.parametrize("separate_output", [False, True])
+def test_blocks_of_units_sharing_negatives_are_their_couples_one_by_one(mode, separate_output):
+    """block=2: units 0-1 share negatives [4, 2], units 2-3 share [6, 0]. Unit 1's target
+    is 2, so negative 2 is masked for unit 1 only; unit 3 is padding (no context, target -1:
+    no gradient); other units' targets are never scored as negatives."""
+    m = _model(mode, separate_output)
+    ctx = tf.constant([[0, 3, -1], [5, -1, 1], [3, 2, 4], [-1, -1, -1]], tf.int32)
+    tgt = tf.constant([1, 2, 5, -1], tf.int32)
+    neg = tf.constant([[4, 2], [6, 0]], tf.int32)
+    variables = [m.E, m.b] if not separate_output else [m.E, m.E_out, m.b]
+    with tf.GradientTape() as tape:
+        ref = _block_loss_tape(m, ctx.numpy(), tgt.numpy(), neg.numpy(), 2)
+    ref_grads = tape.gradient(ref, variables)
+    loss, grads = unit_loss_and_grads(m, ctx, tgt, neg, block=2)
+    np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
+    for v, r in zip(variables, ref_grads, strict=True):
+        dense = sum(
+            tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]).numpy()
+            for var, g in grads
+            if var is v
+        )
+        np.testing.assert_allclose(dense, tf.convert_to_tensor(r).numpy(), rtol=1e-4, atol=1e-5)
+    # the candidate rows are each block's targets (padding read as row 0), then its negatives
+    cand_rows = [g.indices.numpy().tolist() for var, g in grads if var is m.b][0]
+    assert cand_rows == [1, 2, 4, 2, 5, 0, 6, 0]
+    # the loss of the first units only: the first block
+    few, _ = unit_loss_and_grads(m, ctx, tgt, neg, loss_units=2, block=2)
+    first = _block_loss_tape(m, ctx.numpy()[:2], tgt.numpy()[:2], neg.numpy()[:1], 2)
+    np.testing.assert_allclose(float(few), float(first), rtol=1e-5)
+
+
+def test_block_of_one_is_every_unit_with_its_own_negatives():
+    m = _model()
+    ctx = tf.constant([[0, 2, -1, 3], [-1, 6, 5, -1], [1, -1, -1, -1]], tf.int32)
+    tgt = tf.constant([1, 2, 6], tf.int32)
+    neg = tf.constant([[4, 6], [0, 3], [3, 3]], tf.int32)
+    ref = _block_loss_tape(m, ctx.numpy(), tgt.numpy(), neg.numpy(), 1)
+    loss, _ = unit_loss_and_grads(m, ctx, tgt, neg)
+    np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)

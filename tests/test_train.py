@@ -100,6 +100,8 @@ def test_single_worker_is_deterministic(planted):
         ("workers", 0, r"workers must be an integer >= 1, got 0"),
         ("min_count", 0, r"min_count must be an integer >= 1, got 0"),
         ("max_contexts", 5, r"max_contexts applies only to window='session', got max_contexts=5"),
+        ("negative_block", 0, r"negative_block must be an integer >= 1 or None \(auto.*, got 0"),
+        ("negative_block", 3, r"negative_block must divide batch_size \(256\), got 3"),
     ],
 )
 def test_bad_hyperparameters_are_named(planted, param, value, message):
@@ -107,6 +109,18 @@ def test_bad_hyperparameters_are_named(planted, param, value, message):
     assert getattr(model, param) is value
     with pytest.raises(ParameterError, match=message):
         model.fit(planted.sessions)
+
+
+def test_negative_block_is_eight_where_it_pays_and_one_elsewhere():
+    from item2vec.config import AUTO_NEGATIVE_BLOCK, Config
+
+    assert AUTO_NEGATIVE_BLOCK == 8
+    assert Config().block() == 8
+    assert Config(negative_block=1).block() == 1
+    assert Config(negative_block=4).block() == 4
+    assert Config(window="session").block() == 1  # contexts outnumber the negatives
+    assert Config(mode="cbow").block() == 1
+    assert Config(batch_size=100).block() == 1  # 8 does not divide it
 
 
 def test_fit_rejects_non_sessions():
