@@ -127,12 +127,15 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def stream_kwargs(self, epoch: int) -> dict[str, Any]:
-        """Keyword arguments of ``stream_units`` (in-memory or Parquet) for one epoch."""
+    def stream_kwargs(self, epoch: int, block: int = 1) -> dict[str, Any]:
+        """Keyword arguments of ``stream_units`` (in-memory or Parquet) for one epoch; for
+        units that share negatives in blocks of ``block``, ``ceil(negatives / block)``
+        negatives per unit (a block's units carry its draws, see
+        :func:`~item2vec.feed.width_groups`)."""
         return dict(
             batch_size=self.batch_size,
             window=self.window,
-            negatives=self.negatives,
+            negatives=-(-self.negatives // block),
             ns_exponent=self.ns_exponent,
             sample=self.sample,
             shrink_window=self.shrink_window,

@@ -43,9 +43,10 @@ def epoch_groups(
     ``corpus`` is in-memory :class:`~item2vec.data.Sessions` or a
     :class:`~item2vec.sampling.UnitSource` (a Parquet corpus streams itself from disk).
     """
-    stream = epoch_units(corpus, **config.stream_kwargs(epoch))
+    stream = epoch_units(corpus, **config.stream_kwargs(epoch, block))
     per_group = max(1, GROUP_UNITS // config.batch_size)
-    for group in width_groups(stream, config.window, config.batch_size, per_group, block):
+    cut = (config.window, config.batch_size, per_group, block, config.negatives)
+    for group in width_groups(stream, *cut):
         n = len(group[1])
         if skip >= n:
             skip -= n
@@ -55,7 +56,12 @@ def epoch_groups(
 
 
 def width_groups(
-    batches: Iterator[Any], window: int | str, batch_size: int, group: int, block: int = 1
+    batches: Iterator[Any],
+    window: int | str,
+    batch_size: int,
+    group: int,
+    block: int = 1,
+    negatives: int | None = None,
 ) -> Iterator[Group]:
     """Re-cut a stream of unit batches so that each batch is only as wide as its units need.
 
@@ -70,9 +76,13 @@ def width_groups(
     their place in the stream; the leftovers of each class end the epoch as short batches.
 
     With ``block > 1`` (a divisor of ``batch_size``) each block of ``block`` consecutive
-    units of a batch keeps the negatives of its first unit only (they are shared, see
-    :func:`~item2vec.model.unit_loss_and_grads`), and a short batch is padded to a
-    multiple of ``block`` with units that have no context and target ``-1``.
+    units of a batch shares ``negatives`` negatives (default: as many as a unit of the
+    stream carries; see :func:`~item2vec.model.unit_loss_and_grads`): the first ones its
+    units carry, in order (the sampler draws ``ceil(negatives / block)`` per unit, see
+    :meth:`~item2vec.config.Config.stream_kwargs`). A short
+    batch is padded to a multiple of ``block`` with units that have no context and target
+    ``-1``; where its last block's units carry too few, it goes on with the batch's first
+    units' draws.
     """
     if batch_size % block:
         raise ValueError(f"block ({block}) must divide batch_size ({batch_size})")
@@ -89,6 +99,8 @@ def width_groups(
         pending[k] = [tuple(a[n:] for a in whole)]
         count[k] -= n
         ctx, tgt, neg = (a[:n] for a in whole)
+        if block > 1:
+            neg = shared(neg)
         pad = -size % block  # only a short batch (n_batches 1) is ever padded
         if pad:
             ctx = np.concatenate([ctx, np.full((pad, ctx.shape[1]), -1, ctx.dtype)])
@@ -97,8 +109,18 @@ def width_groups(
         return (
             ctx.reshape(n_batches, size, -1),
             tgt.reshape(n_batches, size),
-            neg[::block].reshape(n_batches, size // block, -1),
+            neg.reshape(n_batches, size // block, -1),
         )
+
+    def shared(neg: np.ndarray) -> np.ndarray:
+        """``(ceil(n / block), k)`` block negatives from ``n`` units' draws ``(n, per)``:
+        block ``b`` takes draws ``b * block * per ..`` of the flattened array."""
+        n, per = neg.shape
+        k = per if negatives is None else negatives
+        if k == 0:
+            return np.empty((-(-n // block), 0), neg.dtype)
+        first = np.arange(0, n * per, block * per)
+        return neg.reshape(-1)[(first[:, None] + np.arange(k)) % (n * per)]
 
     for u in batches:
         ctx = u.contexts

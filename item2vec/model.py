@@ -200,23 +200,26 @@ def unit_loss_and_grads(
     if model.mode == "cbow":
         n = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)  # (U, 1)
         h = tf.reduce_sum(ec * mask[..., None], axis=1) / n  # (U, D)
+        per_unit = 1  # scored rows per unit: the context mean
+        real = tf.cast(tf.reduce_any(contexts >= 0, axis=1, keepdims=True), tf.float32)
         rows = tf.reshape(h, [-1, m, dim])  # (B, M, D)
-        unit = tf.range(m)  # the unit of each scored row
-        real = tf.cast(tf.reduce_any(contexts >= 0, axis=1), tf.float32)  # (U,)
     else:
-        rows = tf.reshape(ec, [-1, m * n_ctx, dim])  # (B, M*C, D)
-        unit = tf.range(m * n_ctx) // n_ctx
-        real = mask
+        per_unit = n_ctx  # each context
+        real = mask  # (U, C)
+        rows = tf.reshape(ec, [-1, m * n_ctx, dim])  # (B, X = M*C, D)
     # einsum measured 25% faster here than matmul(..., transpose_b=True) on CPU
     logits = tf.einsum("bxd,byd->bxy", rows, et) + bt[:, None, :]  # (B, X, M+K)
-    labels = tf.one_hot(unit, width)  # (X, M+K): a row's own target
-    weight = tf.reshape(real, [-1, tf.shape(unit)[0], 1])  # (B, X, 1)
+    labels = tf.one_hot(tf.range(tf.shape(rows)[1]) // per_unit, width)  # (X, M+K): own target
     if m > 1:
-        # other units' targets are not negatives; a negative equal to the row's target is off
-        tgt = tf.gather(candidates[:, :m], unit, axis=1)  # (B, X)
+        # per unit: its own target, and the negatives but one equal to its target; never the
+        # other units' targets. Then to each of its rows.
         negative = tf.cast(tf.range(width) >= m, tf.float32)  # (M+K,)
-        clash = tf.cast(tf.equal(tgt[:, :, None], candidates[:, None, :]), tf.float32)
-        weight = weight * (labels + negative * (1.0 - clash))  # (B, X, M+K)
+        clash = tf.cast(tf.equal(candidates[:, :m, None], candidates[:, None, :]), tf.float32)
+        allowed = tf.one_hot(tf.range(m), width) + negative * (1.0 - clash)  # (B, M, M+K)
+        weight = tf.reshape(real, [-1, m, per_unit, 1]) * allowed[:, :, None, :]
+        weight = tf.reshape(weight, tf.shape(logits))  # (B, X, M+K)
+    else:
+        weight = real[..., None]  # (U, X = C or 1, 1)
     # sigmoid cross-entropy summed over couples: softplus(x) - x * label
     x, w = few(logits), few(weight)
     loss = tf.reduce_sum((tf.nn.softplus(x) - x * labels) * w)

@@ -172,3 +172,18 @@ def test_width_groups_share_each_blocks_first_negatives_and_pad_short_batches():
     assert real == sum(len(b.targets) for b in batches)
     with pytest.raises(ValueError, match=r"block \(3\) must divide batch_size \(8\)"):
         next(width_groups(iter(batches), 2, 8, 4, block=3))
+
+
+def test_a_block_takes_its_negatives_from_its_units_draws_in_order():
+    """One draw per unit, blocks of 4 sharing 3: block b takes the draws of its units 0-2; a
+    short batch's last block (one real unit) goes on with the batch's first draws."""
+    from item2vec.feed import width_groups
+    from item2vec.sampling import Units
+
+    n = 13  # batches of 8: one full, then 5 units padded to 8
+    ctx = np.tile(np.array([[1, 2]], np.int32), (n, 1))
+    u = Units(np.arange(n, dtype=np.int32), ctx, 100 + np.arange(n, dtype=np.int32)[:, None])
+    full, short = list(width_groups(iter([u]), 1, 8, 1, block=4, negatives=3))
+    np.testing.assert_array_equal(full[2][0], [[100, 101, 102], [104, 105, 106]])
+    np.testing.assert_array_equal(short[1][0], [8, 9, 10, 11, 12, -1, -1, -1])
+    np.testing.assert_array_equal(short[2][0], [[108, 109, 110], [112, 108, 109]])

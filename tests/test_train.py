@@ -249,14 +249,15 @@ def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple
     wall = time.perf_counter() - t0
     assert ended == [(e, e) for e in range(1, 7)]  # in order, state.epoch = epochs done
     for stats in history:  # each epoch counted exactly its own sampler's couples
-        units = stream_units(planted.sessions, **config.stream_kwargs(stats.epoch - 1))
+        kwargs = config.stream_kwargs(stats.epoch - 1, trainer.block)
+        units = stream_units(planted.sessions, **kwargs)
         assert stats.couples == sum(int((u.contexts >= 0).sum()) for u in units)
     # epochs overlap, but their seconds partition the run instead of counting twice
     assert sum(h.seconds for h in history) <= wall
     assert trainer.state.units_done == sum(
         len(u.targets)
         for e in range(6)
-        for u in stream_units(planted.sessions, **config.stream_kwargs(e))
+        for u in stream_units(planted.sessions, **config.stream_kwargs(e, trainer.block))
     )
 
 
