@@ -164,10 +164,11 @@ def unit_loss_and_grads(
     ``[target_0, ..., target_{M-1}, neg_0, ..., neg_{K-1}]``: each context of unit ``m``
     scores its own target (label 1) and the ``K`` negatives (label 0), never the other
     units' targets, and a negative equal to unit ``m``'s target is masked for that unit.
-    The couples and their distribution are those of ``block=1`` (``K`` negatives per
-    context, drawn from the same noise distribution); the gathered rows per unit fall from
-    ``C + 1 + K`` to ``C + 1 + K / M``, the products grow from ``1 + K`` to ``M + K``
-    columns. A unit without a real context (padding) gets no gradient.
+    Each context still meets ``K`` negatives from the same noise distribution (the couples
+    of ``block=1`` one by one; the draws are shared, so correlated within a block); the
+    gathered rows per unit fall from ``C + 1 + K`` to ``C + 1 + K / M``, the products grow
+    from ``1 + K`` to ``M + K`` columns. A unit without a real context gets no gradient
+    (padding: its target may be ``-1``, read as row 0).
 
     Gradients are written out by hand (they are two batched matrix products) rather than
     taken with a tape: every update stays an ``IndexedSlices`` over the rows that were read,

@@ -95,6 +95,18 @@ def _loss_numpy(m, ctx, tgt, neg):
     return total
 
 
+def _assert_same_gradients(grads, variables, ref_grads):
+    """The sparse gradients, summed into each table, equal the tape's."""
+    for v, r in zip(variables, ref_grads, strict=True):
+        # the shared table gets one entry per slot: their sum is its gradient
+        dense = sum(
+            tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]).numpy()
+            for var, g in grads
+            if var is v
+        )
+        np.testing.assert_allclose(dense, tf.convert_to_tensor(r).numpy(), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("mode", ["skipgram", "cbow"])
 @pytest.mark.parametrize("separate_output", [False, True])
 def test_hand_written_gradients_equal_autodiff(mode, separate_output):
@@ -120,14 +132,7 @@ def test_hand_written_gradients_equal_autodiff(mode, separate_output):
         )
     ref_grads = tape.gradient(ref, variables)
     np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
-    for v, r in zip(variables, ref_grads, strict=True):
-        # the shared table gets one entry per slot: their sum is its gradient
-        dense = sum(
-            tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]).numpy()
-            for var, g in grads
-            if var is v
-        )
-        np.testing.assert_allclose(dense, tf.convert_to_tensor(r).numpy(), rtol=1e-4, atol=1e-5)
+    _assert_same_gradients(grads, variables, ref_grads)
     # scale multiplies every gradient and leaves the loss alone
     loss2, scaled = unit_loss_and_grads(m, ctx, tgt, neg, scale=0.5)
     np.testing.assert_allclose(float(loss2), float(loss), rtol=1e-6)
@@ -198,13 +203,7 @@ def test_blocks_of_units_sharing_negatives_are_their_couples_one_by_one(mode, se
     ref_grads = tape.gradient(ref, variables)
     loss, grads = unit_loss_and_grads(m, ctx, tgt, neg, block=2)
     np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
-    for v, r in zip(variables, ref_grads, strict=True):
-        dense = sum(
-            tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]).numpy()
-            for var, g in grads
-            if var is v
-        )
-        np.testing.assert_allclose(dense, tf.convert_to_tensor(r).numpy(), rtol=1e-4, atol=1e-5)
+    _assert_same_gradients(grads, variables, ref_grads)
     # the candidate rows are each block's targets (padding read as row 0), then its negatives
     cand_rows = [g.indices.numpy().tolist() for var, g in grads if var is m.b][0]
     assert cand_rows == [1, 2, 4, 2, 5, 0, 6, 0]
