@@ -79,10 +79,9 @@ def width_groups(
     units of a batch shares ``negatives`` negatives (default: as many as a unit of the
     stream carries; see :func:`~item2vec.model.unit_loss_and_grads`): the first ones its
     units carry, in order (the sampler draws ``ceil(negatives / block)`` per unit, see
-    :meth:`~item2vec.config.Config.stream_kwargs`). A short
-    batch is padded to a multiple of ``block`` with units that have no context and target
-    ``-1``; where its last block's units carry too few, it goes on with the batch's first
-    units' draws.
+    :meth:`~item2vec.config.Config.stream_kwargs`). A short batch is padded to a multiple
+    of ``block`` with units that have no context and target ``-1``; where its last block's
+    units carry too few draws, it goes on with those of the batch's first units.
     """
     if batch_size % block:
         raise ValueError(f"block ({block}) must divide batch_size ({batch_size})")
