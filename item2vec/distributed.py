@@ -355,7 +355,8 @@ def train_distributed(
     if config.negative_block not in (None, 1):
         raise ParameterError(
             "negative_block applies to training in one process: the distributed trainer "
-            f"draws negatives per unit; use negative_block=None or 1, got {config.negative_block!r}"
+            f"draws negatives per unit; leave negative_block unset or use negative_block=1, got "
+            f"{config.negative_block!r}"
         )
     cluster = cluster_from_env()
     strategy = _strategy(threads)  # first: collective ops are configured at startup

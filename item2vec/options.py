@@ -46,8 +46,8 @@ __all__ = [
 
 #: The :class:`~item2vec.config.Config` fields :func:`add_hyperparameters` sets, in order.
 HYPERPARAMETERS = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs", "mode",
-                   "batch_size", "learning_rate", "optimizer", "workers", "device",
-                   "seed")  # fmt: skip
+                   "batch_size", "negative_block", "learning_rate", "optimizer", "workers",
+                   "device", "seed")  # fmt: skip
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -120,6 +120,12 @@ def add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--batch-size", metavar="N", type=int, default=d.batch_size,
         help="targets (window units) per training step",
+    )  # fmt: skip
+    g.add_argument(
+        "--negative-block", metavar="N", type=int, default=d.negative_block,
+        help="window units that share one draw of negatives (each context still meets "
+        "--negatives of them); 1 draws per unit, as word2vec (default: 8 for skipgram with "
+        "an integer window, else 1)",
     )  # fmt: skip
     g.add_argument(
         "--learning-rate", metavar="X", type=float, default=d.learning_rate,

@@ -243,3 +243,17 @@ def test_choices_are_the_lists_of_checks():
     assert choices("export", "format") == EXPORT_FORMATS
     assert choices("evaluate", "ranking") == SCORES and choices("tune", "ranking") == SCORES
     assert choices("recommend", "score") == SCORES  # what recommend accepts
+
+
+def test_negative_block_flag_reaches_the_model_and_a_bad_one_is_named(log_csv, tmp_path, capsys):
+    from item2vec import Item2Vec
+
+    base = ["train", str(log_csv), "--session-col", "basket", "--item-col", "product",
+            "--dim", "8", "--epochs", "1", "--batch-size", "128", "--quiet"]  # fmt: skip
+    assert main([*base, "--negative-block", "1", "--out", str(tmp_path / "m")]) == 0
+    assert Item2Vec.load(tmp_path / "m").negative_block == 1
+    rc = main([*base, "--negative-block", "3", "--out", str(tmp_path / "bad")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--negative-block must divide --batch-size (128), got 3" in err
+    assert not (tmp_path / "bad").exists()

@@ -391,4 +391,4 @@ def test_the_distributed_trainer_refuses_shared_negatives_before_starting(tmp_pa
             tmp_path / "log.parquet", session="s", item="i", out=tmp_path / "m",
             config=Config(negative_block=8),
         )  # fmt: skip
-    assert "use negative_block=None or 1, got 8" in str(e.value)
+    assert "leave negative_block unset or use negative_block=1, got 8" in str(e.value)
