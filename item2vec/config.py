@@ -115,7 +115,7 @@ class Config:
     def block(self) -> int:
         """Units per draw of negatives in the single-process trainer: ``negative_block``, or
         when it is ``None`` :data:`AUTO_NEGATIVE_BLOCK` for skip-gram with an integer window
-        (where it measured 0.70-0.87x of the fit time on Online Retail, HR@10 within
+        (where it measured 0.67-0.87x of the fit time on Online Retail, HR@10 within
         0.003) and 1 otherwise (a session window's contexts outnumber the negatives: no
         gain), or when it does not divide ``batch_size``."""
         if self.negative_block is not None:

@@ -50,7 +50,7 @@ class Item2Vec:
         never among them); ``1`` gives every unit its own draw, as word2vec. ``None``
         (default): 8 for skip-gram with an integer window, 1 otherwise
         (:meth:`item2vec.config.Config.block`). Fewer rows to gather and update per
-        unit: 0.70-0.87x of the fit time on Online Retail at HR@10 within 0.003 of
+        unit: 0.67-0.87x of the fit time on Online Retail at HR@10 within 0.003 of
         ``1``. Must divide ``batch_size``; the distributed trainer always draws per unit.
     learning_rate, min_learning_rate : linear decay from the first to the second (word2vec).
     optimizer : ``"sgd"`` (default, as word2vec) or ``"adagrad"`` (row-wise, sparse).

@@ -317,9 +317,9 @@ class Trainer:
     # ------------------------------------------------------------------ data
     def groups(self, epoch: int, skip: int = 0) -> Iterator[Group]:
         """The epoch's batches as groups of up to :data:`~item2vec.feed.GROUP_UNITS` units
-        of one context width: ``(contexts (G, U, C), targets (G, U), negatives (G, U, K))``,
-        minus the first ``skip`` batches (resuming). A pure function of ``(seed, epoch)``
-        (:func:`~item2vec.feed.epoch_groups`)."""
+        of one context width: ``(contexts (G, U, C), targets (G, U), negatives (G, U / M,
+        K))`` with ``M`` = :attr:`block`, minus the first ``skip`` batches (resuming). A pure
+        function of ``(seed, epoch)`` (:func:`~item2vec.feed.epoch_groups`)."""
         return epoch_groups(self.sessions, self.config, epoch, skip, self.block)
 
     def feed(self, epoch: int, skip: int = 0) -> Prefetcher:
