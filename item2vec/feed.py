@@ -34,15 +34,16 @@ Group = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def epoch_groups(
-    corpus: Sessions | UnitSource, config: Config, epoch: int, skip: int = 0, block: int = 1
+    corpus: Sessions | UnitSource, config: Config, epoch: int, skip: int = 0
 ) -> Iterator[Group]:
     """The epoch's batches as groups of up to :data:`GROUP_UNITS` units of one context
     width, minus the first ``skip`` batches (resuming), negatives shared by blocks of
-    ``block`` units (:func:`width_groups`). A pure function of ``(seed, epoch, block)``.
+    ``config.block()`` units (:func:`width_groups`). A pure function of ``(config, epoch)``.
 
     ``corpus`` is in-memory :class:`~item2vec.data.Sessions` or a
     :class:`~item2vec.sampling.UnitSource` (a Parquet corpus streams itself from disk).
     """
+    block = config.block()
     stream = epoch_units(corpus, **config.stream_kwargs(epoch, block))
     per_group = max(1, GROUP_UNITS // config.batch_size)
     cut = (config.window, config.batch_size, per_group, block, config.negatives)

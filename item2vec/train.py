@@ -320,7 +320,7 @@ class Trainer:
         of one context width: ``(contexts (G, U, C), targets (G, U), negatives (G, U / M,
         K))`` with ``M`` = :attr:`block`, minus the first ``skip`` batches (resuming). A pure
         function of ``(seed, epoch)`` (:func:`~item2vec.feed.epoch_groups`)."""
-        return epoch_groups(self.sessions, self.config, epoch, skip, self.block)
+        return epoch_groups(self.sessions, self.config, epoch, skip)
 
     def feed(self, epoch: int, skip: int = 0) -> Prefetcher:
         """:meth:`groups` of every epoch from ``epoch`` (minus ``skip`` batches) to the last,
