@@ -1,11 +1,15 @@
 """Feeding the single-process trainer: an epoch's sampled units re-cut into groups of
-batches of one context width (:func:`width_groups`, :func:`epoch_groups`), sampled ahead
-on a background thread (:class:`Prefetcher`).
+batches of one context width (:func:`width_groups`, :func:`epoch_groups`), or its spans
+stacked into groups (:func:`span_groups`), sampled ahead on a background thread
+(:class:`Prefetcher`).
 
-A group is ``(contexts (G, U, C), targets (G, U), negatives (G, U / M, K))`` int32: ``G``
-batches of ``U`` units, ``C`` context columns (``-1`` pads), ``K`` negatives shared by each
-block of ``M`` consecutive units (``M = 1``: every unit its own; see
-:func:`~item2vec.model.unit_loss_and_grads`).
+A group of units is ``(contexts (G, U, C), targets (G, U), negatives (G, U / M, K))``
+int32: ``G`` batches of ``U`` units, ``C`` context columns (``-1`` pads), ``K`` negatives
+shared by each block of ``M`` consecutive units (``M = 1``: every unit its own; see
+:func:`~item2vec.model.unit_loss_and_grads`). A group of spans is ``(spans (G, B, M + 2W),
+targets (G, B, M), radii (G, B, M), negatives (G, B, P))``: ``B`` blocks of ``M``
+consecutive targets of a session per batch (:class:`~item2vec.units.Spans`,
+:func:`~item2vec.model.span_loss_and_grads`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from .config import Config
 from .data import Sessions
 from .sampling import UnitSource, epoch_units
+from .streaming import stream_spans
 
 #: Most window units per compiled call (one element of the feed): a group holds this many
 #: units' worth of batches (16 of 2,048). 32k measured best on Online Retail; since epochs
@@ -29,8 +34,22 @@ GROUP_UNITS = 1 << 15
 #: Groups the sampler thread works ahead of the steps (:meth:`~item2vec.train.Trainer.feed`).
 PREFETCH = 8
 
-Group = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""``(contexts (G, U, C), targets (G, U), negatives (G, U / M, K))``, int32."""
+Group = tuple[np.ndarray, ...]
+"""Units ``(contexts (G, U, C), targets (G, U), negatives (G, U / M, K))`` or spans
+``(spans (G, B, S), targets (G, B, M), radii (G, B, M), negatives (G, B, P))``, int32."""
+
+
+def uses_spans(corpus: Sessions | UnitSource, config: Config) -> bool:
+    """Whether the single-process trainer feeds ``corpus`` as spans (:func:`span_groups`):
+    in-memory sessions, skip-gram with an integer window and blocks of more than one target
+    (:meth:`~item2vec.config.Config.block`). Otherwise units (:func:`epoch_groups`): a
+    streamed corpus samples units itself."""
+    return (
+        isinstance(corpus, Sessions)
+        and config.mode == "skipgram"
+        and config.window != "session"
+        and config.block() > 1
+    )
 
 
 def epoch_groups(
@@ -54,6 +73,37 @@ def epoch_groups(
             continue
         yield tuple(a[skip:] for a in group) if skip else group
         skip = 0
+
+
+def span_groups(sessions: Sessions, config: Config, epoch: int, skip: int = 0) -> Iterator[Group]:
+    """The epoch's :class:`~item2vec.units.Spans` of ``config.block()`` targets in batches
+    of ``batch_size / block`` blocks (``batch_size`` targets' worth), stacked into groups of
+    up to :data:`GROUP_UNITS` targets' worth, minus the first ``skip`` batches (resuming).
+    Groups grow 1, 2, 4, ... batches (the first is ready early); the epoch's last, short
+    batch is a group of its own. A pure function of ``(config, epoch)``."""
+    block = config.block()
+    kwargs = config.stream_kwargs(epoch)
+    kwargs["batch_size"] = config.batch_size // block
+    per_group = max(1, GROUP_UNITS // config.batch_size)
+    pending: list = []
+    limit = 1
+
+    def stack() -> Group:
+        return tuple(np.stack(a) for a in zip(*pending))
+
+    for batch in stream_spans(sessions, block=block, **kwargs):
+        if skip:
+            skip -= 1
+            continue
+        if pending and len(batch) != len(pending[0][0]):  # the short last batch
+            yield stack()
+            pending, limit = [], per_group
+        pending.append(batch.arrays())
+        if len(pending) >= limit:
+            yield stack()
+            pending, limit = [], min(2 * limit, per_group)
+    if pending:
+        yield stack()
 
 
 def width_groups(

@@ -25,6 +25,12 @@ contexts are scored against ``[target_0, ..., target_{M-1}, neg_0, ..., neg_{K-1
 context against its own target and the K negatives only (see :func:`unit_loss_and_grads`).
 Every context still meets K negatives from the noise distribution; a batch gathers and
 updates ``C + 1 + K / M`` rows per unit instead of ``C + 1 + K``.
+
+On in-memory sessions the blocks are *spans* (:class:`~item2vec.units.Spans`): M
+consecutive targets of a session, whose contexts lie among the ``M + 2W`` events around
+them, so each of those events is gathered, scored and updated once for all the couples it
+is in (:func:`span_loss_and_grads`): about ``(M + 2W) / M`` context rows per target instead
+of its ``2r`` contexts. The same couples, each scored as above.
 """
 
 from __future__ import annotations
@@ -32,11 +38,19 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from .checks import MODES
+from .units import pool_order
 
-__all__ = ["MODES", "Item2VecModel", "unit_loss_and_grads"]
+__all__ = [
+    "MODES",
+    "Item2VecModel",
+    "span_context_mask",
+    "span_loss_and_grads",
+    "unit_loss_and_grads",
+]
 
 
 class Item2VecModel(keras.Model):
@@ -237,6 +251,92 @@ def unit_loss_and_grads(
     flat_cand = tf.reshape(candidates, [-1])
     return loss, [
         (model.E, tf.IndexedSlices(tf.reshape(d_ec, [-1, dim]), flat_ctx, tf.shape(model.E))),
+        (
+            model.E_out,
+            tf.IndexedSlices(tf.reshape(d_et, [-1, dim]), flat_cand, tf.shape(model.E_out)),
+        ),
+        (model.b, tf.IndexedSlices(tf.reshape(d_b, [-1, 1]), flat_cand, tf.shape(model.b))),
+    ]
+
+
+def span_context_mask(spans: tf.Tensor, targets: tf.Tensor, radii: tf.Tensor) -> tf.Tensor:
+    """Which slots of each span are contexts of which of its targets: ``(B, M, S)`` float32,
+    1 where ``1 <= |s - (W + m)| <= radii[b, m]``, ``spans[b, s] >= 0`` and
+    ``targets[b, m] >= 0`` (``W = (S - M) / 2``), for ``spans`` (B, S), ``targets`` and
+    ``radii`` (B, M) (see :class:`~item2vec.units.Spans`). Its sum is the batch's positive
+    couples."""
+    s, m = tf.shape(spans)[1], tf.shape(targets)[1]
+    centre = (s - m) // 2 + tf.range(m)  # slot of each target
+    dist = tf.abs(tf.range(s)[None, :] - centre[:, None])  # (M, S)
+    # products of 0/1 floats rather than logical ands: oneDNN logs an error for DT_BOOL ops
+    within = tf.cast(dist[None] <= tf.cast(radii, tf.int32)[:, :, None], tf.float32)
+    other = tf.cast(dist >= 1, tf.float32)[None]  # not the target itself
+    real = tf.cast(spans >= 0, tf.float32)[:, None, :]
+    real *= tf.cast(targets >= 0, tf.float32)[..., None]
+    return within * other * real
+
+
+def span_loss_and_grads(
+    model: Item2VecModel,
+    spans: tf.Tensor,
+    targets: tf.Tensor,
+    radii: tf.Tensor,
+    negatives: tf.Tensor,
+    k: int,
+    scale: tf.Tensor | float = 1.0,
+    loss_blocks: int | None = None,
+) -> tuple[tf.Tensor, list[tuple[tf.Variable, tf.IndexedSlices]]]:
+    """Summed sigmoid cross-entropy of a batch of spans (skip-gram) and its sparse gradients.
+
+    ``spans`` (B, S), ``targets`` and ``radii`` (B, M), ``negatives`` (B, P) as in
+    :class:`~item2vec.units.Spans` (``M`` and ``P`` static). Target ``m`` meets the first
+    ``k`` entries of its block's pool, in the order of :func:`~item2vec.units.pool_order`,
+    that differ from ``targets[b, m]`` (fewer only if more than ``P - k`` entries equal it):
+    independent draws from the noise distribution, those equal to the target rejected, as
+    word2vec draws them. Each couple (context slot ``s`` of target ``m``,
+    :func:`span_context_mask`) is scored as in the module docstring against target ``m``
+    (label 1) and the negatives ``m`` meets (label 0): the couples of the same window units
+    in the unit layout, their losses summed. A slot in several couples is scored once per
+    candidate; its logit's weight is the number of its couples that meet that candidate.
+
+    Returns the loss (over the first ``loss_blocks`` blocks if given) and the gradients
+    times ``scale`` as :func:`unit_loss_and_grads` returns them: the span rows in the order
+    of ``spans`` flattened (-1 read as row 0, with zero gradient), the candidate rows
+    ``[targets of the block, its negatives]`` per block; apply every entry.
+    """
+    ctx = span_context_mask(spans, targets, radii)  # (B, M, S)
+    m, p = int(targets.shape[-1]), int(negatives.shape[-1])
+    own = tf.maximum(targets, 0)
+    candidates = tf.concat([own, negatives], axis=1)  # (B, M + P)
+    rows_in = tf.maximum(spans, 0)
+    es = tf.gather(model.E, rows_in)  # (B, S, D)
+    et = tf.gather(model.E_out, candidates)  # (B, M + P, D)
+    bt = tf.gather(tf.reshape(model.b, [-1]), candidates)  # (B, M + P)
+    dim = tf.shape(es)[-1]
+    logits = tf.einsum("bsd,bcd->bsc", es, et) + bt[:, None, :]  # (B, S, M + P)
+    positive = tf.transpose(ctx, [0, 2, 1])  # (B, S, M): slot s a context of target m
+    weight, labels = [positive], [positive]
+    if p:
+        order = pool_order(k, m)  # (M, P): the pool entry each target reads j-th
+        read = tf.gather(negatives, tf.reshape(order, [-1]), axis=1)  # (B, M * P)
+        other = tf.cast(tf.reshape(read, [-1, m, p]) != targets[:, :, None], tf.float32)
+        taken = other * tf.cast(tf.cumsum(other, axis=2) <= k, tf.float32)  # first k others
+        back = tf.constant(np.eye(p, dtype=np.float32)[order])  # (M, P, P): j-th -> entry
+        meets = tf.einsum("bmj,mjq->bmq", taken, back)  # (B, M, P)
+        weight.append(tf.matmul(positive, meets))  # (B, S, P): couples meeting each entry
+        labels.append(tf.zeros_like(logits[:, :, m:]))
+    weight, labels = tf.concat(weight, axis=2), tf.concat(labels, axis=2)  # (B, S, M + P)
+    few = (lambda t: t) if loss_blocks is None else (lambda t: t[:loss_blocks])  # noqa: E731
+    x = few(logits)
+    loss = tf.reduce_sum((tf.nn.softplus(x) - x * few(labels)) * few(weight))
+    g = (tf.sigmoid(logits) - labels) * (weight * scale)  # (B, S, M + P)
+    d_es = tf.matmul(g, et)  # (B, S, D)
+    d_et = tf.matmul(g, es, transpose_a=True)  # (B, M + P, D)
+    d_b = tf.reduce_sum(g, axis=1)  # (B, M + P)
+    flat_in = tf.reshape(rows_in, [-1])
+    flat_cand = tf.reshape(candidates, [-1])
+    return loss, [
+        (model.E, tf.IndexedSlices(tf.reshape(d_es, [-1, dim]), flat_in, tf.shape(model.E))),
         (
             model.E_out,
             tf.IndexedSlices(tf.reshape(d_et, [-1, dim]), flat_cand, tf.shape(model.E_out)),

@@ -3,7 +3,9 @@
 :func:`stream_units` (and :func:`stream_couples`) cut the corpus into chunks of about
 ``chunk_events`` events, visited in a seeded random order; each chunk is sampled by
 :func:`~item2vec.windows.chunk_units` and the results are cut into batches by
-:func:`~item2vec.units.rebatch`. Epochs are a pure function of ``(seed, epoch)``.
+:func:`~item2vec.units.rebatch`. :func:`stream_spans` does the same with
+:func:`~item2vec.windows.chunk_spans`: blocks of consecutive targets, for the single-process
+trainer. Epochs are a pure function of ``(seed, epoch)``.
 :func:`epoch_units` gives one epoch of any corpus: in-memory :class:`~item2vec.data.Sessions`
 or a :class:`UnitSource` such as :class:`~item2vec.corpus.ParquetCorpus`.
 """
@@ -18,11 +20,18 @@ import numpy as np
 
 from .checks import check_int
 from .data import Sessions
-from .exceptions import DataError
-from .units import Couples, Units, rebatch
-from .windows import WindowPlan, chunk_couples, chunk_units
+from .exceptions import DataError, ParameterError
+from .units import Couples, Spans, Units, rebatch
+from .windows import WindowPlan, chunk_couples, chunk_spans, chunk_units
 
-__all__ = ["UnitSource", "check_stream", "epoch_units", "stream_couples", "stream_units"]
+__all__ = [
+    "UnitSource",
+    "check_stream",
+    "epoch_units",
+    "stream_couples",
+    "stream_spans",
+    "stream_units",
+]
 
 
 def _chunks(
@@ -119,6 +128,31 @@ def stream_units(
     return _stream(
         lambda i, o, r, t: chunk_units(plan, i, o, r, t), sessions, batch_size, seed, epoch,
         chunk_events, trace,
+    )  # fmt: skip
+
+
+def stream_spans(
+    sessions: Sessions, *, batch_size: int, block: int, window: int, negatives: int,
+    ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
+    max_contexts: int | None = None, seed: int = 0, epoch: int = 0,
+    chunk_events: int = 1_000_000,
+) -> Iterator[Spans]:  # fmt: skip
+    """Stream one epoch of :class:`~item2vec.units.Spans` of ``block`` targets each, in
+    batches of exactly ``batch_size`` blocks (last smaller): the chunks of
+    :func:`stream_units` (same seeds), sampled by :func:`~item2vec.windows.chunk_spans`.
+    ``negatives`` is the negatives each target meets; ``max_contexts`` must be None (an
+    integer window only)."""
+    plan = WindowPlan.from_sessions(
+        sessions, window=window, negatives=negatives, ns_exponent=ns_exponent, sample=sample,
+        shrink_window=shrink_window, max_contexts=max_contexts,
+    )  # fmt: skip
+    check_stream(batch_size, seed, epoch, chunk_events)
+    check_int("block", block, 1)
+    if plan.window is None:
+        raise ParameterError("stream_spans needs an integer window, not window='session'")
+    return _stream(
+        lambda i, o, r, t: chunk_spans(plan, i, o, r, block), sessions, batch_size, seed,
+        epoch, chunk_events, False,
     )  # fmt: skip
 
 

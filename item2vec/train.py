@@ -40,12 +40,13 @@ from .checks import DEVICES, check_choice
 from .config import Config
 from .data import Sessions
 from .exceptions import ParameterError, TrainingError
-from .feed import PREFETCH, Group, Prefetcher, epoch_groups, update_orders
+from .feed import PREFETCH, Group, Prefetcher, epoch_groups, span_groups, update_orders, uses_spans
 from .model import Item2VecModel
 from .monitor import NeighbourMonitor, progress_bar
 from .sampling import UnitSource, expected_units
 from .state import EpochStats, TrainState
 from .step import StepFn, bind_step
+from .units import pool_size
 from .updates import LinearDecay, accumulator_arrays, assign_accumulators, new_accumulators
 
 __all__ = [
@@ -238,6 +239,9 @@ class Trainer:
         )
         #: units per draw of negatives (:meth:`~item2vec.config.Config.block`)
         self.block = config.block()
+        #: whether the feed is spans of ``block`` targets (:func:`~item2vec.feed.uses_spans`)
+        self.spans = uses_spans(sessions, config)
+        self._arrays = 4 if self.spans else 3  # sampled arrays of a group, before the orders
         self._compiled: StepFn | None = None  # built by the first step (see fit)
         self._step_fn: StepFn = self._step
 
@@ -297,7 +301,8 @@ class Trainer:
         return bind_step(self.variables(), self._accumulators, mode=model.mode,
                          negatives=c.negatives, dense=self._dense_updates(), rates=self._rates,
                          device=self._device, indices=self._indices,
-                         sorted_rows=self._sorted_rows, block=self.block)  # fmt: skip
+                         sorted_rows=self._sorted_rows, block=self.block,
+                         spans=self.spans)  # fmt: skip
 
     def _dense_updates(self) -> bool:
         """Whether the step sums each batch's row gradients into a dense table-shaped update
@@ -319,7 +324,10 @@ class Trainer:
         """The epoch's batches as groups of up to :data:`~item2vec.feed.GROUP_UNITS` units
         of one context width: ``(contexts (G, U, C), targets (G, U), negatives (G, U / M,
         K))`` with ``M`` = :attr:`block`, minus the first ``skip`` batches (resuming). A pure
-        function of ``(seed, epoch)`` (:func:`~item2vec.feed.epoch_groups`)."""
+        function of ``(seed, epoch)`` (:func:`~item2vec.feed.epoch_groups`). With
+        :attr:`spans`, groups of spans instead (:func:`~item2vec.feed.span_groups`)."""
+        if self.spans:
+            return span_groups(self.sessions, self.config, epoch, skip)
         return epoch_groups(self.sessions, self.config, epoch, skip)
 
     def feed(self, epoch: int, skip: int = 0) -> Prefetcher:
@@ -342,8 +350,9 @@ class Trainer:
         def gen() -> Iterator[tuple[tf.Tensor, ...]]:
             for e in range(epoch, self.config.epochs):
                 for group in self.groups(e, skip if e == epoch else 0):
-                    if self._sorted_rows:
-                        group = (*group, *update_orders(group))
+                    if self._sorted_rows:  # spans: the span rows, then (targets, negatives)
+                        rows = (group[0], group[1], group[3]) if self.spans else group
+                        group = (*group, *update_orders(rows))
                     if gpu is None:
                         yield tuple(tf.constant(a) for a in group)
                         continue
@@ -356,14 +365,13 @@ class Trainer:
 
     def _empty_group(self) -> tuple[tf.Tensor, ...]:
         """A group of no batches: the feed's end-of-epoch marker, and the step's warm-up."""
-        k, dtype = self.config.negatives, self._indices
+        k, m, dtype = self.config.negatives, self.block, self._indices
         orders = [tf.zeros([0, 0], tf.int32)] * (4 if self._sorted_rows else 0)
-        return (
-            tf.zeros([0, 0, 0], dtype),
-            tf.zeros([0, 0], dtype),
-            tf.zeros([0, 0, k], dtype),
-            *orders,
-        )
+        if self.spans:
+            shapes = [[0, 0, 0], [0, 0, m], [0, 0, m], [0, 0, pool_size(k, m)]]
+        else:
+            shapes = [[0, 0, 0], [0, 0], [0, 0, k]]
+        return (*(tf.zeros(s, dtype) for s in shapes), *orders)
 
     # ------------------------------------------------------------------ loop
     def fit(self, state: TrainState | None = None) -> list[EpochStats]:
@@ -377,7 +385,8 @@ class Trainer:
             # trace and optimise the step (unless a trainer with the same settings and
             # shapes already has) on an empty group while the feed samples the first one
             empty = self._empty_group()
-            self._step(*empty[:3], tf.zeros([0], tf.float32), *empty[3:])
+            k = self._arrays
+            self._step(*empty[:k], tf.zeros([0], tf.float32), *empty[k:])
             self._run(feed)
         finally:
             feed.close()
@@ -449,15 +458,15 @@ class Trainer:
                         continue
                     run.pending += 1
                     first = self.state.global_step
-                    n, size = int(tgt.shape[0]), int(tgt.shape[1])
-                    seen = self.state.units_done
-                    rates = [self.learning_rate(seen + i * size) for i in range(n)]
+                    n = int(tgt.shape[0])
+                    units = self._units(tgt)
+                    seen = self.state.units_done + np.concatenate([[0], np.cumsum(units)[:-1]])
+                    rates = [self.learning_rate(int(u)) for u in seen]
                     self.state.global_step += n
-                    self.state.units_done += n * size
-                    if n == 1 and self.block > 1:  # a short batch's padding units (-1)
-                        self.state.units_done -= int(np.count_nonzero(tgt.numpy() < 0))
+                    self.state.units_done += int(units.sum())
                     run.lr = rates[-1]
-                out = self._step_fn(*group[:3], tf.constant(rates, tf.float32), *group[3:])
+                k = self._arrays
+                out = self._step_fn(*group[:k], tf.constant(rates, tf.float32), *group[k:])
                 loss, scored, couples = float(out[0]), int(out[1]), int(out[2])
                 with lock:
                     run.pending -= 1
@@ -510,6 +519,15 @@ class Trainer:
                 bar.close()
         if errors:
             raise errors[0]
+
+    def _units(self, targets: tf.Tensor) -> np.ndarray:
+        """The window units of each batch of a group, from its targets (G, U) or (G, B, M):
+        ``U`` each, less the padding (-1) of a short batch of blocks or of spans."""
+        n, size = int(targets.shape[0]), int(np.prod(targets.shape[1:]))
+        if not self.spans and (n > 1 or self.block == 1):  # full batches: no padding
+            return np.full(n, size, np.int64)
+        t = targets.numpy().reshape(n, -1)
+        return np.count_nonzero(t >= 0, axis=1).astype(np.int64)
 
     def _check_weights(self, epoch: int) -> None:
         for v in self.variables():

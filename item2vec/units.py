@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["Couples", "SeedLike", "Units", "rebatch"]
+__all__ = ["Couples", "SeedLike", "Spans", "Units", "rebatch"]
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 """What ``np.random.default_rng`` accepts as a seed."""
-_T = TypeVar("_T", "Units", "Couples")
+_T = TypeVar("_T", "Units", "Spans", "Couples")
 
 
 # --------------------------------------------------------------------------- results
@@ -93,6 +93,60 @@ class Units:
             np.concatenate([ctx, np.repeat(ctx, k)]),
             np.concatenate([np.ones(len(ctx), np.float32), np.zeros(len(ctx) * k, np.float32)]),
         )
+
+
+@dataclass(frozen=True)
+class Spans:
+    """Window units in blocks of ``M`` consecutive targets of a session (see
+    :func:`~item2vec.windows.chunk_spans`).
+
+    Block ``b`` holds the events ``e_0 - W .. e_0 + M - 1 + W`` of one session around its
+    ``M`` targets ``e_0 .. e_0 + M - 1`` (``W`` the window): slot ``W + m`` is target ``m``.
+    A context of target ``m`` is a slot ``s`` with ``1 <= |s - (W + m)| <= radii[b, m]``
+    and ``spans[b, s] >= 0``: the couples of :class:`Units` with the same effective windows,
+    the events they share gathered once.
+
+    Attributes
+    ----------
+    spans : ndarray of int32, shape (B, M + 2W)
+        The events, -1 outside the session (or beyond its kept events).
+    targets : ndarray of int32, shape (B, M)
+        ``spans[:, W : W + M]`` where the target has at least one context, else -1.
+    radii : ndarray of int32, shape (B, M)
+        Each target's effective window (0 where ``targets`` is -1).
+    negatives : ndarray of int32, shape (B, P)
+        The block's pool: ``P`` independent draws from ``count ** ns_exponent``; each
+        target meets ``K`` of them that differ from it (:func:`pool_order`).
+    """
+
+    spans: np.ndarray
+    targets: np.ndarray
+    radii: np.ndarray
+    negatives: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(spans, targets, radii, negatives)``."""
+        return self.spans, self.targets, self.radii, self.negatives
+
+
+def pool_size(negatives: int, block: int) -> int:
+    """Negatives drawn per block of ``block`` targets that each meet ``negatives`` of them:
+    ``max(negatives, block)`` (0 without negatives)."""
+    return max(negatives, block) if negatives else 0
+
+
+def pool_order(negatives: int, block: int) -> np.ndarray:
+    """The order in which each of a block's targets reads its pool of :func:`pool_size`
+    negatives: ``(block, P)`` int32, target ``m`` from entry ``m * negatives`` on, cyclically
+    (neighbouring targets share contexts, so they start at different draws). A target meets
+    the first ``negatives`` entries in its order that differ from it (see
+    :func:`~item2vec.model.span_loss_and_grads`)."""
+    p = pool_size(negatives, block)
+    start = (np.arange(block) * negatives)[:, None]
+    return ((start + np.arange(p)) % max(p, 1)).astype(np.int32)
 
 
 def _take(obj: _T, idx: Any) -> _T:

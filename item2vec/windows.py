@@ -16,10 +16,11 @@ Window semantics, shared by every function of the sampler:
   ``O(n ** 2)``.
 
 A :class:`WindowPlan` holds the checked settings bound to a vocabulary's counts (subsampling
-probabilities, negative sampler). :func:`chunk_units` and :func:`chunk_couples` turn one
-chunk of sessions (``items``, ``offsets``) into shuffled examples with a plan: the seam
-between a corpus and the sampler. :func:`window_units` and :func:`skipgram_couples` build
-a whole in-memory corpus at once; :mod:`item2vec.streaming` streams it in batches.
+probabilities, negative sampler). :func:`chunk_units`, :func:`chunk_spans` and
+:func:`chunk_couples` turn one chunk of sessions (``items``, ``offsets``) into shuffled
+examples with a plan: the seam between a corpus and the sampler. :func:`window_units` and
+:func:`skipgram_couples` build a whole in-memory corpus at once; :mod:`item2vec.streaming`
+streams it in batches.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from .data import Sessions
 from .exceptions import DataError, ParameterError
 from .keysort import PARALLEL_FROM, THREADS, part_streams, run_parts, sort_keys
 from .negatives import NegativeSampler, keep_probability
-from .units import Couples, SeedLike, Units
+from .units import Couples, SeedLike, Spans, Units, pool_size
 from .vocabulary import Vocabulary
 
 __all__ = [
     "DEFAULT_MAX_CONTEXTS",
     "WindowPlan",
     "chunk_couples",
+    "chunk_spans",
     "chunk_units",
     "permutation",
     "skipgram_couples",
@@ -303,6 +305,52 @@ def chunk_units(
     k = plan.negatives
     neg = plan.sampler.draw(t, k, rng) if plan.sampler else np.empty((len(t), 0), np.int32)
     return Units(t, ctx, neg, ev, w)
+
+
+def chunk_spans(
+    plan: WindowPlan, items: np.ndarray, offsets: np.ndarray, rng: np.random.Generator,
+    block: int,
+) -> Spans:  # fmt: skip
+    """The window units of one chunk of sessions in blocks of ``block`` consecutive targets,
+    blocks shuffled (:class:`~item2vec.units.Spans`): the couples of :func:`chunk_units`
+    for the same kept events and effective windows, each block's events gathered once.
+
+    Draws, in this order from ``rng``: subsampling, effective windows, the shuffle, then
+    each block's pool of ``pool_size(plan.negatives, block)`` independent negatives (each
+    target skips the draws equal to it, see :func:`~item2vec.units.pool_order`).
+    A session's kept events are cut into blocks from its first one; targets without a
+    context (one kept event) are -1, and blocks without targets are dropped. Integer
+    windows only (``plan.window`` not None).
+    """
+    if plan.window is None:
+        raise ValueError("chunk_spans needs an integer window, not window='session'")
+    items, left, right, _ = _kept_events(plan, items, offsets, rng, False)
+    n, big_w = len(items), plan.window
+    w = rng.integers(1, big_w + 1, size=n, dtype=np.int32) if plan.shrink else None
+    starts = np.flatnonzero(left % block == 0)
+    off = np.arange(block + 2 * big_w) - big_w  # slot s holds the event at start + off[s]
+    inside = (off >= -left[starts][:, None]) & (off <= right[starts][:, None])
+    at = np.clip(starts[:, None] + off, 0, max(n - 1, 0))
+    spans = np.where(inside, items[at], np.int32(-1)).astype(np.int32)
+    real = spans[:, big_w : big_w + block] >= 0  # (B, M): targets in the session
+    pos = np.minimum(starts[:, None] + np.arange(block), max(n - 1, 0))
+    radii = np.where(real, big_w if w is None else w[pos], 0).astype(np.int32)
+    has = np.zeros_like(real)
+    for d in range(1, big_w + 1):  # a context at offset -d or +d within the radius
+        near = spans[:, big_w - d : big_w - d + block] >= 0
+        near |= spans[:, big_w + d : big_w + d + block] >= 0
+        has |= near & (d <= radii)
+    targets = np.where(has, spans[:, big_w : big_w + block], np.int32(-1))
+    radii = np.where(has, radii, 0).astype(np.int32)
+    keep = np.flatnonzero(has.any(axis=1))
+    order = keep[permutation(len(keep), rng)]
+    spans, targets, radii = spans[order], targets[order], radii[order]
+    p = pool_size(plan.negatives, block)
+    if plan.sampler is None or p == 0:
+        negatives = np.empty((len(order), 0), np.int32)
+    else:
+        negatives = plan.sampler.sample((len(order), p), rng)
+    return Spans(spans, targets, radii, negatives)
 
 
 def chunk_couples(

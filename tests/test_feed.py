@@ -187,3 +187,48 @@ def test_a_block_takes_its_negatives_from_its_units_draws_in_order():
     np.testing.assert_array_equal(full[2][0], [[100, 101, 102], [104, 105, 106]])
     np.testing.assert_array_equal(short[1][0], [8, 9, 10, 11, 12, -1, -1, -1])
     np.testing.assert_array_equal(short[2][0], [[108, 109, 110], [112, 108, 109]])
+
+
+def test_span_groups_stack_batches_of_blocks_and_skip_whole_batches():
+    """Batches of batch_size / block blocks, groups of 1, 2, 4, ... batches up to
+    GROUP_UNITS targets' worth, the short last batch alone; skip drops whole batches."""
+    from item2vec.config import Config
+    from item2vec.feed import GROUP_UNITS, span_groups
+    from item2vec.sampling import epoch_units
+    from item2vec.units import pool_size
+
+    data = datasets.synthetic(n_items=50, n_clusters=5, n_sessions=3000, mean_length=6, seed=0)
+    c = Config(dim=8, window=2, batch_size=64, seed=4)  # blocks of 8: 8 blocks per batch
+    groups = list(span_groups(data.sessions, c, 1))
+    sizes = [len(g[0]) for g in groups]
+    per_group = GROUP_UNITS // 64
+    grown = [min(2**i, per_group) for i in range(len(sizes))]
+    assert sizes[:-2] == grown[:-2] and 1 <= sizes[-2] <= grown[-2]  # the stream ends
+    assert sizes[-1] == 1 and all(len(g) == 4 for g in groups)
+    for spans, targets, radii, negatives in groups[:-1]:
+        assert spans.shape[1:] == (8, 8 + 4) and targets.shape[1:] == radii.shape[1:] == (8, 8)
+        assert negatives.shape[1:] == (8, pool_size(c.negatives, 8))
+    assert groups[-1][0].shape[1] <= 8
+    batches = [tuple(a[i] for a in g) for g in groups for i in range(len(g[0]))]
+    # one chunk: the same subsampling and windows as the units of the epoch
+    units = sum(len(u) for u in epoch_units(data.sessions, **c.stream_kwargs(1)))
+    assert sum(int((b[1] >= 0).sum()) for b in batches) == units
+    skipped = [tuple(a[i] for a in g) for g in span_groups(data.sessions, c, 1, skip=5)
+               for i in range(len(g[0]))]  # fmt: skip
+    assert len(skipped) == len(batches) - 5
+    for x, y in zip(skipped, batches[5:], strict=True):
+        for u, v in zip(x, y, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_spans_feed_in_memory_skipgram_with_blocks_only():
+    from item2vec.config import Config
+    from item2vec.corpus import ParquetCorpus
+    from item2vec.feed import uses_spans
+
+    s = datasets.synthetic(n_items=20, n_clusters=2, n_sessions=10, seed=0).sessions
+    assert uses_spans(s, Config())
+    assert not uses_spans(s, Config(negative_block=1))
+    assert not uses_spans(s, Config(window="session"))
+    assert not uses_spans(s, Config(mode="cbow"))
+    assert not uses_spans(object.__new__(ParquetCorpus), Config())  # streams its own units

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from item2vec.model import Item2VecModel, unit_loss_and_grads
+from item2vec.model import (
+    Item2VecModel,
+    span_context_mask,
+    span_loss_and_grads,
+    unit_loss_and_grads,
+)
+from item2vec.units import pool_order
 
 N, D = 7, 4
 
@@ -221,3 +227,82 @@ def test_block_of_one_is_every_unit_with_its_own_negatives():
     ref = _block_loss_tape(m, ctx.numpy(), tgt.numpy(), neg.numpy(), 1)
     loss, _ = unit_loss_and_grads(m, ctx, tgt, neg)
     np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
+
+
+def _span_couples(spans, targets, radii):
+    """Hand-listed couples of spans: (block, context slot, target index m)."""
+    w = (spans.shape[1] - targets.shape[1]) // 2
+    out = []
+    for b in range(len(spans)):
+        for m in range(targets.shape[1]):
+            if targets[b, m] < 0:
+                continue
+            for s in range(spans.shape[1]):
+                if spans[b, s] >= 0 and 1 <= abs(s - (w + m)) <= radii[b, m]:
+                    out.append((b, s, m))
+    return out
+
+
+def _span_loss_tape(m, spans, targets, radii, negatives, k):
+    """The couples of spans one by one: each context of target ``j`` scores ``j`` (label 1)
+    and the first ``k`` pool entries in ``j``'s order that differ from it (label 0)."""
+    order = pool_order(k, targets.shape[1])
+    loss = 0.0
+    for b, s, j in _span_couples(spans, targets, radii):
+        t = int(targets[b, j])
+        negs = [int(negatives[b, q]) for q in order[j] if negatives[b, q] != t][:k]
+        cand = [t, *negs]
+        labels = tf.constant([1.0] + [0.0] * len(negs))
+        h = tf.gather(m.E, int(spans[b, s]))
+        logits = tf.linalg.matvec(tf.gather(m.E_out, cand), h) + tf.gather(m.b[:, 0], cand)
+        loss += tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+    return loss
+
+
+def test_span_context_mask_is_each_targets_window_within_the_session():
+    """W = 2, M = 2: slots 0..5, targets at slots 2 and 3. Target 0 (radius 2) reaches
+    slots 0, 1, 3 and 4, of which slot 0 is outside the session (-1); target 1 (radius 1)
+    slots 2 and 4."""
+    spans = tf.constant([[-1, 5, 1, 2, 3, 6]], tf.int32)
+    targets = tf.constant([[1, 2]], tf.int32)
+    radii = tf.constant([[2, 1]], tf.int32)
+    mask = span_context_mask(spans, targets, radii).numpy()
+    np.testing.assert_array_equal(mask[0], [[0, 1, 0, 1, 1, 0], [0, 0, 1, 0, 1, 0]])
+    # a padding target (-1) has no contexts
+    none = span_context_mask(spans, tf.constant([[1, -1]], tf.int32), radii).numpy()
+    np.testing.assert_array_equal(none[0, 1], np.zeros(6))
+
+
+@pytest.mark.parametrize("separate_output", [False, True])
+def test_spans_are_their_couples_one_by_one(separate_output):
+    """Two blocks of M = 3 targets, W = 1, a pool of P = 3 negatives, k = 2 per target:
+    target m reads entries 2m, 2m + 1, 2m + 2 (mod 3) and meets the first two that differ
+    from it. Block 0: target 1 (item 3) reads [0, 3, 5] and skips the 3; target 2 (item 2)
+    reads [5, 0, 3]. Block 1 ends its session after two targets (its third is padding),
+    its first slot is outside the session, and target 0 (item 6) skips two of [6, 6, 4]:
+    only one negative is left for it."""
+    m = _model(separate_output=separate_output)
+    spans = tf.constant([[0, 1, 3, 2, 4], [-1, 6, 5, -1, -1]], tf.int32)
+    targets = tf.constant([[1, 3, 2], [6, 5, -1]], tf.int32)
+    radii = tf.constant([[1, 1, 1], [1, 1, 0]], tf.int32)
+    negatives = tf.constant([[3, 5, 0], [6, 6, 4]], tf.int32)
+    np.testing.assert_array_equal(pool_order(2, 3), [[0, 1, 2], [2, 0, 1], [1, 2, 0]])
+    variables = [m.E, m.b] if not separate_output else [m.E, m.E_out, m.b]
+    args = (spans.numpy(), targets.numpy(), radii.numpy(), negatives.numpy())
+    with tf.GradientTape() as tape:
+        ref = _span_loss_tape(m, *args, 2)
+    ref_grads = tape.gradient(ref, variables)
+    loss, grads = span_loss_and_grads(m, spans, targets, radii, negatives, 2)
+    np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
+    _assert_same_gradients(grads, variables, ref_grads)
+    assert len(_span_couples(*args[:3])) == 8  # 2 + 2 + 2 in block 0, 1 + 1 in block 1
+    # the candidate rows: each block's targets (padding read as row 0), then its pool
+    cand_rows = [g.indices.numpy().tolist() for var, g in grads if var is m.b][0]
+    assert cand_rows == [1, 3, 2, 3, 5, 0, 6, 5, 0, 6, 6, 4]
+    # the loss of the first blocks only; the gradients scale with `scale`
+    few, _ = span_loss_and_grads(m, spans, targets, radii, negatives, 2, loss_blocks=1)
+    first = _span_loss_tape(m, *(a[:1] for a in args), 2)
+    np.testing.assert_allclose(float(few), float(first), rtol=1e-5)
+    _, half = span_loss_and_grads(m, spans, targets, radii, negatives, 2, scale=0.5)
+    for (_, g), (_, h) in zip(grads, half, strict=True):
+        np.testing.assert_allclose(h.values.numpy(), 0.5 * g.values.numpy(), rtol=1e-6)

@@ -135,3 +135,55 @@ def test_the_trainer_sorts_rows_only_for_dense_sgd_on_the_cpu(planted):
     sorted_fit = trainer()
     sorted_fit.fit()
     assert sorted_fit.history[0].couples > 0 and np.isfinite(sorted_fit.history[0].loss)
+
+
+def _span_group(rng, g=3, b=4, m=4, w=2, p=4, n=20):
+    spans = rng.integers(-1, n, (g, b, m + 2 * w)).astype(np.int32)
+    targets = np.where(rng.random((g, b, m)) < 0.8, spans[:, :, w : w + m], -1)
+    targets = np.where(targets >= 0, targets, -1).astype(np.int32)
+    radii = np.where(targets >= 0, rng.integers(1, w + 1, (g, b, m)), 0).astype(np.int32)
+    negatives = rng.integers(0, n, (g, b, p)).astype(np.int32)
+    return spans, targets, radii, negatives
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense", "sorted", "adagrad", "int64"])
+def test_a_span_group_trains_as_its_batches_and_counts_its_couples(mode):
+    """Spans of 4 targets, window 2, a pool of 4 negatives (2 per target): a group of 3
+    batches in one call equals 3 calls of one batch, for each update rule; the sorted dense
+    sums and int64 rows (as fed to a GPU) train as the plain ones; the reported couples are
+    the context mask's."""
+    import tensorflow as tf
+
+    from item2vec.feed import update_orders
+    from item2vec.model import Item2VecModel, span_context_mask
+    from item2vec.step import bind_step
+    from item2vec.updates import new_accumulators
+
+    group = _span_group(np.random.default_rng(0))
+    lr = tf.constant([0.1, 0.05, 0.02], tf.float32)
+    dtype = tf.int64 if mode == "int64" else tf.int32
+    runs, outs = [], []
+    for grouped in (True, False):
+        model = Item2VecModel(20, 4, seed=3)
+        tables = [model.E, model.b]
+        accs = new_accumulators(tables) if mode == "adagrad" else []
+        kind = dict(dense=mode != "sparse", sorted_rows=mode == "sorted", indices=dtype)
+        step = bind_step(tables, accs, mode="skipgram", negatives=2, block=4, spans=True, **kind)
+        for i in [slice(None)] if grouped else [slice(j, j + 1) for j in range(3)]:
+            arrays = [tf.constant(a[i], dtype) for a in group]
+            orders = (
+                update_orders((group[0][i], group[1][i], group[3][i])) if mode == "sorted" else ()
+            )
+            outs.append(step(*arrays, lr[i], *orders))
+        runs.append((model.E.numpy(), model.b.numpy()))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(runs[0][0], Item2VecModel(20, 4, seed=3).E.numpy())  # it trained
+    mask = span_context_mask(*(tf.constant(a.reshape(-1, a.shape[-1])) for a in group[:3]))
+    assert int(outs[0][2]) == int(tf.reduce_sum(mask)) == sum(int(o[2]) for o in outs[1:])
+    if mode in ("sorted", "int64"):  # against the plain dense SGD step of the same group
+        model = Item2VecModel(20, 4, seed=3)
+        step = bind_step([model.E, model.b], [], mode="skipgram", negatives=2, dense=True,
+                         block=4, spans=True)  # fmt: skip
+        step(*group, lr)
+        np.testing.assert_allclose(model.E.numpy(), runs[0][0], rtol=1e-4, atol=1e-5)

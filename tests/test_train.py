@@ -234,9 +234,11 @@ def test_several_workers_stay_within_the_documented_tolerance(planted):
 
 
 def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple(planted):
+    import tensorflow as tf
+
     from item2vec.config import Config
-    from item2vec.model import Item2VecModel
-    from item2vec.sampling import stream_units
+    from item2vec.model import Item2VecModel, span_context_mask
+    from item2vec.sampling import stream_spans
     from item2vec.train import Trainer
 
     config = Config(dim=8, epochs=6, batch_size=64, workers=2, window=2, seed=3)
@@ -248,17 +250,24 @@ def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple
     history = trainer.fit()
     wall = time.perf_counter() - t0
     assert ended == [(e, e) for e in range(1, 7)]  # in order, state.epoch = epochs done
+    assert trainer.spans  # in-memory sessions: blocks of consecutive targets
+
+    def sampled(epoch: int) -> tuple[int, int]:
+        """(couples, targets) of the epoch's spans, straight from the sampler."""
+        kwargs = {**config.stream_kwargs(epoch), "batch_size": 64 // trainer.block}
+        couples = targets = 0
+        for b in stream_spans(planted.sessions, block=trainer.block, **kwargs):
+            mask = span_context_mask(*(tf.constant(a) for a in (b.spans, b.targets, b.radii)))
+            couples += int(tf.reduce_sum(mask))
+            targets += int((b.targets >= 0).sum())
+        return couples, targets
+
+    counts = [sampled(e) for e in range(6)]
     for stats in history:  # each epoch counted exactly its own sampler's couples
-        kwargs = config.stream_kwargs(stats.epoch - 1, trainer.block)
-        units = stream_units(planted.sessions, **kwargs)
-        assert stats.couples == sum(int((u.contexts >= 0).sum()) for u in units)
+        assert stats.couples == counts[stats.epoch - 1][0]
     # epochs overlap, but their seconds partition the run instead of counting twice
     assert sum(h.seconds for h in history) <= wall
-    assert trainer.state.units_done == sum(
-        len(u.targets)
-        for e in range(6)
-        for u in stream_units(planted.sessions, **config.stream_kwargs(e, trainer.block))
-    )
+    assert trainer.state.units_done == sum(t for _, t in counts)
 
 
 def test_a_sampler_error_during_fit_is_raised_by_fit(planted, monkeypatch):

@@ -13,12 +13,14 @@ from sampling_helpers import FAST, brute_pairs, corpus, positives, session_lists
 from item2vec.data import Sessions
 from item2vec.exceptions import DataError, ParameterError
 from item2vec.negatives import NegativeSampler, keep_probability
-from item2vec.streaming import stream_couples, stream_units
+from item2vec.streaming import stream_couples, stream_spans, stream_units
+from item2vec.units import pool_size
 from item2vec.vocabulary import Vocabulary
 from item2vec.windows import (
     DEFAULT_MAX_CONTEXTS,
     WindowPlan,
     chunk_couples,
+    chunk_spans,
     chunk_units,
     permutation,
     skipgram_couples,
@@ -293,3 +295,89 @@ def test_couples_shuffle_paths_give_the_same_couples(monkeypatch, margin):
     want = Counter({ctx: 3 * n for ctx, n in Counter(c.contexts[~neg].tolist()).items()})
     assert Counter(c.contexts[neg].tolist()) == want
     assert 0.1 < c.labels[: len(c) // 2].mean() < 0.4  # shuffled: labels are mixed
+
+
+# --------------------------------------------------------------------------- spans
+def _span_pairs(sp) -> Counter:
+    """(context, target) multiset of the couples of Spans (slot within each radius)."""
+    out: Counter = Counter()
+    w = (sp.spans.shape[1] - sp.targets.shape[1]) // 2
+    for row, tgt, rad in zip(sp.spans, sp.targets, sp.radii, strict=True):
+        for m, t in enumerate(tgt.tolist()):
+            for s, c in enumerate(row.tolist()):
+                if t >= 0 and c >= 0 and 1 <= abs(s - (w + m)) <= rad[m]:
+                    out[(c, t)] += 1
+    return out
+
+
+@FAST
+@given(lists=session_lists, window=st.integers(1, 3), block=st.integers(1, 5),
+       shrink=st.booleans(), seed=st.integers(0, 9))  # fmt: skip
+def test_spans_are_the_couples_of_the_same_units(lists, window, block, shrink, seed):
+    """Same seed, same subsampling and effective windows: the spans hold exactly the
+    couples of chunk_units, every target once, in blocks of consecutive events."""
+    s = corpus(lists)
+    plan = WindowPlan.from_sessions(s, window=window, negatives=2, sample=0.05,
+                                    shrink_window=shrink)  # fmt: skip
+    u = chunk_units(plan, s.items, s.offsets, np.random.default_rng(seed))
+    sp = chunk_spans(plan, s.items, s.offsets, np.random.default_rng(seed), block)
+    assert _span_pairs(sp) == positives(u)
+    assert Counter(sp.targets[sp.targets >= 0].tolist()) == Counter(u.targets.tolist())
+    assert sp.spans.shape == (len(sp), block + 2 * window) and sp.targets.shape == (len(sp), block)
+    np.testing.assert_array_equal(sp.targets >= 0, sp.radii > 0)
+    assert ((sp.radii >= 0) & (sp.radii <= window)).all() and (sp.targets >= 0).any(axis=1).all()
+    # a real target is its slot's event; negatives: a pool per block
+    at = sp.spans[:, window : window + block]
+    assert ((sp.targets == at) | (sp.targets < 0)).all()
+    assert sp.negatives.shape == (len(sp), pool_size(2, block))
+
+
+def test_span_pools_are_independent_draws_from_the_noise_distribution():
+    """Targets included: a target skips its own draws in the step, as word2vec rejects them."""
+    rng = np.random.default_rng(0)
+    lists = [rng.integers(0, 10, rng.integers(2, 9)).tolist() for _ in range(3000)]
+    s = corpus(lists)
+    plan = WindowPlan.from_sessions(s, window=2, negatives=5, ns_exponent=0.5, sample=0)
+    sp = chunk_spans(plan, s.items, s.offsets, np.random.default_rng(1), 8)
+    counts = np.bincount(sp.negatives.ravel(), minlength=10)
+    assert sp.negatives.shape[1] == 8 and tv(counts, plan.sampler.probabilities) < 0.01
+    assert (sp.negatives == sp.targets[:, :1]).any()  # a block's targets are not excluded
+
+
+def test_spans_without_subsampling_are_every_in_window_pair_in_session_order():
+    """Sessions [0 1 2 3 4] and [5 6]: blocks of 2 from each session's first event; the
+    last block of the first session holds one target and padding."""
+    lists = [[0, 1, 2, 3, 4], [5, 6]]
+    s = corpus(lists)
+    plan = WindowPlan.from_sessions(s, window=1, negatives=1, sample=0, shrink_window=False)
+    sp = chunk_spans(plan, s.items, s.offsets, np.random.default_rng(0), 2)
+    assert _span_pairs(sp) == brute_pairs(lists, 1)
+    rows = sorted(map(tuple, sp.spans.tolist()))
+    assert rows == [(-1, 0, 1, 2), (-1, 5, 6, -1), (1, 2, 3, 4), (3, 4, -1, -1)]
+    assert sorted(map(tuple, sp.targets.tolist())) == [(0, 1), (2, 3), (4, -1), (5, 6)]
+
+
+def test_spans_need_an_integer_window():
+    s = corpus([[0, 1, 2], [3, 4]])
+    plan = WindowPlan.from_sessions(s, window="session", negatives=1)
+    with pytest.raises(
+        ValueError, match="chunk_spans needs an integer window, not window='session'"
+    ):
+        chunk_spans(plan, s.items, s.offsets, np.random.default_rng(0), 2)
+    with pytest.raises(ParameterError, match="stream_spans needs an integer window"):
+        stream_spans(s, batch_size=4, block=2, window="session", negatives=1)
+    with pytest.raises(ParameterError, match="block must be an integer >= 1"):
+        stream_spans(s, batch_size=4, block=0, window=1, negatives=1)
+
+
+def test_stream_spans_batches_blocks_and_keeps_every_target():
+    s = corpus([[i % 10 for i in range(j, j + 7)] for j in range(40)])
+    batches = list(stream_spans(s, batch_size=8, block=4, window=2, negatives=2, sample=0,
+                                seed=3, epoch=1))  # fmt: skip
+    assert all(len(b) == 8 for b in batches[:-1]) and 1 <= len(batches[-1]) <= 8
+    assert sum(int((b.targets >= 0).sum()) for b in batches) == s.n_events
+    again = list(stream_spans(s, batch_size=8, block=4, window=2, negatives=2, sample=0,
+                              seed=3, epoch=1))  # fmt: skip
+    for a, b in zip(batches, again, strict=True):
+        for x, y in zip(a.arrays(), b.arrays(), strict=True):
+            np.testing.assert_array_equal(x, y)
