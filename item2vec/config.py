@@ -18,8 +18,8 @@ AUTO_EVENTS = 4_000_000
 AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS = 10, 100
 """Bounds of the automatic number of epochs."""
 AUTO_NEGATIVE_BLOCK = 8
-"""Units that share one draw of negatives when ``negative_block=None`` (skip-gram, integer
-window; see :meth:`Config.block`)."""
+"""Targets trained as one block when ``negative_block=None`` (skip-gram, integer window; see
+:meth:`Config.block`)."""
 
 
 def auto_epochs(n_events: int) -> int:
@@ -113,11 +113,13 @@ class Config:
         return dataclasses.replace(self, epochs=auto_epochs(n_events))
 
     def block(self) -> int:
-        """Units per draw of negatives in the single-process trainer: ``negative_block``, or
-        when it is ``None`` :data:`AUTO_NEGATIVE_BLOCK` for skip-gram with an integer window
-        (where it measured 0.67-0.87x of the fit time on Online Retail, HR@10 within
-        0.003) and 1 otherwise (a session window's contexts outnumber the negatives: no
-        gain), or when it does not divide ``batch_size``."""
+        """Targets per block in the single-process trainer: ``negative_block``, or when it
+        is ``None`` :data:`AUTO_NEGATIVE_BLOCK` for skip-gram with an integer window and 1
+        otherwise (a session window's contexts outnumber the negatives: no gain), or when
+        it does not divide ``batch_size``. On in-memory sessions a block is consecutive
+        targets of a session (:func:`~item2vec.feed.uses_spans`: 0.72-0.94x of the fit
+        time of random blocks of units on Online Retail, HR@10 +0.000 to +0.006), on a
+        streamed corpus random units sharing one draw of negatives."""
         if self.negative_block is not None:
             return self.negative_block
         if self.mode != "skipgram" or self.window == "session":

@@ -123,9 +123,9 @@ def add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     g.add_argument(
         "--negative-block", metavar="N", type=int, default=d.negative_block,
-        help="window units that share one draw of negatives (each context still meets "
-        "--negatives of them); 1 draws per unit, as word2vec (default: 8 for skipgram with "
-        "an integer window, else 1)",
+        help="targets trained together: consecutive targets of a session that share their "
+        "context rows and draws of negatives (each context still meets --negatives of them); "
+        "1 draws per unit, as word2vec (default: 8 for skipgram with an integer window, else 1)",
     )  # fmt: skip
     g.add_argument(
         "--learning-rate", metavar="X", type=float, default=d.learning_rate,
