@@ -251,9 +251,9 @@ def step_probe(sessions: Any, params: dict, device: str, batches: int) -> dict[s
     trainer = Trainer(model, sessions, config, progress=False)
     t0 = time.perf_counter()
     groups, units = [], 0
-    for group in trainer.groups(0):
+    for group in trainer.groups(0):  # units or spans, as the trainer feeds them
         groups.append(group)
-        units += group[1].size
+        units += int((group[1] >= 0).sum())  # the targets (padding is -1)
         if sum(len(g[1]) for g in groups) >= batches:
             break
     sampler = time.perf_counter() - t0
@@ -266,7 +266,8 @@ def step_probe(sessions: Any, params: dict, device: str, batches: int) -> dict[s
     place = device_name(trainer.device)
     for dense in (True, False):
         step = bind_step(trainer.variables(), [], mode=model.mode, negatives=config.negatives,
-                         dense=dense, device=place, indices=dtype)  # fmt: skip
+                         dense=dense, device=place, indices=dtype, block=trainer.block,
+                         spans=trainer.spans)  # fmt: skip
         float(step(*fed[0], lrs[0])[0])  # warm-up: tracing, kernels
 
         def run(step: Any = step) -> int:

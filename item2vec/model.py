@@ -247,13 +247,23 @@ def unit_loss_and_grads(
         d_ec = (d_h / n)[:, None, :] * mask[..., None]  # (U, C, D)
     else:
         d_ec = d_rows
-    flat_ctx = tf.reshape(safe_ctx, [-1])
-    flat_cand = tf.reshape(candidates, [-1])
-    return loss, [
-        (model.E, tf.IndexedSlices(tf.reshape(d_ec, [-1, dim]), flat_ctx, tf.shape(model.E))),
+    return loss, _row_gradients(model, d_ec, safe_ctx, d_et, d_b, candidates)
+
+
+def _row_gradients(
+    model: Item2VecModel, d_in: tf.Tensor, rows: tf.Tensor, d_out: tf.Tensor, d_b: tf.Tensor,
+    candidates: tf.Tensor,
+) -> list[tuple[tf.Variable, tf.IndexedSlices]]:  # fmt: skip
+    """``[(E, input rows), (E_out, candidate rows), (b, candidate rows)]`` as
+    ``IndexedSlices``: ``d_in`` (..., D) at ``rows``, ``d_out`` (..., D) and ``d_b`` at
+    ``candidates``, each flattened in order."""
+    dim = tf.shape(d_in)[-1]
+    flat_in, flat_cand = tf.reshape(rows, [-1]), tf.reshape(candidates, [-1])
+    return [
+        (model.E, tf.IndexedSlices(tf.reshape(d_in, [-1, dim]), flat_in, tf.shape(model.E))),
         (
             model.E_out,
-            tf.IndexedSlices(tf.reshape(d_et, [-1, dim]), flat_cand, tf.shape(model.E_out)),
+            tf.IndexedSlices(tf.reshape(d_out, [-1, dim]), flat_cand, tf.shape(model.E_out)),
         ),
         (model.b, tf.IndexedSlices(tf.reshape(d_b, [-1, 1]), flat_cand, tf.shape(model.b))),
     ]
@@ -312,7 +322,6 @@ def span_loss_and_grads(
     es = tf.gather(model.E, rows_in)  # (B, S, D)
     et = tf.gather(model.E_out, candidates)  # (B, M + P, D)
     bt = tf.gather(tf.reshape(model.b, [-1]), candidates)  # (B, M + P)
-    dim = tf.shape(es)[-1]
     logits = tf.einsum("bsd,bcd->bsc", es, et) + bt[:, None, :]  # (B, S, M + P)
     positive = tf.transpose(ctx, [0, 2, 1])  # (B, S, M): slot s a context of target m
     weight, labels = [positive], [positive]
@@ -333,13 +342,4 @@ def span_loss_and_grads(
     d_es = tf.matmul(g, et)  # (B, S, D)
     d_et = tf.matmul(g, es, transpose_a=True)  # (B, M + P, D)
     d_b = tf.reduce_sum(g, axis=1)  # (B, M + P)
-    flat_in = tf.reshape(rows_in, [-1])
-    flat_cand = tf.reshape(candidates, [-1])
-    return loss, [
-        (model.E, tf.IndexedSlices(tf.reshape(d_es, [-1, dim]), flat_in, tf.shape(model.E))),
-        (
-            model.E_out,
-            tf.IndexedSlices(tf.reshape(d_et, [-1, dim]), flat_cand, tf.shape(model.E_out)),
-        ),
-        (model.b, tf.IndexedSlices(tf.reshape(d_b, [-1, 1]), flat_cand, tf.shape(model.b))),
-    ]
+    return loss, _row_gradients(model, d_es, rows_in, d_et, d_b, candidates)

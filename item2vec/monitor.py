@@ -73,7 +73,8 @@ def _write(text: str) -> None:
 
 def progress_bar(enabled: bool, total: int, **options: Any) -> Any:
     """A tqdm bar over ``total`` batches (``None`` when not ``enabled``); it shows itself
-    only on a terminal (``options`` go to tqdm, e.g. ``file`` or ``disable``).
+    only on a terminal (``options`` go to tqdm, e.g. ``file``, ``disable``, or ``unit``: the
+    trainer counts window units).
 
     The trainer names the epoch in the bar's description when it starts (``"epoch 1/5"``)
     and again at the end of every epoch (the next one, or the last one again): each of those

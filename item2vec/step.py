@@ -161,7 +161,8 @@ def compiled_step(
         rates,
         *arrays,
         tf.TensorSpec([None], tf.float32),  # learning rate of each batch (G,)
-        *orders,  # ctx_perm, ctx_rows (G, U*C), cand_perm, cand_rows (G, U + U/block*K)
+        # ctx_perm, ctx_rows (G, U*C or B*S), cand_perm, cand_rows (G, U + U/M*K or B*(M+P))
+        *orders,
     )
     with _STEPS_LOCK:
         _STEPS[key] = concrete

@@ -217,7 +217,6 @@ class Trainer:
             else float(units_per_epoch)
         )
         self.total_units = max(1.0, per_epoch * config.epochs)
-        self.steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
         #: the learning rate after a number of window units (:meth:`learning_rate`)
         self.schedule = LinearDecay(config.learning_rate, config.min_learning_rate,
                                     self.total_units)  # fmt: skip
@@ -409,7 +408,10 @@ class Trainer:
         errors: list[BaseException] = []
         open_: list[_EpochRun] = []  # unfinished epochs, oldest first
         reading = self.state.epoch  # the epoch whose groups the feed yields
-        bar = progress_bar(self.progress, self.steps_per_epoch * (c.epochs - reading))
+        # the bar counts window units (targets), as the schedule does: a batch of spans
+        # holds fewer than batch_size of them
+        left = round(self.total_units * (c.epochs - reading) / c.epochs)
+        bar = progress_bar(self.progress, left, unit=" targets", unit_scale=True)
         if bar is not None:
             bar.set_description(f"epoch {reading + 1}/{c.epochs}")
         started = time.perf_counter()
@@ -463,7 +465,8 @@ class Trainer:
                     seen = self.state.units_done + np.concatenate([[0], np.cumsum(units)[:-1]])
                     rates = [self.learning_rate(int(u)) for u in seen]
                     self.state.global_step += n
-                    self.state.units_done += int(units.sum())
+                    done_units = int(units.sum())
+                    self.state.units_done += done_units
                     run.lr = rates[-1]
                 k = self._arrays
                 out = self._step_fn(*group[:k], tf.constant(rates, tf.float32), *group[k:])
@@ -486,7 +489,7 @@ class Trainer:
                     if run is open_[0]:
                         self.state.batch_in_epoch = run.done
                     if bar is not None:
-                        bar.update(n)
+                        bar.update(done_units)
                         el = time.perf_counter() - started
                         bar.set_postfix(
                             loss=f"{run.loss / max(run.scored, 1):.4f}",

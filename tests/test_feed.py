@@ -136,11 +136,18 @@ def test_epoch_groups_are_a_pure_function_of_seed_and_epoch_and_skip_whole_batch
     assert len(a) == len(b) and all(
         np.array_equal(x, y) for ga, gb in zip(a, b, strict=True) for x, y in zip(ga, gb)
     )
-    batches = [tuple(g[i] for g in group) for group in a for i in range(len(group[1]))]
-    skipped = [tuple(g[i] for g in group) for group in epoch_groups(data.sessions, c, 1, skip=3)
-               for i in range(len(group[1]))]  # fmt: skip
-    assert len(skipped) == len(batches) - 3
-    for x, y in zip(skipped, batches[3:], strict=True):
+    _assert_skip_drops_whole_batches(a, list(epoch_groups(data.sessions, c, 1, skip=3)), 3)
+
+
+def _batches(groups) -> list[tuple]:
+    """Each batch of a list of groups, as a tuple of its arrays."""
+    return [tuple(a[i] for a in g) for g in groups for i in range(len(g[1]))]
+
+
+def _assert_skip_drops_whole_batches(groups, skipped, skip: int) -> None:
+    batches, rest = _batches(groups), _batches(skipped)
+    assert len(rest) == len(batches) - skip
+    for x, y in zip(rest, batches[skip:], strict=True):
         for u, v in zip(x, y, strict=True):
             np.testing.assert_array_equal(u, v)
 
@@ -209,16 +216,10 @@ def test_span_groups_stack_batches_of_blocks_and_skip_whole_batches():
         assert spans.shape[1:] == (8, 8 + 4) and targets.shape[1:] == radii.shape[1:] == (8, 8)
         assert negatives.shape[1:] == (8, pool_size(c.negatives, 8))
     assert groups[-1][0].shape[1] <= 8
-    batches = [tuple(a[i] for a in g) for g in groups for i in range(len(g[0]))]
     # one chunk: the same subsampling and windows as the units of the epoch
     units = sum(len(u) for u in epoch_units(data.sessions, **c.stream_kwargs(1)))
-    assert sum(int((b[1] >= 0).sum()) for b in batches) == units
-    skipped = [tuple(a[i] for a in g) for g in span_groups(data.sessions, c, 1, skip=5)
-               for i in range(len(g[0]))]  # fmt: skip
-    assert len(skipped) == len(batches) - 5
-    for x, y in zip(skipped, batches[5:], strict=True):
-        for u, v in zip(x, y, strict=True):
-            np.testing.assert_array_equal(u, v)
+    assert sum(int((b[1] >= 0).sum()) for b in _batches(groups)) == units
+    _assert_skip_drops_whole_batches(groups, list(span_groups(data.sessions, c, 1, skip=5)), 5)
 
 
 def test_spans_feed_in_memory_skipgram_with_blocks_only():
