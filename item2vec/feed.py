@@ -26,6 +26,7 @@ from .config import Config
 from .data import Sessions
 from .sampling import UnitSource, epoch_units
 from .streaming import stream_spans
+from .units import Spans
 
 #: Most window units per compiled call (one element of the feed): a group holds this many
 #: units' worth of batches (16 of 2,048). 32k measured best on Online Retail; since epochs
@@ -66,7 +67,12 @@ def epoch_groups(
     stream = epoch_units(corpus, **config.stream_kwargs(epoch, block))
     per_group = max(1, GROUP_UNITS // config.batch_size)
     cut = (config.window, config.batch_size, per_group, block, config.negatives)
-    for group in width_groups(stream, *cut):
+    yield from _skip_batches(width_groups(stream, *cut), skip)
+
+
+def _skip_batches(groups: Iterator[Group], skip: int) -> Iterator[Group]:
+    """``groups`` minus their first ``skip`` batches (a group may be cut: resuming)."""
+    for group in groups:
         n = len(group[1])
         if skip >= n:
             skip -= n
@@ -85,16 +91,20 @@ def span_groups(sessions: Sessions, config: Config, epoch: int, skip: int = 0) -
     kwargs = config.stream_kwargs(epoch)
     kwargs["batch_size"] = config.batch_size // block
     per_group = max(1, GROUP_UNITS // config.batch_size)
+    batches = stream_spans(sessions, block=block, **kwargs)
+    yield from _skip_batches(_stacked(batches, per_group), skip)
+
+
+def _stacked(batches: Iterator[Spans], per_group: int) -> Iterator[Group]:
+    """Batches of spans stacked into groups of 1, 2, 4, ... up to ``per_group`` batches;
+    a batch of another size (the short last one) starts a group of its own."""
     pending: list = []
     limit = 1
 
     def stack() -> Group:
         return tuple(np.stack(a) for a in zip(*pending))
 
-    for batch in stream_spans(sessions, block=block, **kwargs):
-        if skip:
-            skip -= 1
-            continue
+    for batch in batches:
         if pending and len(batch) != len(pending[0][0]):  # the short last batch
             yield stack()
             pending, limit = [], per_group
