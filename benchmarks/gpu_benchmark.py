@@ -13,13 +13,13 @@ window, negatives, sample, ns_exponent and epochs for both, gensim with
     2,000 held-out customers, seed 0): wall time of the whole fit, median of ``--rounds``
     alternating rounds, and HR@10 / NDCG@10 of cosine neighbours, as that benchmark scores
     them;
-(b) a synthetic planted-cluster log (``item2vec.datasets.synthetic``): 1M items in clusters
+(b) a synthetic planted-cluster log (``item2vec.data.datasets.synthetic``): 1M items in clusters
     of 1,000, 5M sessions of 10 events on average (about 50M events), ``--synthetic-epochs``
     epochs (default 2): wall time of the fit and of its epochs, and same-cluster precision@10
     of the exact cosine neighbours of 2,000 seeded query items (random neighbours: 0.001);
 (c) a probe of the step alone on each log's table: groups sampled once, then trained on
     the GPU with dense updates and with a row scatter (``GPU_DENSE_FLOATS`` in
-    :mod:`item2vec.train` picks one by table size; this measures both), beside the
+    :mod:`item2vec.training.train` picks one by table size; this measures both), beside the
     sampler's own rate (one thread): whether the GPU waits for the sampler.
 
 GPU utilisation is sampled every 500 ms with ``nvidia-smi --query-gpu=utilization.gpu`` in a
@@ -136,7 +136,7 @@ def fit_item2vec(sessions: Any, params: dict, device: str, workers: int, seed: i
 
 
 def fit_gensim(sessions: Any, params: dict, seed: int = 0):
-    from item2vec.recommenders import gensim_recommender
+    from item2vec.evaluation.recommenders import gensim_recommender
 
     return gensim_recommender(sessions, **params, workers=os.cpu_count() or 1, seed=seed)
 
@@ -152,7 +152,7 @@ def item2vec_figures(model: Any, seconds: float) -> dict[str, Any]:
 def retail(params: dict, device: str, workers: int, rounds: int) -> dict[str, Any]:
     """(a): the Online Retail split of benchmarks/test_bench_training.py."""
     from item2vec import datasets
-    from item2vec.evaluate import evaluate, next_event_split, vector_recommender
+    from item2vec.evaluation.protocols import evaluate, next_event_split, vector_recommender
 
     split = next_event_split(datasets.online_retail("customers").sessions, n_test=RETAIL_TEST,
                              seed=0)  # fmt: skip
@@ -186,7 +186,7 @@ def precision_at_10(
     data: Any, vectors: np.ndarray, known: np.ndarray, queries: np.ndarray
 ) -> float:
     """Same-cluster precision@10 of the exact cosine neighbours of ``queries``."""
-    from item2vec.evaluate import vector_recommender
+    from item2vec.evaluation.protocols import vector_recommender
 
     rec = vector_recommender(vectors, known=known)
     return data.same_cluster_precision(np.asarray(rec(queries, 10)), queries)
@@ -241,9 +241,9 @@ def step_probe(sessions: Any, params: dict, device: str, batches: int) -> dict[s
     import tensorflow as tf
 
     from item2vec.config import Config
-    from item2vec.model import Item2VecModel
-    from item2vec.step import bind_step
-    from item2vec.train import Trainer, device_name, device_scope
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.step import bind_step
+    from item2vec.training.train import Trainer, device_name, device_scope
 
     config = Config(**params, device=device)
     with device_scope(device):
@@ -328,7 +328,7 @@ def environment(device: str) -> dict[str, Any]:
     import tensorflow as tf
 
     import item2vec
-    from item2vec.train import GPU_DENSE_FLOATS
+    from item2vec.training.train import GPU_DENSE_FLOATS
 
     env: dict[str, Any] = {
         "python": platform.python_version(), "machine": platform.machine(),
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    from item2vec.train import configure_threads
+    from item2vec.training.train import configure_threads
 
     configure_threads()  # as the CLI: one thread per op, the workers are the parallelism
     if tf.config.list_physical_devices("GPU"):

@@ -23,8 +23,8 @@ import faiss
 import numpy as np
 import pytest
 
-from item2vec.datasets import vector_clusters
-from item2vec.index import ItemIndex
+from item2vec.data.datasets import vector_clusters
+from item2vec.queries.index import ItemIndex
 
 DIM = 64
 N_QUERIES = 1000  # batch

@@ -107,8 +107,8 @@ SCRIPT = textwrap.dedent(
         import tensorflow as tf  # noqa: F401 (imports count in the baseline)
         from item2vec.config import Config
         from item2vec.distributed import train_distributed
-    from item2vec.corpus import ParquetCorpus
-    from item2vec.data import Sessions
+    from item2vec.sampling.corpus import ParquetCorpus
+    from item2vec.data.sessions import Sessions
     from item2vec.sampling import stream_units
 
     def rss(key):

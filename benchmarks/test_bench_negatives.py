@@ -3,7 +3,7 @@
 For a Zipf(1.3) count vector of 1 M and 10 M items at ``ns_exponent=0.75``, in the same run:
 
 * ``NegativeSampler(counts, 0.75)``: weights in log space plus the Walker alias table
-  (:func:`item2vec.negatives.alias_table`, vectorised, exact);
+  (:func:`item2vec.sampling.negatives.alias_table`, vectorised, exact);
 * the peer: the table inverse-CDF sampling needs (``np.cumsum`` of the same probabilities), which
   is what ``numpy.random.Generator.choice(p=...)`` builds on every call;
 * draws of 10 M negatives from each table (alias: one variate and two gathers per draw;
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from item2vec.negatives import NegativeSampler
+from item2vec.sampling.negatives import NegativeSampler
 
 DRAWS = 10_000_000
 RESULTS: dict[str, float] = {}

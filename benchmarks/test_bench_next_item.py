@@ -39,11 +39,11 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, Sessions, datasets
-from item2vec.baselines import BASELINES
-from item2vec.evaluate import evaluate
-from item2vec.metrics import t_interval
-from item2vec.recommenders import model_recommender
-from item2vec.split import next_event_split
+from item2vec.data.split import next_event_split
+from item2vec.evaluation.baselines import BASELINES
+from item2vec.evaluation.metrics import t_interval
+from item2vec.evaluation.protocols import evaluate
+from item2vec.evaluation.recommenders import model_recommender
 
 SEEDS = tuple(range(int(os.environ.get("ITEM2VEC_BENCH_SEEDS", 10))))
 LOGS = ("customers", "baskets", "customers-300", "customers-1000", "baskets-2000", "walks")

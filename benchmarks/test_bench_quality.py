@@ -5,13 +5,13 @@
 Bundled UCI Online Retail customer histories (``datasets.online_retail("customers")``),
 next-event protocol with 2,000 held-out customers per split.
 
-1. :func:`item2vec.tune.tune` searches item2vec's settings for ``ITEM2VEC_BENCH_BUDGET``
+1. :func:`item2vec.tuning.search.tune` searches item2vec's settings for ``ITEM2VEC_BENCH_BUDGET``
    seconds (default 900) on a validation split carved out of the seed-0 training corpus
    (disjoint from the seed-0 test customers).
    Trials answer queries with ``ranking="log_prob"`` (the trained logit plus the log prior
    of the sampler, as ``Item2Vec.recommend(..., score="log_prob")``).
 2. The same search, with the same budget, validation split and successive halving, tunes
-   gensim ``Word2Vec`` (:func:`item2vec.tune.gensim_trainer`) over the same space
+   gensim ``Word2Vec`` (:func:`item2vec.tuning.search.gensim_trainer`) over the same space
    (``sg`` 1/0 for the mode; both keep their default learning rate, 0.025) twice: ranked
    by cosine, as gensim users query it (``most_similar``), and ranked the way item2vec's
    log_prob is (``syn0 . syn1neg`` plus the log prior), so that the gain of that ranking
@@ -41,12 +41,12 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, datasets
-from item2vec.baselines import cooccurrence, popularity, transitions
-from item2vec.evaluate import evaluate, format_table, results_table
-from item2vec.metrics import t_interval
-from item2vec.recommenders import gensim_recommender, model_recommender
-from item2vec.split import next_event_split
-from item2vec.tune import DEFAULT_SPACE, gensim_trainer, tune
+from item2vec.data.split import next_event_split
+from item2vec.evaluation.baselines import cooccurrence, popularity, transitions
+from item2vec.evaluation.metrics import t_interval
+from item2vec.evaluation.protocols import evaluate, format_table, results_table
+from item2vec.evaluation.recommenders import gensim_recommender, model_recommender
+from item2vec.tuning.search import DEFAULT_SPACE, gensim_trainer, tune
 
 pytest.importorskip("gensim")
 

@@ -42,7 +42,7 @@ import numpy as np
 import pytest
 
 from item2vec import datasets
-from item2vec.data import Sessions, Vocabulary
+from item2vec.data.sessions import Sessions, Vocabulary
 from item2vec.sampling import (
     NegativeSampler,
     skipgram_couples,

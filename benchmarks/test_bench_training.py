@@ -24,7 +24,12 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, datasets
-from item2vec.evaluate import evaluate, gensim_recommender, next_event_split, vector_recommender
+from item2vec.evaluation.protocols import (
+    evaluate,
+    gensim_recommender,
+    next_event_split,
+    vector_recommender,
+)
 
 pytest.importorskip("gensim")
 

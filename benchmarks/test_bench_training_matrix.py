@@ -95,8 +95,8 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, datasets
-from item2vec.data import Sessions
-from item2vec.evaluate import (
+from item2vec.data.sessions import Sessions
+from item2vec.evaluation.protocols import (
     evaluate,
     gensim_model_recommender,
     next_event_split,
@@ -166,7 +166,7 @@ def _fit_item2vec(train: Sessions, params: dict, seed: int) -> tuple[float, Item
 
 def _counts_seconds(model: Item2Vec) -> float:
     """The blend's neighbour counts, which a fit defers to their first use
-    (:class:`item2vec.counts.DeferredCounts`): what the first ``recommend`` pays on top."""
+    (:class:`item2vec.queries.counts.DeferredCounts`): what the first ``recommend`` pays on top."""
     t0 = time.perf_counter()
     assert model.neighbour_counts_ is not None
     return time.perf_counter() - t0
@@ -197,7 +197,7 @@ def _fit_gensim(sentences: list[list[str]], params: dict, seed: int) -> tuple[fl
 
 def _sentences(sessions: Sessions) -> list[list[str]]:
     """gensim's input: each session as a list of its rows' names (one ``str`` per row,
-    shared), as :func:`item2vec.evaluate.gensim_recommender` names them."""
+    shared), as :func:`item2vec.evaluation.protocols.gensim_recommender` names them."""
     names = [str(i) for i in range(len(sessions.vocabulary))]
     items, o = sessions.items, sessions.offsets.tolist()
     return [[names[w] for w in items[a:b].tolist()] for a, b in zip(o[:-1], o[1:]) if b > a]
@@ -503,10 +503,10 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     if lib == "item2vec":
         import tensorflow as tf  # noqa: F401 (imports count in the baseline)
-        from item2vec.train import configure_threads
+        from item2vec.training.train import configure_threads
         if os.environ.get("ITEM2VEC_BENCH_TF_THREADS", "one per op") != "default":
             configure_threads()
-        from item2vec.data import Sessions, Vocabulary
+        from item2vec.data.sessions import Sessions, Vocabulary
         from item2vec.estimator import Item2Vec
     else:
         from gensim.models import Word2Vec

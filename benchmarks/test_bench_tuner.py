@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 from test_bench_next_item import LOGS, make_log
 
-from item2vec.metrics import t_interval
-from item2vec.tune import tune
+from item2vec.evaluation.metrics import t_interval
+from item2vec.tuning.search import tune
 
 SEED_FROM = int(os.environ.get("ITEM2VEC_BENCH_SEED_FROM", 0))
 SEEDS = tuple(range(SEED_FROM, SEED_FROM + int(os.environ.get("ITEM2VEC_BENCH_SEEDS", 10))))

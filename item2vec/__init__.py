@@ -22,20 +22,24 @@ from .exceptions import (
 from .version import __version__
 
 if TYPE_CHECKING:
-    from . import datasets, sampling
-    from .data import Sessions, Vocabulary
+    from . import sampling
+    from .data import datasets
+    from .data.sessions import Sessions, Vocabulary
     from .estimator import Item2Vec
-    from .index import ItemIndex
+    from .queries.index import ItemIndex
 
 # Imported on first use (PEP 562), so that `import item2vec` and `item2vec --help` do not
 # load pandas, FAISS or TensorFlow.
 _LAZY = {
-    "datasets": ".datasets",
+    "datasets": ".data.datasets",
     "sampling": ".sampling",
     "Sessions": ".data",
     "Vocabulary": ".data",
     "Item2Vec": ".estimator",
-    "ItemIndex": ".index",
+    "ItemIndex": ".queries",
+    "ParquetCorpus": ".sampling.corpus",
+    "evaluate": ".evaluation",
+    "tune": ".tuning",
 }
 
 
@@ -57,10 +61,13 @@ def __dir__() -> list[str]:
 __all__ = [
     "Item2Vec",
     "ItemIndex",
+    "ParquetCorpus",
     "Sessions",
     "Vocabulary",
     "datasets",
+    "evaluate",
     "sampling",
+    "tune",
     "DataError",
     "Item2VecError",
     "ModelFormatError",

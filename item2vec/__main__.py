@@ -1,5 +1,5 @@
 """``python -m item2vec ...``: the command line, as the ``item2vec`` entry point."""
 
-from .cli import entry
+from .cli.main import entry
 
 entry()

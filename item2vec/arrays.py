@@ -1,8 +1,9 @@
 """The input boundary of the vector searches: matrices, unit rows and sets of row numbers.
 
-Shared by :class:`~item2vec.index.ItemIndex`, :class:`~item2vec.sharded_index.ShardedIndex`
-and the numpy recommenders of :mod:`item2vec.scoring`, so that they accept and refuse the
-same inputs with the same messages.
+Shared by :class:`~item2vec.queries.index.ItemIndex`, :class:`~item2vec.queries.sharded_index.ShardedIndex`
+and the numpy recommenders of :mod:`item2vec.queries.scoring`, so that they accept and refuse the
+same inputs with the same messages; :func:`check_rows` is also the row check of every ranking
+function of the evaluation.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["as_matrix", "normalise", "as_row_set", "per_query_rows"]
+__all__ = ["as_matrix", "as_row_set", "check_rows", "normalise", "per_query_rows"]
 
 
 def as_matrix(x: Any, name: str, dim: int | None = None) -> tuple[np.ndarray, bool]:
@@ -81,3 +82,29 @@ def per_query_rows(value: Any, m: int, n: int) -> np.ndarray | None:
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
     return out
+
+
+def check_rows(
+    name: str, values: Any, n: int | None = None, n_items: int | None = None
+) -> np.ndarray:
+    """``values`` as a 1-D int64 array of vocabulary rows.
+
+    Parameters
+    ----------
+    name : str
+        Named in the error messages.
+    values : array-like of int, shape (n,)
+    n : int, optional
+        Required length (one entry per case).
+    n_items : int, optional
+        Rows must lie in ``[0, n_items)``.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise ParameterError(f"{name} must be a 1-D integer array of rows, got shape {arr.shape}")
+    if n is not None and len(arr) != n:
+        raise ParameterError(f"{name} has {len(arr)} entries, expected {n} (one per case)")
+    if n_items is not None and arr.size and (arr.min() < 0 or arr.max() >= n_items):
+        bad = arr[(arr < 0) | (arr >= n_items)][0]
+        raise ParameterError(f"{name} must be vocabulary rows in [0, {n_items}), got {bad}")
+    return arr.astype(np.int64)

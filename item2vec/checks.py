@@ -19,15 +19,15 @@ from .exceptions import ParameterError
 MODES = ("skipgram", "cbow")
 """Training objectives: skip-gram (each context item predicts the target) or CBOW (their mean)."""
 OPTIMIZERS = ("sgd", "adagrad")
-"""Row-update rules of the trainers (:mod:`item2vec.updates`)."""
+"""Row-update rules of the trainers (:mod:`item2vec.training.updates`)."""
 DEVICES = ("auto", "cpu", "gpu")
 """Where the single-process trainer keeps its tables and runs its step: the first visible GPU
 if there is one, else the CPU; always the CPU; the GPU (an error if TensorFlow sees none)."""
 SCORES = ("cosine", "logit", "log_prob", "blend")
 """Next-item scores: cosine, ``E[q].E[t] + b[t]``, the logit plus the sampler's log prior, or
-neighbour counts smoothed by that log_prob distribution (:mod:`item2vec.scoring`)."""
+neighbour counts smoothed by that log_prob distribution (:mod:`item2vec.queries.scoring`)."""
 SHARD_MODES = ("auto", "row_groups", "hash")
-"""How :class:`~item2vec.corpus.ParquetCorpus` splits a corpus between workers."""
+"""How :class:`~item2vec.sampling.corpus.ParquetCorpus` splits a corpus between workers."""
 RETAIL_KINDS = ("baskets", "customers")
 """Sessions of the bundled Online Retail log: one per invoice, or one per customer."""
 EXPORT_FORMATS = ("word2vec", "word2vec-binary", "projector")

@@ -41,7 +41,7 @@ class Config:
 
     ``epochs=None`` means "from the corpus size" (:func:`auto_epochs`); the trainers run on
     :meth:`for_corpus`, which fixes it. ``device`` is the one asked for (``"auto"``,
-    ``"cpu"``, ``"gpu"``); the trainer resolves it (:func:`item2vec.train.resolve_device`).
+    ``"cpu"``, ``"gpu"``); the trainer resolves it (:func:`item2vec.training.train.resolve_device`).
     """
 
     dim: int = 64
@@ -117,7 +117,7 @@ class Config:
         is ``None`` :data:`AUTO_NEGATIVE_BLOCK` for skip-gram with an integer window and 1
         otherwise (a session window's contexts outnumber the negatives: no gain), or when
         it does not divide ``batch_size``. On in-memory sessions a block is consecutive
-        targets of a session (:func:`~item2vec.feed.uses_spans`: 0.72-0.94x of the fit
+        targets of a session (:func:`~item2vec.sampling.feed.uses_spans`: 0.72-0.94x of the fit
         time of random blocks of units on Online Retail, HR@10 +0.000 to +0.006), on a
         streamed corpus random units sharing one draw of negatives."""
         if self.negative_block is not None:
@@ -133,7 +133,7 @@ class Config:
         """Keyword arguments of ``stream_units`` (in-memory or Parquet) for one epoch; for
         units that share negatives in blocks of ``block``, ``ceil(negatives / block)``
         negatives per unit (a block's units carry its draws, see
-        :func:`~item2vec.feed.width_groups`)."""
+        :func:`~item2vec.sampling.feed.width_groups`)."""
         return dict(
             batch_size=self.batch_size,
             window=self.window,

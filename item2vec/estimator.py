@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from . import incremental
 from .checks import SCORES, check_choice, check_int, check_k
 from .config import AUTO_EVENTS, Config, auto_epochs
-from .counts import DeferredCounts
-from .data import Sessions
+from .data.sessions import Sessions
+from .data.split import NextEventSplit
+from .evaluation.metrics import rank_metrics
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
-from .index import ItemIndex
 from .io import check_writable
-from .metrics import rank_metrics
-from .scoring import history_scores, score_biases, score_recommender, top_k
-from .split import NextEventSplit
+from .queries.counts import DeferredCounts
+from .queries.index import ItemIndex
+from .queries.scoring import history_scores, score_biases, score_recommender, top_k
+from .training import incremental
 
 Items = Hashable | Sequence[Hashable]
 
@@ -51,7 +51,7 @@ class Item2Vec:
         ``None`` (default): 8 for skip-gram with an integer window, 1 otherwise
         (:meth:`item2vec.config.Config.block`). On in-memory sessions a block is that many
         consecutive targets of a session, whose surrounding events are gathered and
-        updated once for all their couples (:class:`item2vec.units.Spans`): 0.72-0.94x of
+        updated once for all their couples (:class:`item2vec.sampling.units.Spans`): 0.72-0.94x of
         the fit time of random blocks on Online Retail, HR@10 +0.000 to +0.006; a
         streamed corpus shares each draw between random units. Must divide ``batch_size``; the
         distributed trainer always draws per unit.
@@ -62,7 +62,7 @@ class Item2Vec:
     separate_output : use a second table for the target slot (classic word2vec); off by
         default: the model shares one table for both slots.
     workers : training threads updating the shared tables (Hogwild!, as gensim). They are the
-        parallelism: call :func:`item2vec.train.configure_threads` (one TensorFlow thread per
+        parallelism: call :func:`item2vec.training.train.configure_threads` (one TensorFlow thread per
         op) before TensorFlow starts, as the CLI does; about 20% faster on 2 cores.
     device : where the tables live and the training step runs: ``"auto"`` (default: the first
         GPU TensorFlow sees, else the CPU), ``"cpu"``, or ``"gpu"`` (a :class:`ParameterError`
@@ -97,14 +97,14 @@ class Item2Vec:
     neighbour_counts_ : scipy.sparse CSR (n_items, n_items) or None
         How often each item followed each other in the training sessions, plus the pairs
         the other way round weighted by how unordered the log is
-        (:func:`item2vec.counts.next_counts`): what ``score="blend"`` smooths with the
+        (:func:`item2vec.queries.counts.next_counts`): what ``score="blend"`` smooths with the
         model. ``None`` for a model streamed from a ``ParquetCorpus`` or loaded from a
         directory written before it existed. :meth:`update` adds the new sessions' counts.
         A fit does not count them: they are computed on first use (this attribute, a
         ``"blend"`` query, :meth:`save` or :meth:`update`; 1-2 s on Online Retail, ~10 s
         on a 5 M-event log), from the training sessions, which the model references until
         then.
-    update_state_ : :class:`item2vec.incremental.UpdateState`, what :meth:`update` needs
+    update_state_ : :class:`item2vec.training.incremental.UpdateState`, what :meth:`update` needs
         beyond the vectors (forward pair counts, items still below ``min_count``, Adagrad's
         accumulators, a separate output table); saved with the model.
     """
@@ -221,9 +221,9 @@ class Item2Vec:
 
         Parameters
         ----------
-        sessions : Sessions, or a :class:`~item2vec.corpus.ParquetCorpus` to stream a log
+        sessions : Sessions, or a :class:`~item2vec.sampling.corpus.ParquetCorpus` to stream a log
             larger than memory from disk (memory bounded by ``chunk_events``).
-        validation : optional :class:`item2vec.split.NextEventSplit` whose ``train``
+        validation : optional :class:`item2vec.data.split.NextEventSplit` whose ``train``
             is ``sessions``; its HR@10 / NDCG@10 (ranked by ``recommend(...,
             score="log_prob")``) are computed after every epoch and kept in ``history_``.
         resume : continue from the checkpoint in ``checkpoint_dir`` if there is one (the
@@ -236,10 +236,10 @@ class Item2Vec:
         together once training has succeeded: a fit that fails or is interrupted leaves a
         previous fit's model in place, answering as before.
         """
-        from .checkpoint import run_with_checkpoints
-        from .corpus import ParquetCorpus
-        from .model import Item2VecModel
-        from .train import Trainer, device_scope, resolve_device
+        from .sampling.corpus import ParquetCorpus
+        from .training.checkpoint import run_with_checkpoints
+        from .training.model import Item2VecModel
+        from .training.train import Trainer, device_scope, resolve_device
 
         config = self.config()
         device = resolve_device(config.device)  # device="gpu" without a GPU: fail now
@@ -248,7 +248,7 @@ class Item2Vec:
             raise ParameterError(
                 f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}; "
                 "build one with Sessions.from_frame / from_lists (or stream a Parquet log "
-                "larger than memory with item2vec.corpus.ParquetCorpus)"
+                "larger than memory with item2vec.sampling.corpus.ParquetCorpus)"
             )
         if streamed and config.min_count > 1:
             raise ParameterError(
@@ -322,7 +322,7 @@ class Item2Vec:
         resume: bool = False,
     ) -> Item2Vec:
         """Train a fitted (or loaded) model further on new sessions, with new items; returns
-        self. The rules are in :mod:`item2vec.incremental`; in short:
+        self. The rules are in :mod:`item2vec.training.incremental`; in short:
 
         - new items get rows appended; existing rows, ids, vectors and biases stay where
           they are; ``min_count`` applies to the counts accumulated over every log seen;
@@ -335,7 +335,7 @@ class Item2Vec:
           out bit-identical;
         - ``epochs=None`` gives the new sessions the model's ``epochs_``.
 
-        ``sessions`` is a :class:`Sessions` or a :class:`~item2vec.corpus.ParquetCorpus`
+        ``sessions`` is a :class:`Sessions` or a :class:`~item2vec.sampling.corpus.ParquetCorpus`
         (streamed). ``checkpoint_dir`` / ``resume=True`` work as in :meth:`fit`: resume on
         the model as it was before the update, with the same sessions. As with ``fit``, the
         model changes only once the update has succeeded.
@@ -366,7 +366,9 @@ class Item2Vec:
 
         def on_epoch_end(stats: Any) -> None:
             rec = score_recommender(model.E.numpy(), model.b.numpy()[:, 0], prior, known=known)
-            ranked = np.asarray(rec(split.queries, 10))  # as item2vec.evaluate.evaluate does
+            ranked = np.asarray(
+                rec(split.queries, 10)
+            )  # as item2vec.evaluation.protocols.evaluate does
             res = rank_metrics(ranked, split.answers, (10,), split.queries, len(counts))
             stats.metrics.update({k: float(v) for k, v in res.items() if k in ("HR@10", "NDCG@10")})
 
@@ -503,7 +505,7 @@ class Item2Vec:
             raise AttributeError(name) from None
 
     def _settle_counts(self) -> None:
-        """Compute the neighbour counts a fit deferred (:class:`~item2vec.counts.DeferredCounts`)
+        """Compute the neighbour counts a fit deferred (:class:`~item2vec.queries.counts.DeferredCounts`)
         and put them in place: :attr:`neighbour_counts_` and the update state's forward
         counts and window. Threads that ask at once wait for one computation."""
         deferred = self.__dict__.get("_deferred_counts")
@@ -527,18 +529,18 @@ class Item2Vec:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Next-item candidates after one history (a user's recent items, oldest first).
 
-        Scores (``score``; default :attr:`default_score_`), see :mod:`item2vec.scoring`:
+        Scores (``score``; default :attr:`default_score_`), see :mod:`item2vec.queries.scoring`:
 
         - ``"blend"``: each history item's observed neighbour counts smoothed towards the
           model's next-item distribution (a Dirichlet prior of
-          :data:`~item2vec.scoring.PRIOR_EVENTS` pseudo-events), mixed over the history;
+          :data:`~item2vec.queries.scoring.PRIOR_EVENTS` pseudo-events), mixed over the history;
         - ``"log_prob"``: the model's distributions ``softmax(E[h] . E[t] + b[t] + prior[t])``
           mixed over the history;
         - ``"logit"`` / ``"cosine"``: the mean of the history's vectors against ``E[t]``
           (``+ b[t]``), by maximum inner product search; order-free (a basket).
 
         The mixtures weigh the newest item most and halve the weight at each step back
-        (:data:`~item2vec.scoring.RECENCY`), so a history of one item ranks as that item does
+        (:data:`~item2vec.queries.scoring.RECENCY`), so a history of one item ranks as that item does
         and older items refine the list rather than override it. They are exact (one matrix
         product over the catalogue per history item). ``history`` is one id or a sequence of
         ids forming ONE history; returns 1-D ``(ids (k,), scores (k,))``. Use

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .data import Vocabulary
+from .data.sessions import Vocabulary
 from .exceptions import DataError, ModelFormatError, ModelSaveError, ParameterError
 from .version import __version__
 

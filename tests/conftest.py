@@ -13,9 +13,9 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 from item2vec import datasets  # noqa: E402
-from item2vec.data import Sessions, Vocabulary  # noqa: E402
-from item2vec.split import next_event_split  # noqa: E402
-from item2vec.train import configure_threads  # noqa: E402
+from item2vec.data.sessions import Sessions, Vocabulary  # noqa: E402
+from item2vec.data.split import next_event_split  # noqa: E402
+from item2vec.training.train import configure_threads  # noqa: E402
 
 configure_threads()  # as the CLI does: the trainer's workers are the parallelism
 

@@ -1,7 +1,7 @@
 """A worker program with an injected fault, for the failure tests of multi-worker training.
 
 ``python -m distributed_faults train ...`` (with ``tests/`` on ``PYTHONPATH``) is
-``python -m item2vec.distributed_cli train ...``, except that one worker dies or stalls once
+``python -m item2vec.distributed train ...``, except that one worker dies or stalls once
 at a chosen point of its own input stream. The fault is described by the environment
 variable ``ITEM2VEC_TEST_FAULT``, a JSON object:
 
@@ -77,4 +77,4 @@ if __name__ == "__main__":
     _install(json.loads(os.environ["ITEM2VEC_TEST_FAULT"]))
     import runpy
 
-    runpy.run_module("item2vec.distributed_cli", run_name="__main__", alter_sys=True)
+    runpy.run_module("item2vec.distributed", run_name="__main__", alter_sys=True)

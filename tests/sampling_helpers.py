@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from item2vec.data import Sessions, Vocabulary
+from item2vec.data.sessions import Sessions, Vocabulary
 
 FAST = settings(max_examples=40, deadline=None)
 

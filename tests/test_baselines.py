@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from item2vec import datasets
-from item2vec.baselines import cooccurrence, popularity, transitions
-from item2vec.data import Sessions
-from item2vec.evaluate import evaluate
+from item2vec.data.sessions import Sessions
+from item2vec.data.split import next_event_split
+from item2vec.evaluation.baselines import cooccurrence, popularity, transitions
+from item2vec.evaluation.protocols import evaluate
 from item2vec.exceptions import ParameterError
-from item2vec.split import next_event_split
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -143,7 +143,7 @@ def test_synthetic_transitions_and_oracle_beat_popularity(synth, synth_split):
 
 
 def test_order_weight_tells_baskets_from_walks():
-    from item2vec.counts import choose_order_weight, next_counts, order_weight, pair_matrix
+    from item2vec.queries.counts import choose_order_weight, next_counts, order_weight, pair_matrix
 
     walks = datasets.synthetic(n_items=300, n_clusters=10, n_sessions=3000, successors=3)
     forward = pair_matrix(walks.sessions, window=1, symmetric=False)
@@ -170,7 +170,7 @@ def test_order_weight_tells_baskets_from_walks():
 
 
 def test_pair_matrices_by_hand():
-    from item2vec.counts import pair_matrices, pair_matrix
+    from item2vec.queries.counts import pair_matrices, pair_matrix
 
     s = Sessions.from_lists([["a", "b", "c", "a"], ["c", "b"]])
     r = {v: i for i, v in enumerate(s.vocabulary.ids.tolist())}
@@ -190,7 +190,7 @@ def test_pair_matrices_by_hand():
 
 
 def test_choose_window_takes_the_smallest_window_that_predicts_best():
-    from item2vec.counts import choose_window, next_counts
+    from item2vec.queries.counts import choose_window, next_counts
 
     # "a" is followed by "b" two places later in many sessions (a filler between); one
     # session ends "a b": left out, window 1 has no other "a -> b" left, window 2 does
@@ -208,7 +208,12 @@ def test_choose_window_takes_the_smallest_window_that_predicts_best():
 
 
 def test_loo_history_hit_rate_by_hand():
-    from item2vec.counts import last_histories, loo_history_hit_rate, loo_history_hits, pair_matrix
+    from item2vec.queries.counts import (
+        last_histories,
+        loo_history_hit_rate,
+        loo_history_hits,
+        pair_matrix,
+    )
 
     s = Sessions.from_lists([["x", "y", "b"], ["x", "t"], ["y", "t"], ["y", "b"], ["b", "q", "b"]])
     r = {v: i for i, v in enumerate(s.vocabulary.ids.tolist())}
@@ -228,7 +233,7 @@ def test_loo_history_hit_rate_by_hand():
 
 
 def test_loo_hit_rate_by_hand():
-    from item2vec.counts import last_pairs, loo_hit_rate
+    from item2vec.queries.counts import last_pairs, loo_hit_rate
 
     # row 0: 1 -> 3, 2 -> 2, 3 -> 2; row 1: 0 -> 1
     c = sp.csr_matrix(np.array([[0, 3, 2, 2], [1, 0, 0, 0], [0] * 4, [0] * 4], float))
@@ -247,7 +252,7 @@ def test_loo_hit_rate_by_hand():
 
 
 def test_sknn_votes_of_the_most_similar_sessions():
-    from item2vec.baselines import sknn
+    from item2vec.evaluation.baselines import sknn
 
     train = Sessions.from_lists(
         [["a", "b", "c"], ["a", "b", "d"], ["a", "e"], ["x", "y"], ["x", "y"], ["x", "y"]]

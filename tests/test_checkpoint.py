@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, datasets
-from item2vec.checkpoint import Checkpointer
 from item2vec.exceptions import TrainingError
+from item2vec.training.checkpoint import Checkpointer
 
 FAST = dict(dim=16, window=3, epochs=3, batch_size=128, progress=False, seed=0, workers=1)
 
@@ -106,7 +106,7 @@ def test_sigkill_mid_epoch_then_resume(planted, tmp_path):
     csv = tmp_path / "log.csv"
     pd.DataFrame(rows, columns=["session", "item"]).to_csv(csv, index=False)
     out, ckpt = tmp_path / "model", tmp_path / "ckpt"
-    cmd = [sys.executable, "-m", "item2vec.cli", "train", str(csv), "--session-col", "session",
+    cmd = [sys.executable, "-m", "item2vec.cli.main", "train", str(csv), "--session-col", "session",
            "--item-col", "item", "--dim", "16", "--epochs", "6", "--batch-size", "64",
            "--workers", "1", "--out", str(out), "--checkpoint-dir", str(ckpt),
            "--checkpoint-every", "20", "--quiet"]  # fmt: skip
@@ -150,8 +150,8 @@ def test_the_trainer_hands_its_optimizer_state_to_the_checkpointer(planted, tmp_
     """The checkpointer reads and restores Adagrad's accumulators through the trainer's public
     optimizer_state / restore_optimizer_state, one (rows, 1) array per table."""
     from item2vec.config import Config
-    from item2vec.model import Item2VecModel
-    from item2vec.train import Trainer
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.train import Trainer
 
     n = len(planted.sessions.vocabulary)
     config = Config(dim=8, epochs=1, batch_size=128, workers=1, optimizer="adagrad")

@@ -1,4 +1,4 @@
-"""The command line, run in-process through ``item2vec.cli.main``."""
+"""The command line, run in-process through ``item2vec.cli.main.main``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from item2vec import Item2Vec, datasets
-from item2vec.cli import main
+from item2vec.cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,7 @@ def test_choices_are_the_lists_of_checks():
     import argparse
 
     from item2vec.checks import EXPORT_FORMATS, MODES, OPTIMIZERS, RETAIL_KINDS, SCORES
-    from item2vec.cli import build_parser
+    from item2vec.cli.main import build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
 

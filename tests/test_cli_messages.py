@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from item2vec import Item2Vec, Sessions
-from item2vec.cli import main
-from item2vec.commands import default_n_test
+from item2vec.cli.commands import default_n_test
+from item2vec.cli.main import main
 from item2vec.exceptions import DataError, ParameterError
-from item2vec.options import cli_message
+from item2vec.flags import cli_message
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_words_that_are_only_words_are_left_alone(text):
 
 
 def test_tensorflow_logs_are_hidden_unless_asked(monkeypatch):
-    from item2vec import options
+    from item2vec.training import startup as options
 
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     monkeypatch.setattr(options, "_hiding", False)
@@ -71,7 +71,7 @@ def test_tensorflow_logs_are_hidden_unless_asked(monkeypatch):
 
 
 def test_the_noise_filter_keeps_real_errors():
-    from item2vec.options import _TF_NOISE
+    from item2vec.training.startup import _TF_NOISE
 
     noise = [
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -120,7 +120,7 @@ def test_a_missing_description_column_is_named(small, tmp_path, capsys):
 
 
 def test_evaluate_says_when_gensim_is_missing(small, capsys, monkeypatch):
-    import item2vec.commands as commands
+    import item2vec.cli.commands as commands
 
     log, out = small
     monkeypatch.setattr(commands, "_gensim_installed", lambda: False)

@@ -61,7 +61,7 @@ def test_help_and_version_never_import_tensorflow():
     # nor pandas, scipy or FAISS: `import item2vec` loads them on first use (~0.2 s help)
     code = """
 import sys
-from item2vec.cli import build_parser, main
+from item2vec.cli.main import build_parser, main
 commands = [[], ["data", "describe"], ["train"], ["similar"], ["recommend"], ["export"],
             ["evaluate"], ["tune"], ["demo"]]
 for argv in [["--version"]] + [c + ["--help"] for c in commands]:

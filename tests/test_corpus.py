@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from item2vec.corpus import ParquetCorpus
-from item2vec.data import Sessions
+from item2vec.data.sessions import Sessions
 from item2vec.exceptions import DataError, ParameterError
 from item2vec.sampling import window_units
+from item2vec.sampling.corpus import ParquetCorpus
 
 
 def _log(n_sessions: int = 200, *, strings: bool = True, dirty: bool = True, seed: int = 0):
@@ -229,7 +229,7 @@ def test_item2vec_fits_a_parquet_corpus_streamed_from_disk(tmp_path):
     import pandas as pd
 
     from item2vec import Item2Vec, datasets
-    from item2vec.corpus import ParquetCorpus
+    from item2vec.sampling.corpus import ParquetCorpus
 
     data = datasets.synthetic(n_items=200, n_clusters=10, n_sessions=2000, mean_length=8, seed=4)
     rows = [(s, it) for s, items in enumerate(data.sessions.to_lists()) for it in items]

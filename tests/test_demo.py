@@ -1,5 +1,5 @@
-"""The demo (``item2vec.demo.run_demo``, quick settings), its figures (``item2vec.plots``) and
-the progress bar's per-epoch lines (``item2vec.monitor.progress_bar``)."""
+"""The demo (``item2vec.cli.demo.run_demo``, quick settings), its figures (``item2vec.cli.plots``) and
+the progress bar's per-epoch lines (``item2vec.training.monitor.progress_bar``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from item2vec.demo import DEMO_PARAMS, run_demo, verdict
-from item2vec.monitor import progress_bar
-from item2vec.plots import DPI, cluster_words, discriminant_plane, plot_loss, plot_map, plot_quality
+from item2vec.cli.demo import DEMO_PARAMS, run_demo, verdict
+from item2vec.cli.plots import (
+    DPI,
+    cluster_words,
+    discriminant_plane,
+    plot_loss,
+    plot_map,
+    plot_quality,
+)
+from item2vec.training.monitor import progress_bar
 
 FIGURES = ("loss.png", "hr.png", "map.png")
 

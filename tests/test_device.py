@@ -14,11 +14,11 @@ import tensorflow as tf
 
 from item2vec import Item2Vec, datasets
 from item2vec.checks import DEVICES
-from item2vec.cli import main
+from item2vec.cli.main import main
 from item2vec.config import Config
 from item2vec.exceptions import ParameterError
-from item2vec.options import cli_message
-from item2vec.train import device_name, resolve_device
+from item2vec.flags import cli_message
+from item2vec.training.train import device_name, resolve_device
 
 GPU = bool(tf.config.list_physical_devices("GPU"))
 FAST = dict(dim=8, window=2, epochs=2, batch_size=128, workers=1, progress=False, seed=3)
@@ -65,7 +65,7 @@ def test_the_cli_speaks_of_the_flag():
 
 
 def test_resolution_rules(monkeypatch):
-    from item2vec import train
+    from item2vec.training import train
 
     assert resolve_device("cpu") == "cpu"
     assert device_name("cpu") == "/CPU:0" and device_name("gpu") == "/GPU:0"
@@ -88,7 +88,7 @@ def test_resolving_leaves_the_threads_to_be_set():
     import subprocess
     import sys
 
-    code = ("from item2vec.train import configure_threads, resolve_device\n"
+    code = ("from item2vec.training.train import configure_threads, resolve_device\n"
             "resolve_device('auto')\n"
             "assert configure_threads(), 'too late to set the threads'\n")  # fmt: skip
     env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -100,14 +100,14 @@ def test_resolving_leaves_the_threads_to_be_set():
 # ----------------------------------------------------------------------------- no GPU here
 @pytest.mark.skipif(GPU, reason="TensorFlow sees a GPU")
 def test_gpu_without_a_gpu_fails_before_any_work(planted, monkeypatch):
-    import item2vec.model
-    import item2vec.train
+    import item2vec.training.model
+    import item2vec.training.train
 
     def no_work(*args, **kwargs):
         raise AssertionError("work started before the device was checked")
 
-    monkeypatch.setattr(item2vec.model, "Item2VecModel", no_work)
-    monkeypatch.setattr(item2vec.train, "Trainer", no_work)
+    monkeypatch.setattr(item2vec.training.model, "Item2VecModel", no_work)
+    monkeypatch.setattr(item2vec.training.train, "Trainer", no_work)
     model = Item2Vec(**FAST, device="gpu")
     with pytest.raises(ParameterError) as e:
         model.fit(planted.sessions)
@@ -137,8 +137,8 @@ def test_auto_is_the_cpu_here(on_cpu, planted):
 
 # ----------------------------------------------------------------------------- the CPU
 def test_tables_and_accumulators_live_on_the_cpu(planted, on_cpu):
-    from item2vec.model import Item2VecModel
-    from item2vec.train import Trainer, device_scope
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.train import Trainer, device_scope
 
     assert on_cpu.device_ == "cpu" and _device_type(on_cpu.model_.E) == "CPU"
     assert _device_type(on_cpu.model_.b) == "CPU"
@@ -170,9 +170,9 @@ def test_cpu_and_auto_give_the_same_vectors(planted, on_cpu):
 def test_the_gpu_steps_int64_rows_train_as_int32_rows(optimizer, dense, cbow, rates):
     """The GPU path feeds int64 rows to a step placed on a device; on the CPU that step
     trains exactly as the CPU path's int32 one (only the dtype and the placement differ)."""
-    from item2vec.model import Item2VecModel
-    from item2vec.step import bind_step
-    from item2vec.updates import new_accumulators
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.step import bind_step
+    from item2vec.training.updates import new_accumulators
 
     rng = np.random.default_rng(1)
     ctx = rng.integers(-1, 30, (3, 16, 4))
@@ -200,7 +200,7 @@ def test_the_gpu_steps_int64_rows_train_as_int32_rows(optimizer, dense, cbow, ra
 def test_the_gpu_code_path_runs_with_the_cpu_standing_in(planted, monkeypatch, dense_floats):
     """The trainer's GPU path (int64 groups made on the sampler's thread, the GPU's update
     rule, the recorded device) end to end, with "/CPU:0" as the device it places things on."""
-    from item2vec import train
+    from item2vec.training import train
 
     monkeypatch.setattr(train, "resolve_device", lambda device: "gpu")
     monkeypatch.setattr(train, "device_name", lambda device: "/CPU:0")
@@ -212,7 +212,7 @@ def test_the_gpu_code_path_runs_with_the_cpu_standing_in(planted, monkeypatch, d
 
 
 def test_the_step_cache_tells_devices_apart(on_cpu):
-    from item2vec.step import compiled_step
+    from item2vec.training.step import compiled_step
 
     tables = (on_cpu.model_.E, on_cpu.model_.b)
     args = dict(mode="skipgram", negatives=5, dense=True)
@@ -368,8 +368,8 @@ class TestOnAGPU:
         assert model.device_ == "cpu" and _device_type(model.model_.E) == "CPU"
 
     def test_accumulators_and_an_update_on_the_gpu(self, planted, tmp_path):
-        from item2vec.model import Item2VecModel
-        from item2vec.train import Trainer, device_scope
+        from item2vec.training.model import Item2VecModel
+        from item2vec.training.train import Trainer, device_scope
 
         config = Config(dim=8, epochs=1, batch_size=128, optimizer="adagrad", device="gpu")
         with device_scope("gpu"):

@@ -2,7 +2,7 @@
 checkpoints, resuming, and lost workers.
 
 The end-to-end tests start real worker processes on free 127.0.0.1 ports (TF_CONFIG set by
-:func:`item2vec.launch.launch_local`), each under a hard timeout. Select them with
+:func:`item2vec.distributed.launch.launch_local`), each under a hard timeout. Select them with
 ``-m distributed`` or leave them out with ``-m "not distributed"``. The failure tests
 (a worker SIGKILLed or stalled mid-epoch by ``tests/distributed_faults.py``, then
 relaunched) are also marked ``slow``: ``-m "distributed and not slow"`` leaves them out. A
@@ -22,18 +22,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from item2vec import Item2Vec, Sessions, datasets, launch
-from item2vec.distributed import choose_aggregation, cluster_from_env
-from item2vec.distributed_checkpoint import (
+from item2vec import Item2Vec, Sessions, datasets
+from item2vec.distributed import choose_aggregation, cluster_from_env, launch
+from item2vec.distributed.checkpoint import (
     CheckpointDir,
     RunPosition,
     check_resumable,
     vocabulary_sha256,
 )
+from item2vec.distributed.launch import launch_local
+from item2vec.distributed.watchdog import EXIT_WORKER_LOST, describe_failure, named_tasks
 from item2vec.exceptions import ParameterError, TrainingError
 from item2vec.io import load_model
-from item2vec.launch import launch_local
-from item2vec.watchdog import EXIT_WORKER_LOST, describe_failure, named_tasks
 
 pytestmark = pytest.mark.distributed
 

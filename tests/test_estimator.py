@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, Sessions, datasets
-from item2vec import train as train_mod
 from item2vec.checks import SCORES
 from item2vec.exceptions import ParameterError, TrainingError
+from item2vec.training import train as train_mod
 
 SMALL = {"dim": 8, "window": 2, "epochs": 1, "batch_size": 128, "workers": 1, "progress": False}
 
@@ -160,7 +160,7 @@ def test_checkpoint_every_is_checked(tmp_path):
 
 def test_validation_metrics_rank_as_the_log_prob_model_recommender():
     """One log_prob scorer: the per-epoch validation and model_recommender agree exactly."""
-    from item2vec.evaluate import evaluate, model_recommender, next_event_split
+    from item2vec.evaluation.protocols import evaluate, model_recommender, next_event_split
 
     split = next_event_split(sessions(50), n_test=80, seed=0)
     model = Item2Vec(**{**SMALL, "epochs": 2}, seed=0).fit(split.train, validation=split)
@@ -197,7 +197,7 @@ def test_default_score_is_blend_and_follows_the_planted_successors(walks, walk_m
 
 
 def test_blend_by_hand(walk_model):
-    from item2vec.scoring import PRIOR_EVENTS
+    from item2vec.queries.scoring import PRIOR_EVENTS
 
     m = walk_model
     r = 7
@@ -213,8 +213,8 @@ def test_blend_by_hand(walk_model):
 
 
 def test_a_longer_history_helps_where_the_items_of_a_session_belong_together():
-    from item2vec.evaluate import evaluate, model_recommender
-    from item2vec.split import next_event_split
+    from item2vec.data.split import next_event_split
+    from item2vec.evaluation.protocols import evaluate, model_recommender
 
     # planted clusters: every item of a session says which cluster the next one comes from
     data = datasets.synthetic(n_items=400, n_clusters=20, n_sessions=3000, mean_length=8,
@@ -240,7 +240,7 @@ def test_counts_survive_save_and_load(walk_model, tmp_path):
 def test_a_fit_defers_the_counts_to_their_first_use(walks, monkeypatch):
     import threading
 
-    from item2vec import counts as counts_module
+    from item2vec.queries import counts as counts_module
 
     calls = []
     real = counts_module.next_counts
@@ -276,7 +276,7 @@ def test_a_fit_defers_the_counts_to_their_first_use(walks, monkeypatch):
 
 
 def test_a_model_saved_before_any_query_keeps_its_counts(walks, tmp_path):
-    from item2vec.counts import next_counts
+    from item2vec.queries.counts import next_counts
 
     m = Item2Vec(dim=8, window=2, epochs=1, workers=1, progress=False, seed=0)
     m.fit(walks.sessions).save(tmp_path / "m")

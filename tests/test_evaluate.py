@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from item2vec import datasets
-from item2vec import evaluate as ev
+from item2vec.evaluation import protocols as ev
 from item2vec.exceptions import DataError, ParameterError
 
 
@@ -132,7 +132,10 @@ def test_evaluate_seeds_and_tables(synth):
 
 
 def test_facade_re_exports_the_moved_names():
-    from item2vec import baselines, checks, metrics, recommenders, scoring, split
+    from item2vec import checks
+    from item2vec.data import split
+    from item2vec.evaluation import baselines, metrics, recommenders
+    from item2vec.queries import scoring
 
     homes = {split: ["NextEventSplit", "next_event_split", "validation_pool", "validation_split"],
              metrics: ["answer_ranks", "case_metrics", "rank_metrics", "t_interval",

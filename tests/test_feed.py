@@ -31,7 +31,7 @@ def _rows(ctx: np.ndarray, tgt: np.ndarray, neg: np.ndarray) -> list[tuple]:
 
 @pytest.mark.parametrize("window", [1, 3, "session"])
 def test_width_groups_keep_every_unit_and_trim_only_padding(window):
-    from item2vec.feed import width_groups
+    from item2vec.sampling.feed import width_groups
 
     batches = _units_stream(window, 400, 64)
     groups = list(width_groups(iter(batches), window, 64, 4))
@@ -57,8 +57,8 @@ def test_width_groups_keep_every_unit_and_trim_only_padding(window):
 
 def test_width_groups_on_a_hand_made_batch():
     """Window 2: columns are offsets -2, -1, +1, +2; reach 1 units keep the middle two."""
-    from item2vec.feed import width_groups
     from item2vec.sampling import Units
+    from item2vec.sampling.feed import width_groups
 
     ctx = np.array([[-1, 5, 6, -1], [7, 8, -1, -1], [-1, 9, -1, -1], [1, -1, -1, 2]], np.int32)
     u = Units(np.arange(4, dtype=np.int32), ctx, np.zeros((4, 1), np.int32))
@@ -71,7 +71,7 @@ def test_width_groups_on_a_hand_made_batch():
 
 
 def test_prefetcher_hands_the_sources_error_to_the_consumer():
-    from item2vec.feed import Prefetcher
+    from item2vec.sampling.feed import Prefetcher
 
     def source():
         yield 1
@@ -90,7 +90,7 @@ def test_prefetcher_hands_the_sources_error_to_the_consumer():
 def test_prefetcher_close_stops_a_thread_blocked_on_a_full_queue():
     import itertools
 
-    from item2vec.feed import Prefetcher
+    from item2vec.sampling.feed import Prefetcher
 
     feed = Prefetcher(itertools.count(), depth=2)
     assert next(feed) == 0
@@ -101,7 +101,7 @@ def test_prefetcher_close_stops_a_thread_blocked_on_a_full_queue():
 def test_prefetcher_close_ends_the_iteration_of_a_waiting_consumer():
     import threading
 
-    from item2vec.feed import Prefetcher
+    from item2vec.sampling.feed import Prefetcher
 
     def source():
         yield 0
@@ -127,7 +127,7 @@ def test_prefetcher_close_ends_the_iteration_of_a_waiting_consumer():
 
 def test_epoch_groups_are_a_pure_function_of_seed_and_epoch_and_skip_whole_batches():
     from item2vec.config import Config
-    from item2vec.feed import epoch_groups
+    from item2vec.sampling.feed import epoch_groups
 
     data = datasets.synthetic(n_items=50, n_clusters=5, n_sessions=300, mean_length=6, seed=0)
     c = Config(dim=8, window=2, batch_size=32, seed=4)
@@ -155,7 +155,7 @@ def _assert_skip_drops_whole_batches(groups, skipped, skip: int) -> None:
 def test_width_groups_share_each_blocks_first_negatives_and_pad_short_batches():
     """block 4, batches of 8: every unit is kept once, with the negatives of the first unit
     of its block; a short batch is padded with context-less units of target -1."""
-    from item2vec.feed import update_orders, width_groups
+    from item2vec.sampling.feed import update_orders, width_groups
 
     batches = _units_stream(2, 150, 64)
     blocks = list(width_groups(iter(batches), 2, 8, 4, block=4))
@@ -184,8 +184,8 @@ def test_width_groups_share_each_blocks_first_negatives_and_pad_short_batches():
 def test_a_block_takes_its_negatives_from_its_units_draws_in_order():
     """One draw per unit, blocks of 4 sharing 3: block b takes the draws of its units 0-2; a
     short batch's last block (one real unit) goes on with the batch's first draws."""
-    from item2vec.feed import width_groups
     from item2vec.sampling import Units
+    from item2vec.sampling.feed import width_groups
 
     n = 13  # batches of 8: one full, then 5 units padded to 8
     ctx = np.tile(np.array([[1, 2]], np.int32), (n, 1))
@@ -200,9 +200,9 @@ def test_span_groups_stack_batches_of_blocks_and_skip_whole_batches():
     """Batches of batch_size / block blocks, groups of 1, 2, 4, ... batches up to
     GROUP_UNITS targets' worth, the short last batch alone; skip drops whole batches."""
     from item2vec.config import Config
-    from item2vec.feed import GROUP_UNITS, span_groups
     from item2vec.sampling import epoch_units
-    from item2vec.units import pool_size
+    from item2vec.sampling.feed import GROUP_UNITS, span_groups
+    from item2vec.sampling.units import pool_size
 
     data = datasets.synthetic(n_items=50, n_clusters=5, n_sessions=3000, mean_length=6, seed=0)
     c = Config(dim=8, window=2, batch_size=64, seed=4)  # blocks of 8: 8 blocks per batch
@@ -224,8 +224,8 @@ def test_span_groups_stack_batches_of_blocks_and_skip_whole_batches():
 
 def test_spans_feed_in_memory_skipgram_with_blocks_only():
     from item2vec.config import Config
-    from item2vec.corpus import ParquetCorpus
-    from item2vec.feed import uses_spans
+    from item2vec.sampling.corpus import ParquetCorpus
+    from item2vec.sampling.feed import uses_spans
 
     s = datasets.synthetic(n_items=20, n_clusters=2, n_sessions=10, seed=0).sessions
     assert uses_spans(s, Config())

@@ -15,8 +15,6 @@ import pandas as pd
 import pytest
 
 from item2vec import Item2Vec, Sessions, datasets
-from item2vec.checkpoint import Checkpointer
-from item2vec.counts import pair_matrix
 from item2vec.exceptions import (
     ModelFormatError,
     NotFittedError,
@@ -24,7 +22,9 @@ from item2vec.exceptions import (
     TrainingError,
     UnknownItemError,
 )
+from item2vec.queries.counts import pair_matrix
 from item2vec.sampling import log_prior
+from item2vec.training.checkpoint import Checkpointer
 
 CLUSTERS, NEW = 20, set(range(220, 280))
 FAST = dict(dim=16, window=3, epochs=15, batch_size=256, workers=1, progress=False, seed=0)
@@ -194,7 +194,7 @@ def test_updated_model_is_an_ordinary_model_directory(updated, tmp_path):
     assert abs(back.update_state_.forward - updated.update_state_.forward).sum() == 0
     assert back.update_state_.window == updated.update_state_.window
     from item2vec.exceptions import ModelFormatError
-    from item2vec.update_state import state_arrays, state_from_arrays
+    from item2vec.training.update_state import state_arrays, state_from_arrays
 
     arrays = state_arrays(updated.update_state_)
     arrays["forward_window"] = np.array([0])
@@ -208,7 +208,7 @@ def test_updated_model_is_an_ordinary_model_directory(updated, tmp_path):
 def test_a_directory_from_before_updates_loads_and_updates(days, day1_model, tmp_path):
     """What the format held before updates: vectors, biases, vocabulary, neighbour counts."""
     from item2vec import io
-    from item2vec.counts import next_counts
+    from item2vec.queries.counts import next_counts
 
     m, c = day1_model, day1_model.neighbour_counts_
     counts = {"neighbour_indptr": c.indptr, "neighbour_indices": c.indices,
@@ -230,7 +230,7 @@ def test_a_directory_from_before_updates_loads_and_updates(days, day1_model, tmp
 
 
 def test_parquet_corpus_update_matches_the_in_memory_one(days, day1_model, updated, tmp_path):
-    from item2vec.corpus import ParquetCorpus
+    from item2vec.sampling.corpus import ParquetCorpus
 
     rows = [(s, i) for s, items in enumerate(days[3]) for i in items]
     path = tmp_path / "day2.parquet"
@@ -306,8 +306,8 @@ def test_separate_output_table_is_kept(days, tmp_path):
 def test_row_rates_of_zero_freeze_rows_exactly_in_the_step():
     import tensorflow as tf
 
-    from item2vec.model import Item2VecModel
-    from item2vec.step import bind_step
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.step import bind_step
 
     rng = np.random.default_rng(0)
     model = Item2VecModel(20, 4, seed=3)

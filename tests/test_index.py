@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from item2vec.datasets import vector_clusters
+from item2vec.data.datasets import vector_clusters
 from item2vec.exceptions import ModelFormatError, ParameterError
-from item2vec.index import EXACT_FILTER_FRACTION, ItemIndex
+from item2vec.queries.index import EXACT_FILTER_FRACTION, ItemIndex
 
 
 def clustered(n: int, dim: int = 32, n_clusters: int = 50, spread: float = 0.5, seed: int = 0):

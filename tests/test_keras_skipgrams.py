@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sampling_helpers import FAST, tv
 
 from item2vec.exceptions import DataError, ParameterError
-from item2vec.keras_skipgrams import skipgrams
+from item2vec.sampling.keras_skipgrams import skipgrams
 
 
 def keras_positives(sequence, window_size):

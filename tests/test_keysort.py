@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import item2vec.keras_skipgrams as keras_skipgrams
-import item2vec.windows as windows
-from item2vec.data import Sessions, Vocabulary
-from item2vec.keysort import PARALLEL_FROM, run_parts, sort_keys
+import item2vec.sampling.keras_skipgrams as keras_skipgrams
+import item2vec.sampling.windows as windows
+from item2vec.data.sessions import Sessions, Vocabulary
 from item2vec.sampling import skipgram_couples, skipgrams
+from item2vec.sampling.keysort import PARALLEL_FROM, run_parts, sort_keys
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, PARALLEL_FROM - 1, PARALLEL_FROM, PARALLEL_FROM + 3])

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from item2vec import launch
+from item2vec.distributed import launch
+from item2vec.distributed.launch import free_ports, launch_local
 from item2vec.exceptions import ParameterError
-from item2vec.launch import free_ports, launch_local
 
 
 def test_free_ports_are_distinct():
@@ -57,8 +57,8 @@ def test_python_m_distributed_delegates_to_its_command_line():
 def test_worker_parser_takes_the_shared_options():
     from item2vec.checks import SHARD_MODES
     from item2vec.distributed import AGGREGATIONS
-    from item2vec.distributed_cli import worker_parser
-    from item2vec.options import hyperparameters
+    from item2vec.distributed.cli import worker_parser
+    from item2vec.flags import hyperparameters
 
     args = worker_parser().parse_args(
         ["log.parquet", "--session-col", "s", "--item-col", "i", "--out", "m", "--window",
@@ -73,7 +73,7 @@ def test_worker_parser_takes_the_shared_options():
 
 
 def test_tf_config_is_what_cluster_from_env_reads():
-    from item2vec.cluster import cluster_from_env, tf_config
+    from item2vec.distributed.cluster import cluster_from_env, tf_config
 
     spec = cluster_from_env({"TF_CONFIG": tf_config(["a:1", "b:2", "c:3"], 2)})
     assert (spec.task_index, spec.n_workers, spec.workers) == (2, 3, ("a:1", "b:2", "c:3"))
@@ -130,8 +130,8 @@ def test_an_error_a_restart_would_repeat_is_not_restarted(tmp_path, monkeypatch,
 
 
 def test_the_command_lines_take_the_checkpoint_and_restart_options():
-    from item2vec.distributed_cli import launch_parser, worker_parser
-    from item2vec.watchdog import DEFAULT_COLLECTIVE_TIMEOUT
+    from item2vec.distributed.cli import launch_parser, worker_parser
+    from item2vec.distributed.watchdog import DEFAULT_COLLECTIVE_TIMEOUT
 
     assert launch_parser().parse_args(["--workers", "2", "--restarts", "3"]).restarts == 3
     args = worker_parser().parse_args(["log", "--session-col", "s", "--item-col", "i", "--out",

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from item2vec.exceptions import DataError, ParameterError
-from item2vec.metrics import (
+from item2vec.evaluation.metrics import (
     answer_ranks,
     bootstrap_interval,
     case_metrics,
@@ -18,6 +17,7 @@ from item2vec.metrics import (
     t_interval,
     t_quantile,
 )
+from item2vec.exceptions import DataError, ParameterError
 
 # ----------------------------------------------------------------------------- metrics
 RANKED = np.array([[5, 1, 2], [1, 2, 5], [1, 2, 3]])

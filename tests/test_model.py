@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from item2vec.model import (
+from item2vec.sampling.units import pool_order
+from item2vec.training.model import (
     Item2VecModel,
     span_context_mask,
     span_loss_and_grads,
     unit_loss_and_grads,
 )
-from item2vec.units import pool_order
 
 N, D = 7, 4
 

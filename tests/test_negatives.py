@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sampling_helpers import FAST, tv
 
 from item2vec.exceptions import ParameterError
-from item2vec.negatives import NegativeSampler, alias_table, keep_probability, log_prior
+from item2vec.sampling.negatives import NegativeSampler, alias_table, keep_probability, log_prior
 
 
 # --------------------------------------------------------------------------- negatives

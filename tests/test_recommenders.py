@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import corpus
 
-from item2vec.baselines import popularity
-from item2vec.evaluate import evaluate
+from item2vec.evaluation.baselines import popularity
+from item2vec.evaluation.protocols import evaluate
+from item2vec.evaluation.recommenders import gensim_recommender, model_recommender
 from item2vec.exceptions import ParameterError
-from item2vec.recommenders import gensim_recommender, model_recommender
-from item2vec.scoring import vector_recommender
+from item2vec.queries.scoring import vector_recommender
 
 
 # ----------------------------------------------------------------------------- vectors

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import item2vec
-from item2vec import keras_skipgrams, negatives, sampling, streaming, units, windows
+from item2vec import sampling
+from item2vec.sampling import keras_skipgrams, negatives, streaming, units, windows
 
 HOMES = (keras_skipgrams, negatives, streaming, units, windows)
 

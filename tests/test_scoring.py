@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from item2vec.exceptions import ParameterError
-from item2vec.scoring import (
+from item2vec.queries.scoring import (
     PRIOR_EVENTS,
     RECENCY,
     check_histories,

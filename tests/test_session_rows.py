@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from item2vec.exceptions import DataError
-from item2vec.session_rows import (
+from item2vec.data.session_rows import (
     DROPPED,
     Block,
     ItemCoder,
@@ -17,7 +16,8 @@ from item2vec.session_rows import (
     grow,
     order_and_collapse,
 )
-from item2vec.vocabulary import Vocabulary
+from item2vec.data.vocabulary import Vocabulary
+from item2vec.exceptions import DataError
 
 
 def rows(keys: list[str], items: list[int]) -> Rows:

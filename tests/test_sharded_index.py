@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from item2vec.datasets import vector_clusters
+from item2vec.data.datasets import vector_clusters
 from item2vec.exceptions import ModelFormatError, ParameterError
-from item2vec.index import ItemIndex
-from item2vec.sharded_index import ShardedIndex
+from item2vec.queries.index import ItemIndex
+from item2vec.queries.sharded_index import ShardedIndex
 
 
 def clustered(n: int, dim: int = 32, n_clusters: int = 50, spread: float = 0.5, seed: int = 0):

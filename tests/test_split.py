@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import corpus
 
+from item2vec.data.split import NextEventSplit, next_event_split, validation_pool, validation_split
 from item2vec.exceptions import DataError, ParameterError
-from item2vec.split import NextEventSplit, next_event_split, validation_pool, validation_split
 
 
 # ----------------------------------------------------------------------------- split
@@ -161,8 +161,8 @@ def test_history_validation_split_keeps_the_protocol():
 
 
 def test_history_protocol_leaves_out_answers_in_the_history():
-    from item2vec.baselines import popularity
-    from item2vec.evaluate import evaluate
+    from item2vec.evaluation.baselines import popularity
+    from item2vec.evaluation.protocols import evaluate
 
     # sessions 0 and 2 end with an item already in their history
     s = corpus([[0, 1, 0], [2, 3, 4], [5, 6, 5], [1, 2, 3, 4]])

@@ -16,7 +16,7 @@ def planted():
 
 
 def test_models_of_one_shape_share_the_compiled_step_and_keep_their_own_weights(planted):
-    from item2vec.step import _STEPS, _STEPS_KEPT
+    from item2vec.training.step import _STEPS, _STEPS_KEPT
 
     first = Item2Vec(**{**FAST, "epochs": 1, "workers": 1}).fit(planted.sessions)
     before = first.model_.E.numpy().copy()
@@ -35,9 +35,9 @@ def test_an_empty_group_changes_nothing_and_a_group_equals_its_batches(optimizer
     """A group of G batches in one call trains exactly as G calls of one batch each."""
     import tensorflow as tf
 
-    from item2vec.model import Item2VecModel
-    from item2vec.step import bind_step
-    from item2vec.updates import new_accumulators
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.step import bind_step
+    from item2vec.training.updates import new_accumulators
 
     rng = np.random.default_rng(0)
     ctx = rng.integers(-1, 20, (3, 8, 4)).astype(np.int32)
@@ -66,7 +66,7 @@ def test_an_empty_group_changes_nothing_and_a_group_equals_its_batches(optimizer
 
 
 def test_update_orders_by_hand():
-    from item2vec.feed import update_orders
+    from item2vec.sampling.feed import update_orders
 
     ctx = np.array([[[-1, 2], [0, 2]]], np.int32)  # G=1, U=2, C=2; -1 pads (row 0)
     tgt = np.array([[1, 0]], np.int32)
@@ -83,7 +83,7 @@ def test_update_orders_by_hand():
 
 @pytest.mark.parametrize("top", [50, 1 << 30], ids=["uint32 keys", "uint64 keys"])
 def test_sorted_rows_is_a_stable_sort_per_batch(top):
-    from item2vec.feed import _sorted_rows
+    from item2vec.sampling.feed import _sorted_rows
 
     rows = np.random.default_rng(0).integers(0, top, (3, 5000)).astype(np.int32)
     rows[:, :10] = rows[:, 10:20]  # ties
@@ -95,9 +95,9 @@ def test_sorted_rows_is_a_stable_sort_per_batch(top):
 def test_the_sorted_dense_update_equals_the_unsorted_one():
     import tensorflow as tf
 
-    from item2vec.feed import update_orders
-    from item2vec.model import Item2VecModel
-    from item2vec.step import bind_step
+    from item2vec.sampling.feed import update_orders
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.step import bind_step
 
     rng = np.random.default_rng(1)
     ctx = rng.integers(-1, 30, (4, 64, 6)).astype(np.int32)
@@ -121,8 +121,8 @@ def test_the_sorted_dense_update_equals_the_unsorted_one():
 
 def test_the_trainer_sorts_rows_only_for_dense_sgd_on_the_cpu(planted):
     from item2vec.config import Config
-    from item2vec.model import Item2VecModel
-    from item2vec.train import Trainer
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.train import Trainer
 
     def trainer(**kw):
         config = Config(**{"dim": 8, "epochs": 1, "batch_size": 64, "workers": 1, **kw})
@@ -154,10 +154,10 @@ def test_a_span_group_trains_as_its_batches_and_counts_its_couples(mode):
     the context mask's."""
     import tensorflow as tf
 
-    from item2vec.feed import update_orders
-    from item2vec.model import Item2VecModel, span_context_mask
-    from item2vec.step import bind_step
-    from item2vec.updates import new_accumulators
+    from item2vec.sampling.feed import update_orders
+    from item2vec.training.model import Item2VecModel, span_context_mask
+    from item2vec.training.step import bind_step
+    from item2vec.training.updates import new_accumulators
 
     group = _span_group(np.random.default_rng(0))
     lr = tf.constant([0.1, 0.05, 0.02], tf.float32)

@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 from sampling_helpers import FAST, corpus, positives, session_lists
 
 from item2vec.exceptions import DataError, ParameterError
-from item2vec.streaming import UnitSource, check_stream, epoch_units, stream_couples, stream_units
-from item2vec.windows import skipgram_couples, window_units
+from item2vec.sampling.streaming import (
+    UnitSource,
+    check_stream,
+    epoch_units,
+    stream_couples,
+    stream_units,
+)
+from item2vec.sampling.windows import skipgram_couples, window_units
 
 S = corpus([[0, 1, 2], [2, 3]])
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from item2vec import Item2Vec, Sessions, datasets
-from item2vec.evaluate import evaluate, model_recommender, next_event_split
+from item2vec.evaluation.protocols import evaluate, model_recommender, next_event_split
 from item2vec.exceptions import NotFittedError, ParameterError, TrainingError, UnknownItemError
 
 FAST = dict(dim=16, window=3, epochs=4, batch_size=256, progress=False, seed=0)
@@ -198,8 +198,8 @@ def test_allowed_and_exclude_filters(fitted):
 
 
 def test_neighbour_monitor_matches_similar_and_respects_its_interval(fitted):
-    from item2vec.monitor import NeighbourMonitor
-    from item2vec.state import TrainState
+    from item2vec.training.monitor import NeighbourMonitor
+    from item2vec.training.state import TrainState
 
     items = list(fitted.vocabulary_.ids[:3])
     lines: list[str] = []
@@ -237,9 +237,9 @@ def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple
     import tensorflow as tf
 
     from item2vec.config import Config
-    from item2vec.model import Item2VecModel, span_context_mask
     from item2vec.sampling import stream_spans
-    from item2vec.train import Trainer
+    from item2vec.training.model import Item2VecModel, span_context_mask
+    from item2vec.training.train import Trainer
 
     config = Config(dim=8, epochs=6, batch_size=64, workers=2, window=2, seed=3)
     trainer = Trainer(Item2VecModel(len(planted.sessions.vocabulary), 8), planted.sessions,
@@ -271,7 +271,7 @@ def test_workers_run_across_epoch_ends_yet_epochs_end_in_order_with_every_couple
 
 
 def test_a_sampler_error_during_fit_is_raised_by_fit(planted, monkeypatch):
-    from item2vec.train import Trainer
+    from item2vec.training.train import Trainer
 
     groups = Trainer.groups
 
@@ -288,8 +288,8 @@ def test_a_sampler_error_during_fit_is_raised_by_fit(planted, monkeypatch):
 
 def test_an_error_in_a_worker_thread_stops_training_and_is_raised(planted):
     from item2vec.config import Config
-    from item2vec.model import Item2VecModel
-    from item2vec.train import Trainer
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.train import Trainer
 
     config = Config(dim=8, epochs=1, batch_size=64, workers=2)
     trainer = Trainer(Item2VecModel(len(planted.sessions.vocabulary), 8), planted.sessions,
@@ -310,8 +310,8 @@ def test_an_error_in_a_worker_thread_stops_training_and_is_raised(planted):
 
 def test_learning_rate_decays_by_units_to_the_floor(planted):
     from item2vec.config import Config
-    from item2vec.model import Item2VecModel
-    from item2vec.train import Trainer, expected_units_per_epoch
+    from item2vec.training.model import Item2VecModel
+    from item2vec.training.train import Trainer, expected_units_per_epoch
 
     c = Config(dim=8, epochs=3, learning_rate=0.1, min_learning_rate=0.01)
     t = Trainer(Item2VecModel(len(planted.sessions.vocabulary), 8), planted.sessions, c)
@@ -323,7 +323,7 @@ def test_learning_rate_decays_by_units_to_the_floor(planted):
 
 
 def test_configure_threads_leaves_a_users_setting_alone(monkeypatch):
-    from item2vec.train import configure_threads
+    from item2vec.training.train import configure_threads
 
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
     assert configure_threads() is False
@@ -337,8 +337,8 @@ def test_reported_loss_estimates_the_full_loss(planted):
     """The history's loss comes from 512 units per batch; it must match the exact mean."""
     import tensorflow as tf
 
-    from item2vec.model import unit_loss_and_grads
     from item2vec.sampling import window_units
+    from item2vec.training.model import unit_loss_and_grads
 
     model = Item2Vec(**{**FAST, "epochs": 1, "batch_size": 4096, "workers": 1})
     model.fit(planted.sessions)
@@ -421,8 +421,9 @@ def test_log_prob_of_a_history_is_the_recency_mixture(fitted):
 
 
 def test_the_loops_pieces_are_importable_from_train_and_their_homes():
-    """``item2vec.train`` re-exports the names it used to define (estimator, benchmarks)."""
-    from item2vec import checkpoint, monitor, sampling, state, train
+    """``item2vec.training.train`` re-exports the names it used to define (estimator, benchmarks)."""
+    from item2vec import sampling
+    from item2vec.training import checkpoint, monitor, state, train
 
     assert train.Checkpointer is checkpoint.Checkpointer
     assert train.NeighbourMonitor is monitor.NeighbourMonitor

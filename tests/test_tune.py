@@ -1,4 +1,4 @@
-"""Tests of the successive-halving search (``item2vec.tune``).
+"""Tests of the successive-halving search (``item2vec.tuning.search``).
 
 The halving logic runs with a fake trainer whose validation score is known in advance (it
 answers a planted share of the validation cases), so these tests take milliseconds; a few
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from item2vec import Sessions, datasets
-from item2vec import evaluate as ev
-from item2vec import tune as tune_mod
+from item2vec.evaluation import protocols as ev
 from item2vec.exceptions import DataError, ParameterError
-from item2vec.tune import TuneResult, rung_epochs, tune
+from item2vec.tuning import search as tune_mod
+from item2vec.tuning.search import TuneResult, rung_epochs, tune
 
 N_TEST = N_VALID = 50
 HUGE = 1e9  # a budget that never binds: the tests below never depend on the clock
@@ -605,7 +605,7 @@ def test_cli_tune_prints_and_writes_the_guard(synth, tmp_path, capsys):
 
     import pandas as pd
 
-    from item2vec.cli import main
+    from item2vec.cli.main import main
 
     rows = [(f"s{i}", f"item{it}") for i, items in enumerate(synth.sessions.to_lists())
             for it in items]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from item2vec.units import Couples, Units, rebatch
+from item2vec.sampling.units import Couples, Units, rebatch
 
 
 def units(events: np.ndarray) -> Units:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from item2vec.updates import (
+from item2vec.training.updates import (
     ACCUMULATOR_INITIAL,
     LinearDecay,
     accumulator_arrays,

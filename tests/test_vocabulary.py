@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from item2vec import DataError, ParameterError, Sessions, UnknownItemError, Vocabulary
-from item2vec.data import Vocabulary as DataVocabulary
-from item2vec.vocabulary import Vocabulary as HomeVocabulary
+from item2vec.data.sessions import Vocabulary as DataVocabulary
+from item2vec.data.vocabulary import Vocabulary as HomeVocabulary
 
 
 def test_vocabulary_is_importable_from_its_old_home():

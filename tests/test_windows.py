@@ -10,13 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sampling_helpers import FAST, brute_pairs, corpus, positives, session_lists, tv
 
-from item2vec.data import Sessions
+from item2vec.data.sessions import Sessions
+from item2vec.data.vocabulary import Vocabulary
 from item2vec.exceptions import DataError, ParameterError
-from item2vec.negatives import NegativeSampler, keep_probability
-from item2vec.streaming import stream_couples, stream_spans, stream_units
-from item2vec.units import pool_size
-from item2vec.vocabulary import Vocabulary
-from item2vec.windows import (
+from item2vec.sampling.negatives import NegativeSampler, keep_probability
+from item2vec.sampling.streaming import stream_couples, stream_spans, stream_units
+from item2vec.sampling.units import pool_size
+from item2vec.sampling.windows import (
     DEFAULT_MAX_CONTEXTS,
     WindowPlan,
     chunk_couples,
@@ -212,7 +212,7 @@ def test_vocabulary_too_small_for_negatives():
 
 
 def test_whole_corpus_is_built_in_pieces(monkeypatch):
-    import item2vec.windows as windows
+    import item2vec.sampling.windows as windows
 
     rng = np.random.default_rng(5)
     lists = [rng.integers(0, 10, size=rng.integers(1, 9)).tolist() for _ in range(60)]
@@ -228,7 +228,7 @@ def test_whole_corpus_is_built_in_pieces(monkeypatch):
 
 
 def test_large_permutation_by_sorting_is_a_permutation(monkeypatch):
-    import item2vec.windows as windows
+    import item2vec.sampling.windows as windows
 
     monkeypatch.setattr(windows, "_SORTED_PERMUTATION_FROM", 1000)
     n = 100_003  # the sort-based path
@@ -279,7 +279,7 @@ def test_a_chunk_gives_the_windows_of_its_sessions(lists, window, seed):
 
 @pytest.mark.parametrize("margin", [12, 64])  # the packed sort, then the permutation fallback
 def test_couples_shuffle_paths_give_the_same_couples(monkeypatch, margin):
-    import item2vec.windows as windows
+    import item2vec.sampling.windows as windows
 
     monkeypatch.setattr(windows, "_TIE_MARGIN", margin)
     rng = np.random.default_rng(7)

@@ -1,0 +1,144 @@
+"""Trained models as recommenders: item2vec's :class:`~item2vec.Item2Vec` and gensim's peer.
+
+Each adapter turns a model into a :data:`~item2vec.queries.scoring.Recommender` over the rows of a
+training corpus, ranking by one of the scores of :mod:`item2vec.queries.scoring`; the ``ranking``
+argument names it (the estimator's ``score``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..checks import check_int
+from ..data.sessions import Sessions
+from ..exceptions import DataError, ParameterError
+from ..queries.scoring import Recommender, check_score, score_biases, vector_recommender
+from ..sampling import log_prior
+from .baselines import popular_order
+
+__all__ = [
+    "GENSIM_SCORES",
+    "model_recommender",
+    "gensim_recommender",
+    "gensim_model_recommender",
+]
+
+GENSIM_SCORES = ("cosine", "log_prob")
+"""The scores of :data:`~item2vec.checks.SCORES` a gensim model can rank by (no biases)."""
+
+
+def model_recommender(model: Any, train: Sessions, ranking: str = "blend") -> Recommender:
+    """A fitted :class:`~item2vec.Item2Vec` as a recommender over ``train``'s rows.
+
+    ``ranking``: ``"cosine"`` (what :meth:`~item2vec.Item2Vec.similar` returns),
+    ``"logit"`` (``E[q] . E[t] + b[t]``, the trained score), ``"log_prob"`` (the logit
+    plus :func:`item2vec.sampling.log_prior`, an estimate of ``log P(t | q)``) or ``"blend"``
+    (the model's neighbour counts smoothed by that distribution); as
+    ``Item2Vec.recommend(..., score=...)`` ranks. Queries may be histories (``(n, N)``, see
+    :mod:`item2vec.queries.scoring`). Rows the model does not know (unseen in ``train``, or dropped by
+    ``min_count``) get no candidates and are never recommended.
+    """
+    check_score(ranking, name="ranking")
+    n = len(train.vocabulary)
+    vectors = model.item_vectors_
+    biases = score_biases(model.item_biases_, model.item_log_prior_, ranking)
+    counts = model.neighbour_counts_ if ranking == "blend" else None
+    if ranking == "blend" and counts is None:
+        raise ParameterError("ranking='blend' needs a model fitted on Sessions (neighbour counts)")
+    if model.vocabulary_ is not train.vocabulary:  # min_count, or a model saved elsewhere
+        rows = train.vocabulary.encode(model.vocabulary_.ids.tolist(), missing="ignore")
+        mine = rows >= 0
+        vectors = _scatter(vectors[mine], rows[mine], n)
+        biases = None if biases is None else _scatter(biases[mine], rows[mine], n)
+        if counts is not None:  # the same rows, in train's numbering: S C S^T
+            pick = sp.csr_matrix(
+                (np.ones(mine.sum()), (rows[mine], np.flatnonzero(mine))),
+                shape=(n, len(mine)),
+            )
+            counts = (pick @ counts @ pick.T).tocsr()
+    known = train.vocabulary.counts > 0  # rows left at zero are unknown too
+    return vector_recommender(vectors, biases=biases, known=known, counts=counts)
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """``values`` placed at ``rows`` of an ``n``-row array of zeros."""
+    out = np.zeros((n, *values.shape[1:]), values.dtype)
+    out[rows] = values
+    return out
+
+
+def gensim_recommender(
+    train: Sessions,
+    *,
+    dim: int = 64,
+    window: int = 5,
+    negatives: int = 5,
+    ns_exponent: float = 0.75,
+    sample: float = 1e-3,
+    epochs: int = 5,
+    min_count: int = 1,
+    workers: int = 2,
+    seed: int = 0,
+    sg: int = 1,
+    ranking: str = "cosine",
+) -> tuple[Recommender, Any]:
+    """Train gensim ``Word2Vec(sg=1, hs=0, ...)`` on ``train``; recommend cosine neighbours.
+
+    Items are the strings of their row numbers. Items gensim dropped (``min_count``) are
+    never returned; short lists (and queries gensim does not know) are backfilled with
+    popularity over the known items. ``ranking="log_prob"`` ranks by gensim's own trained
+    score, ``wv[q] . syn1neg[t]``, plus :func:`item2vec.sampling.log_prior` (the ranking
+    item2vec's ``"log_prob"`` uses, with gensim's separate output table and no bias).
+    Returns ``(recommender, model)``.
+    """
+    check_score(ranking, GENSIM_SCORES, "ranking")
+    try:
+        from gensim.models import Word2Vec
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("gensim is not installed: pip install 'item2vec[bench]'") from e
+    sizes = dict(dim=dim, window=window, epochs=epochs, min_count=min_count, workers=workers)
+    for name, val in sizes.items():
+        check_int(name, val, 1)
+    check_int("negatives", negatives, 0)
+    words = train.items.astype(str).tolist()
+    o = train.offsets.tolist()
+    sentences = [words[o[i] : o[i + 1]] for i in range(len(train)) if o[i + 1] > o[i]]
+    if not sentences:
+        raise DataError("the training corpus is empty: no sessions to train gensim on")
+    model = Word2Vec(
+        sentences=sentences,
+        vector_size=dim,
+        window=window,
+        negative=negatives,
+        hs=0,
+        ns_exponent=ns_exponent,
+        sample=sample,
+        epochs=epochs,
+        min_count=min_count,
+        workers=workers,
+        seed=seed,
+        sg=sg,
+    )
+    return gensim_model_recommender(model, train, ranking), model
+
+
+def gensim_model_recommender(model: Any, train: Sessions, ranking: str = "cosine") -> Recommender:
+    """A gensim ``Word2Vec`` trained on ``train`` (items named by their row numbers, as
+    :func:`gensim_recommender` does) as a recommender; ``ranking`` as there."""
+    check_score(ranking, GENSIM_SCORES, "ranking")
+    rows = np.asarray([int(w) for w in model.wv.index_to_key], dtype=np.int64)
+    vectors = np.zeros((len(train.vocabulary), model.wv.vector_size), np.float32)
+    vectors[rows] = model.wv.vectors
+    known = np.zeros(len(vectors), dtype=bool)
+    known[rows] = True
+    pop = popular_order(train)
+    if ranking == "cosine":
+        return vector_recommender(vectors, known=known, fallback=pop[known[pop]])
+    out = np.zeros_like(vectors)
+    out[rows] = model.syn1neg
+    prior = log_prior(train.vocabulary.counts, model.ns_exponent, model.sample)
+    return vector_recommender(vectors, biases=prior, targets=out, known=known,
+                              fallback=pop[known[pop]])  # fmt: skip
