@@ -1,6 +1,7 @@
 """Benchmarks run TensorFlow as the CLI does: one thread per op, the trainer's workers being
-the parallelism (see :func:`item2vec.training.train.configure_threads`). ``ITEM2VEC_BENCH_TF_THREADS=
-default`` keeps TensorFlow's own threading instead, to measure what that costs."""
+the parallelism (see :func:`item2vec.training.train.configure_threads`).
+``ITEM2VEC_BENCH_TF_THREADS=default`` keeps TensorFlow's own threading instead, to measure
+what that costs."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ next-event protocol with 2,000 held-out customers per split.
 1. :func:`item2vec.tuning.search.tune` searches item2vec's settings for ``ITEM2VEC_BENCH_BUDGET``
    seconds (default 900) on a validation split carved out of the seed-0 training corpus
    (disjoint from the seed-0 test customers).
-   Trials answer queries with ``ranking="log_prob"`` (the trained logit plus the log prior
+   Trials answer queries with ``score="log_prob"`` (the trained logit plus the log prior
    of the sampler, as ``Item2Vec.recommend(..., score="log_prob")``).
 2. The same search, with the same budget, validation split and successive halving, tunes
    gensim ``Word2Vec`` (:func:`item2vec.tuning.search.gensim_trainer`) over the same space
@@ -73,9 +73,9 @@ def _item2vec(params):
     return make
 
 
-def _gensim(params, ranking="cosine"):
+def _gensim(params, score="cosine"):
     def make(train, seed):
-        return {"": gensim_recommender(train, **params, seed=seed, ranking=ranking)[0]}
+        return {"": gensim_recommender(train, **params, seed=seed, score=score)[0]}
 
     return make
 
@@ -88,7 +88,7 @@ def test_quality_tuned(benchmark):
     print("\n" + ours.summary())
     theirs = tune(sessions, trainer=gensim_trainer, space=GENSIM_SPACE, **common)
     print("\n" + theirs.summary())
-    log_prob_trainer = functools.partial(gensim_trainer, ranking="log_prob")
+    log_prob_trainer = functools.partial(gensim_trainer, score="log_prob")
     theirs_lp = tune(sessions, trainer=log_prob_trainer, space=GENSIM_SPACE, **common)
     print("\n" + theirs_lp.summary())
     tuning_seconds = time.perf_counter() - t0
@@ -144,7 +144,7 @@ def test_quality_tuned(benchmark):
         "seeds": list(SEEDS),
         "tuning_seconds": tuning_seconds,
         "item2vec_best": ours.best_params,
-        "item2vec_ranking": ours.ranking,
+        "item2vec_ranking": ours.score,
         "item2vec_best_validation": ours.best_validation,
         "item2vec_trials": len(ours.trials),
         "gensim_best": theirs.best_params,

@@ -1,9 +1,10 @@
 """The input boundary of the vector searches: matrices, unit rows and sets of row numbers.
 
-Shared by :class:`~item2vec.queries.index.ItemIndex`, :class:`~item2vec.queries.sharded_index.ShardedIndex`
-and the numpy recommenders of :mod:`item2vec.queries.scoring`, so that they accept and refuse the
-same inputs with the same messages; :func:`check_rows` is also the row check of every ranking
-function of the evaluation.
+Shared by :class:`~item2vec.queries.index.ItemIndex`,
+:class:`~item2vec.queries.sharded_index.ShardedIndex` and the numpy recommenders of
+:mod:`item2vec.queries.scoring`, so that they accept and refuse the same inputs with the same
+messages; :func:`check_rows` is also the row check of every ranking function of the
+evaluation.
 """
 
 from __future__ import annotations

@@ -139,20 +139,35 @@ def test_evaluate_prints_one_table_and_writes_json(log_csv, tmp_path, capsys):
     assert diff == pytest.approx(table["popularity"]["HR@10"] - table["item2vec"]["HR@10"])
 
 
-@pytest.mark.parametrize("ranking", ["log_prob", "cosine"])
-def test_evaluate_a_saved_model(log_csv, model_dir, capsys, ranking):
+@pytest.mark.parametrize("score", ["log_prob", "cosine"])
+def test_evaluate_a_saved_model(log_csv, model_dir, capsys, score):
     rc = main(["evaluate", str(log_csv), "--session-col", "basket", "--item-col", "product",
                "--model", str(model_dir), "--n-test", "100", "--no-gensim",
-               "--ranking", ranking])  # fmt: skip
+               "--score", score])  # fmt: skip
     assert rc == 0
     captured = capsys.readouterr()
     assert f"item2vec ({model_dir})" in captured.out and "optimistic" in captured.err
 
 
-def test_evaluate_rejects_an_unknown_ranking(log_csv, capsys):
+def test_evaluate_rejects_an_unknown_score(log_csv, capsys):
     with pytest.raises(SystemExit):
-        main(["evaluate", str(log_csv), "--ranking", "dot"])
+        main(["evaluate", str(log_csv), "--score", "dot"])
     assert "invalid choice: 'dot'" in capsys.readouterr().err
+
+
+def test_ranking_is_a_deprecated_alias_of_score(log_csv, model_dir, tmp_path, capsys):
+    common = ["evaluate", str(log_csv), "--session-col", "basket", "--item-col", "product",
+              "--model", str(model_dir), "--n-test", "100", "--no-gensim"]  # fmt: skip
+    assert main([*common, "--score", "cosine", "--json", str(tmp_path / "new.json")]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert main([*common, "--ranking", "cosine", "--json", str(tmp_path / "old.json")]) == 0
+    assert "note: --ranking is deprecated: use --score" in capsys.readouterr().err
+    new, old = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("new", "old"))
+    assert old == new
+    for command in (common, ["tune", *common[1:6]]):
+        assert main([*command, "--score", "cosine", "--ranking", "log_prob"]) == 2
+        err = capsys.readouterr().err
+        assert "got both --score cosine and --ranking log_prob" in err, err
 
 
 def test_recommend_log_prob_matches_the_api(model_dir, capsys):
@@ -206,6 +221,7 @@ def test_tune_reports_trials_best_settings_and_test_scores(log_csv, tmp_path, ca
     result = json.loads(out.read_text())
     assert result["best_params"]["window"] in (1, 2) and result["best_params"]["dim"] == 8
     assert len(result["trials"]) >= 2 and result["test_metrics"]["n_cases"] == 60
+    assert result["score"] == "blend"
 
 
 def test_tune_empty_space_dimension_is_named(log_csv, capsys):
@@ -241,7 +257,8 @@ def test_choices_are_the_lists_of_checks():
     assert choices("train", "mode") == MODES and choices("train", "optimizer") == OPTIMIZERS
     assert choices("train", "kind") == RETAIL_KINDS
     assert choices("export", "format") == EXPORT_FORMATS
-    assert choices("evaluate", "ranking") == SCORES and choices("tune", "ranking") == SCORES
+    assert choices("evaluate", "score") == SCORES and choices("tune", "score") == SCORES
+    assert choices("evaluate", "ranking") == SCORES  # the deprecated former name of --score
     assert choices("recommend", "score") == SCORES  # what recommend accepts
 
 

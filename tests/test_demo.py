@@ -1,5 +1,6 @@
-"""The demo (``item2vec.cli.demo.run_demo``, quick settings), its figures (``item2vec.cli.plots``) and
-the progress bar's per-epoch lines (``item2vec.training.monitor.progress_bar``)."""
+"""The demo (``item2vec.cli.demo.run_demo``, quick settings), its figures
+(``item2vec.cli.plots``) and the progress bar's per-epoch lines
+(``item2vec.training.monitor.progress_bar``)."""
 
 from __future__ import annotations
 

@@ -141,14 +141,31 @@ def test_facade_re_exports_the_moved_names():
              metrics: ["answer_ranks", "case_metrics", "rank_metrics", "t_interval",
                        "bootstrap_interval"],
              baselines: ["popularity", "transitions", "cooccurrence", "BASELINES"],
-             scoring: ["Recommender", "vector_recommender"],
+             scoring: ["Recommender", "vector_recommender", "check_score"],
              recommenders: ["model_recommender", "gensim_recommender",
                             "gensim_model_recommender"]}  # fmt: skip
     for module, names in homes.items():
         for name in names:
             assert getattr(ev, name) is getattr(module, name) and name in ev.__all__
-    assert ev.RANKINGS is checks.SCORES
-    assert ev.check_ranking("logit") == "logit"
-    with pytest.raises(ParameterError, match=r"ranking must be one of 'cosine', 'log_prob', "
+    assert ev.SCORES is checks.SCORES and "SCORES" in ev.__all__
+    assert ev.check_score("logit") == "logit"
+    with pytest.raises(ParameterError, match=r"score must be one of 'cosine', 'log_prob', "
                        r"got 'logit'"):  # fmt: skip
+        ev.check_score("logit", ("cosine", "log_prob"))
+
+
+def test_the_former_names_of_scores_are_deprecated_aliases():
+    from item2vec import checks
+
+    with pytest.warns(DeprecationWarning, match="RANKINGS is deprecated: use SCORES"):
+        assert ev.RANKINGS is checks.SCORES
+    with pytest.warns(DeprecationWarning, match="check_ranking is deprecated: use check_score"):
+        assert ev.check_ranking("logit") == "logit"
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(
+            ParameterError, match=r"ranking must be one of 'cosine', 'log_prob', got 'logit'"
+        ),
+    ):
         ev.check_ranking("logit", ("cosine", "log_prob"))
+    assert "RANKINGS" not in ev.__all__ and "check_ranking" not in ev.__all__

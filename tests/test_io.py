@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from item2vec import Vocabulary
-from item2vec import io as i2v_io
 from item2vec.exceptions import ModelFormatError, ParameterError
 from item2vec.io import (
     LoadedModel,
@@ -24,6 +23,7 @@ from item2vec.io import (
     load_model,
     save_model,
 )
+from item2vec.io import save as io_save
 
 N, DIM = 7, 5
 FILES = ["meta.json", "vectors.npy", "biases.npy", "vocabulary.parquet"]
@@ -167,7 +167,7 @@ def test_failure_between_writes_keeps_previous_model(
         if name == fail_after:
             raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(i2v_io, "_after_file_written", boom)
+    monkeypatch.setattr(io_save, "_after_file_written", boom)
     with pytest.raises(RuntimeError, match="injected"):
         save_model(saved, **make_parts(INT_IDS, seed=1))
     assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
@@ -185,7 +185,7 @@ def test_failure_in_swap_restores_previous_model(
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         return real_rename(src, dst)
 
-    monkeypatch.setattr(i2v_io.os, "rename", rename)
+    monkeypatch.setattr(os, "rename", rename)
     with pytest.raises(ModelSaveError, match="cannot save model"):
         save_model(saved, **make_parts(INT_IDS, seed=1))
     monkeypatch.undo()
@@ -220,7 +220,7 @@ def test_os_errors_during_save_are_clear_and_keep_previous_model(
         if name == "biases.npy":
             raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(i2v_io, "_after_file_written", fail)
+    monkeypatch.setattr(io_save, "_after_file_written", fail)
     with pytest.raises(ModelSaveError, match=reason) as info:
         save_model(saved, **make_parts(INT_IDS, seed=1))
     assert isinstance(info.value, OSError) and info.value.errno == code

@@ -87,7 +87,7 @@ def test_gensim_log_prob_ranks_by_syn1neg_plus_prior(synth_split):
 
     train = synth_split.train
     rec, model = gensim_recommender(
-        train, dim=16, epochs=3, workers=1, seed=0, ns_exponent=0.5, sample=1e-3, ranking="log_prob"
+        train, dim=16, epochs=3, workers=1, seed=0, ns_exponent=0.5, sample=1e-3, score="log_prob"
     )
     rows = np.array([int(w) for w in model.wv.index_to_key])
     q = synth_split.queries[:20]
@@ -115,20 +115,35 @@ def test_model_recommender_rankings(synth_split):
         "logit": lambda i: model.recommend(i, 5, score="logit")[0],
         "log_prob": lambda i: model.recommend(i, 5, score="log_prob")[0],
     }
-    for ranking, query in queries.items():
-        got = model_recommender(model, train, ranking)(q, 5)
+    for score, query in queries.items():
+        got = model_recommender(model, train, score)(q, 5)
         assert [ids[r].tolist() for r in got] == [query(ids[i]).tolist() for i in q]
-    with pytest.raises(ParameterError, match=r"ranking must be one of 'cosine', 'logit', "
+    with pytest.raises(ParameterError, match=r"score must be one of 'cosine', 'logit', "
                        r"'log_prob', 'blend', got 'dot'"):  # fmt: skip
         model_recommender(model, train, "dot")
+    # ranking=, the former name of score=: warns and ranks the same; both is an error
+    blend = model_recommender(model, train)(q, 5)
+    with pytest.warns(DeprecationWarning, match=r"ranking= is deprecated: use score="):
+        old = model_recommender(model, train, ranking="blend")
+    np.testing.assert_array_equal(old(q, 5), blend)
+    with pytest.warns(DeprecationWarning, match=r"ranking= is deprecated"):
+        old = model_recommender(model, train, ranking="logit")
+    np.testing.assert_array_equal(old(q, 5), model_recommender(model, train, score="logit")(q, 5))
+    with pytest.raises(ParameterError, match=r"got both score='logit' and ranking='cosine'"):
+        model_recommender(model, train, "logit", ranking="cosine")
 
 
 def test_gensim_recommender_errors():
     pytest.importorskip("gensim")
     s = corpus([[0, 1, 2]])
-    with pytest.raises(ParameterError, match=r"ranking must be one of 'cosine', 'log_prob'"
+    with pytest.raises(ParameterError, match=r"score must be one of 'cosine', 'log_prob'"
                        r", got 'logit'"):  # fmt: skip
-        gensim_recommender(s, ranking="logit")
+        gensim_recommender(s, score="logit")
+    with pytest.raises(ParameterError, match=r"got both score='cosine' and ranking='log_prob'"):
+        gensim_recommender(s, score="cosine", ranking="log_prob")
+    with pytest.warns(DeprecationWarning, match=r"ranking= is deprecated: use score="):
+        with pytest.raises(ParameterError, match=r"score must be one of .*got 'logit'"):
+            gensim_recommender(s, ranking="logit")
     with pytest.raises(ParameterError, match="dim must be an integer >= 1, got 0"):
         gensim_recommender(s, dim=0)
     with pytest.raises(ParameterError, match="negatives must be an integer >= 0, got -1"):

@@ -324,7 +324,7 @@ def test_search_beats_a_broken_option_on_planted_clusters():
     res = tune(data.sessions, space={"learning_rate": [1e-6, 0.05]},
                base_params={"dim": 16, "window": 2, "min_learning_rate": 0.0, "workers": 1},
                n_configs=2, eta=2, min_epochs=1, max_epochs=2, budget_seconds=HUGE,
-               progress=False, n_test=100, n_valid=100, ranking="cosine")  # fmt: skip
+               progress=False, n_test=100, n_valid=100, score="cosine")  # fmt: skip
     t = res.trials
     broken = t[t["learning_rate"] == 1e-6]["HR@10"].max()
     assert res.best_params["learning_rate"] == 0.05 and res.best_params["epochs"] == 2
@@ -413,23 +413,23 @@ def test_item2vec_trainer_keeps_rows_with_min_count(synth, val):
     expected, _ = model.recommend(ids[val.queries[q]], k=5, score="blend")  # the default
     assert ids[ranked[q]].tolist() == expected.tolist()
     cosine = tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, min_count=10, dim=8,
-                                       workers=1, ranking="cosine")  # fmt: skip
+                                       workers=1, score="cosine")  # fmt: skip
     expected, _ = cosine.model.similar(ids[val.queries[q]], k=5)
     assert ids[cosine(val.queries, 5)[q]].tolist() == expected.tolist()
 
 
-def test_ranking_is_checked_and_reported(synth, val):
-    with pytest.raises(ParameterError, match=r"ranking must be one of 'cosine', 'logit', "
+def test_score_is_checked_and_reported(synth, val):
+    with pytest.raises(ParameterError, match=r"score must be one of 'cosine', 'logit', "
                        r"'log_prob', 'blend', got 'dot'"):  # fmt: skip
-        tune(synth.sessions, budget_seconds=HUGE, progress=False, ranking="dot")
-    with pytest.raises(ParameterError, match=r"ranking='cosine' applies only to the default"):
-        run(synth, val, space={"a": [0]}, ranking="cosine")
-    with pytest.raises(ParameterError, match=r"ranking must be one of .*got 'dot'"):
-        tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, ranking="dot")
+        tune(synth.sessions, budget_seconds=HUGE, progress=False, score="dot")
+    with pytest.raises(ParameterError, match=r"score='cosine' applies only to the default"):
+        run(synth, val, space={"a": [0]}, score="cosine")
+    with pytest.raises(ParameterError, match=r"score must be one of .*got 'dot'"):
+        tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, score="dot")
     res = tune(synth.sessions, space={"window": [2]}, base_params={"dim": 8, "workers": 1},
                n_configs=1, min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False,
                n_test=N_TEST, n_valid=N_VALID)  # fmt: skip
-    assert res.ranking == "blend" and "(ranked by blend)" in res.summary()
+    assert res.score == "blend" and "(ranked by blend)" in res.summary()
     # the guard's defaults: Item2Vec()'s settings and epochs (None: automatic), base_params
     from item2vec import Item2Vec
     from item2vec.config import auto_epochs
@@ -437,9 +437,32 @@ def test_ranking_is_checked_and_reported(synth, val):
     assert res.defaults_params == {"dim": 8, "workers": 1, "epochs": Item2Vec().epochs}
     if Item2Vec().epochs is None:
         assert res.guard["defaults_epochs"] == auto_epochs(res.validation.train.n_events)
-    assert (
-        run(synth, val, space={"a": [0]}, n_configs=1, min_epochs=1, max_epochs=1).ranking is None
-    )
+    assert run(synth, val, space={"a": [0]}, n_configs=1, min_epochs=1, max_epochs=1).score is None
+
+
+def test_ranking_is_a_deprecated_alias_of_score(synth, val):
+    """ranking=, the former name of score=: it warns and tunes the same; both is an error."""
+    kw = dict(space={"window": [1, 2]}, base_params={"dim": 8, "workers": 1}, n_configs=2,
+              min_epochs=1, max_epochs=1, budget_seconds=HUGE, progress=False, n_test=N_TEST,
+              n_valid=N_VALID)  # fmt: skip
+    new = tune(synth.sessions, score="cosine", **kw)
+    with pytest.warns(DeprecationWarning, match=r"ranking= is deprecated: use score="):
+        old = tune(synth.sessions, ranking="cosine", **kw)
+    columns = ["window", "epochs", "HR@10", "NDCG@10", "MRR@10"]
+    assert old.trials[columns].equals(new.trials[columns]) and old.score == new.score == "cosine"
+    assert old.best_params == new.best_params and old.test_metrics == new.test_metrics
+    with pytest.warns(DeprecationWarning, match=r"TuneResult.ranking is deprecated"):
+        assert new.ranking == "cosine"
+    with pytest.raises(ParameterError, match=r"got both score='cosine' and ranking='logit'"):
+        tune(synth.sessions, score="cosine", ranking="logit", **kw)
+    with pytest.warns(DeprecationWarning, match=r"ranking= is deprecated"):
+        rec = tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, dim=8, workers=1,
+                                        ranking="cosine")  # fmt: skip
+    same = tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, dim=8, workers=1,
+                                     score="cosine")  # fmt: skip
+    np.testing.assert_array_equal(rec(val.queries, 5), same(val.queries, 5))
+    with pytest.raises(ParameterError, match=r"got both score='blend' and ranking='cosine'"):
+        tune_mod.item2vec_trainer(val.train, epochs=1, seed=0, score="blend", ranking="cosine")
 
 
 def test_a_diverging_configuration_scores_zero_and_the_search_goes_on():

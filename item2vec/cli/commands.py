@@ -27,6 +27,7 @@ __all__ = [
     "cmd_similar",
     "cmd_train",
     "cmd_tune",
+    "chosen_score",
     "default_n_test",
 ]
 
@@ -40,6 +41,20 @@ def check_out(path: str | os.PathLike, overwrite: bool, flag: str, directory: bo
     from ..io import check_output
 
     return check_output(path, directory=directory, overwrite=overwrite, name=flag)
+
+
+def chosen_score(args: argparse.Namespace) -> str:
+    """``evaluate`` and ``tune``: ``--score`` (default ``blend``), or ``--ranking``, its
+    deprecated former name, with a note; both is an error naming both."""
+    if args.ranking is None:
+        return "blend" if args.score is None else args.score
+    if args.score is not None:
+        raise ParameterError(
+            f"give --score only: --ranking is its deprecated former name, got both "
+            f"--score {args.score} and --ranking {args.ranking}"
+        )
+    note("--ranking is deprecated: use --score (the same values)")
+    return args.ranking
 
 
 def cmd_data_describe(args: argparse.Namespace) -> int:
@@ -338,6 +353,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Next-event protocol: item2vec (trained per split, or a saved model), baselines, gensim."""
     from ..config import Config
 
+    score = chosen_score(args)
     for flag in ("json", "csv"):
         if getattr(args, flag):
             check_out(getattr(args, flag), args.overwrite, f"--{flag}")
@@ -364,7 +380,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
 
         def saved_model(train):
-            return ev.model_recommender(saved, train, args.ranking)
+            return ev.model_recommender(saved, train, score)
 
         methods[f"item2vec ({args.model})"] = saved_model
     else:
@@ -376,7 +392,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         def trained(train, seed):
             model = Item2Vec(**{**params, "seed": seed}, progress=not args.quiet).fit(train)
-            return ev.model_recommender(model, train, args.ranking)
+            return ev.model_recommender(model, train, score)
 
         methods["item2vec"] = trained
     methods.update(ev.BASELINES)
@@ -440,6 +456,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     from ..tuning.search import DEFAULT_SPACE, tune
 
+    score = chosen_score(args)
     if args.json:
         check_out(args.json, args.overwrite, "--json")
     space = dict(DEFAULT_SPACE)
@@ -463,7 +480,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         metric=args.metric,
         seed=args.seed,
         progress=not args.quiet,
-        ranking=args.ranking,
+        score=score,
         test_defaults=args.test_defaults,
     )
     print(result.trials.round(4).to_string(index=False))
@@ -473,7 +490,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             "best_params": result.best_params,
             "best_validation": result.best_validation,
             "metric": result.metric,
-            "ranking": result.ranking,
+            "score": result.score,
             "params": result.params,
             "chose_defaults": result.chose_defaults,
             "defaults_params": result.defaults_params,

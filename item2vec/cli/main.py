@@ -230,11 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         "recommended) instead of the previous item only",
     )  # fmt: skip
     g.add_argument(
-        "--ranking", choices=SCORES, default="blend",
+        "--score", choices=SCORES, default=None,
         help="how item2vec answers a query, as recommend --score: blend (neighbour counts "
         "smoothed by the model), log_prob (logit + log prior), logit (dot + bias) or cosine "
-        "(as similar); default %(default)s",
+        "(as similar); default blend",
     )  # fmt: skip
+    _add_ranking_alias(g)
     g.add_argument("--json", metavar="FILE", help="also write the table as JSON here")
     g.add_argument("--csv", metavar="FILE", help="also write the table as CSV here")
     g.add_argument("--overwrite", action="store_true", help="replace existing --json / --csv")
@@ -279,9 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--metric", default="HR@10", help="HR@K, NDCG@K or MRR@K")
     g.add_argument("--seed", type=int, default=0, help="seed of the splits and the trials")
     g.add_argument(
-        "--ranking", choices=SCORES, default="blend",
-        help="how trials answer validation queries (see evaluate --ranking)",
+        "--score", choices=SCORES, default=None,
+        help="how trials answer validation queries (see evaluate --score); default blend",
     )  # fmt: skip
+    _add_ranking_alias(g)
     g.add_argument(
         "--json", help="write the best and chosen settings, the guard, scores and trials here"
     )
@@ -299,6 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     for p in _COMMANDS:  # last, below each command's own groups
         add_output_options(p)
     return parser
+
+
+def _add_ranking_alias(group: argparse._ArgumentGroup) -> None:
+    """``--ranking``, the deprecated former name of ``--score`` (see
+    :func:`~item2vec.cli.commands.chosen_score`)."""
+    group.add_argument(
+        "--ranking", choices=SCORES, default=None, help="deprecated: the former name of --score"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Column-level parsing shared by the log readers: ids, times, gaps, missing values, paths.
 
-Used by :mod:`item2vec.data.sessions` (in-memory logs) and :mod:`item2vec.sampling.corpus` (logs streamed
-from Parquet), so both read a log the same way.
+Used by :mod:`item2vec.data.sessions` (in-memory logs) and :mod:`item2vec.sampling.corpus`
+(logs streamed from Parquet), so both read a log the same way.
 """
 
 from __future__ import annotations

@@ -146,7 +146,8 @@ def next_event_split(
     history : ``N`` for the history protocol: each case is queried with the last up to ``N``
         items before the answer (``NextEventSplit.histories``), the history's items are left
         out of every list, and cases whose answer is in the history are counted apart
-        (:func:`item2vec.evaluation.protocols.evaluate`). ``None``: query with the previous item only.
+        (:func:`item2vec.evaluation.protocols.evaluate`). ``None``: query with the previous
+        item only.
     """
     check_int("min_length", min_length, 2)
     if history is not None:

@@ -4,8 +4,8 @@ Rows are ordered by descending count, ties by first appearance in the corpus, so
 the most frequent item; the embedding table has exactly ``len(vocabulary)`` rows (after
 :meth:`item2vec.Item2Vec.update`, each update's new items follow the rows before them, in
 descending count among themselves: rows never move). Built by
-:class:`~item2vec.data.sessions.Sessions` (in memory) and :class:`~item2vec.sampling.corpus.ParquetCorpus`
-(streamed), saved with every model.
+:class:`~item2vec.data.sessions.Sessions` (in memory) and
+:class:`~item2vec.sampling.corpus.ParquetCorpus` (streamed), saved with every model.
 """
 
 from __future__ import annotations

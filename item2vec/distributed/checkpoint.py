@@ -10,7 +10,8 @@ layout (see ``docs/scaling.md``, "Checkpoints and failures", for the design)::
                               meta.json), so it also loads and answers queries
         vectors.npy, biases.npy, vocabulary.parquet
         extra_output_vectors.npy      (separate_output only)
-        extra_accumulator_<i>.npy     (Adagrad: one per table, as item2vec.training.updates names them)
+        extra_accumulator_<i>.npy     (Adagrad: one per table, as item2vec.training.updates
+                                      names them)
         meta.json             config, history of finished epochs, and "state": the position
                               (RunPosition) and what a resume must match (the run signature)
       ckpt-00000048/          the newest `keep` are kept

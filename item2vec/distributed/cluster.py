@@ -2,8 +2,9 @@
 
 ``TF_CONFIG`` is the JSON that ``tf.distribute.MultiWorkerMirroredStrategy`` reads:
 ``{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}``.
-:func:`~item2vec.distributed.launch.launch_local` writes it for local workers; :func:`cluster_from_env`
-parses and checks it for :func:`~item2vec.distributed.train_distributed`.
+:func:`~item2vec.distributed.launch.launch_local` writes it for local workers;
+:func:`cluster_from_env` parses and checks it for
+:func:`~item2vec.distributed.train_distributed`.
 """
 
 from __future__ import annotations

@@ -17,17 +17,19 @@ stages have their own modules, and their public names are re-exported here, so t
   ``t_interval``, ``bootstrap_interval``;
 - :mod:`item2vec.evaluation.baselines`: ``popularity``, ``transitions``, ``cooccurrence``,
   ``BASELINES``;
-- :mod:`item2vec.queries.scoring`: ``Recommender``, ``vector_recommender``;
+- :mod:`item2vec.queries.scoring`: ``Recommender``, ``vector_recommender``, ``check_score``;
 - :mod:`item2vec.evaluation.recommenders`: ``model_recommender``, ``gensim_recommender``,
   ``gensim_model_recommender``.
 
-``RANKINGS`` is :data:`item2vec.checks.SCORES` (the evaluation API calls a score a
-*ranking*) and :func:`check_ranking` checks one.
+A recommender ranks by a *score* (:data:`item2vec.checks.SCORES`, here as ``SCORES``), as
+``Item2Vec.recommend(..., score=...)`` does; :func:`check_score` checks one. ``RANKINGS``
+and :func:`check_ranking`, the former names, are deprecated aliases.
 """
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -67,8 +69,8 @@ __all__ = [
     "BASELINES",
     "vector_recommender",
     "model_recommender",
-    "RANKINGS",
-    "check_ranking",
+    "SCORES",
+    "check_score",
     "gensim_recommender",
     "gensim_model_recommender",
     "evaluate",
@@ -80,14 +82,28 @@ __all__ = [
     "t_interval",
 ]
 
+
 # ----------------------------------------------------------------------------- facade
-RANKINGS = SCORES
-"""The scores a model recommender ranks by: :data:`item2vec.checks.SCORES`."""
-
-
-def check_ranking(ranking: Any, allowed: Sequence[str] = RANKINGS) -> str:
-    """``ranking`` if it is one of ``allowed``; :func:`item2vec.queries.scoring.check_score`."""
+def check_ranking(ranking: Any, allowed: Sequence[str] = SCORES) -> str:
+    """Deprecated: :func:`check_score` (``ranking`` is a score). ``ranking`` if it is one of
+    ``allowed``, else an error naming ``ranking``."""
+    warnings.warn(
+        "check_ranking is deprecated: use check_score (item2vec.queries.scoring.check_score)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return check_score(ranking, tuple(allowed), "ranking")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RANKINGS":  # the former name of SCORES
+        warnings.warn(
+            "RANKINGS is deprecated: use SCORES (item2vec.checks.SCORES)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SCORES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------- evaluation

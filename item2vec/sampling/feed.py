@@ -32,7 +32,8 @@ from .units import Spans
 #: units' worth of batches (16 of 2,048). 32k measured best on Online Retail; since epochs
 #: overlap (:meth:`~item2vec.training.train.Trainer.fit`), 64k and 128k measured the same.
 GROUP_UNITS = 1 << 15
-#: Groups the sampler thread works ahead of the steps (:meth:`~item2vec.training.train.Trainer.feed`).
+#: Groups the sampler thread works ahead of the steps
+#: (:meth:`~item2vec.training.train.Trainer.feed`).
 PREFETCH = 8
 
 Group = tuple[np.ndarray, ...]

@@ -4,10 +4,11 @@
 ``chunk_events`` events, visited in a seeded random order; each chunk is sampled by
 :func:`~item2vec.sampling.windows.chunk_units` and the results are cut into batches by
 :func:`~item2vec.sampling.units.rebatch`. :func:`stream_spans` does the same with
-:func:`~item2vec.sampling.windows.chunk_spans`: blocks of consecutive targets, for the single-process
-trainer. Epochs are a pure function of ``(seed, epoch)``.
-:func:`epoch_units` gives one epoch of any corpus: in-memory :class:`~item2vec.data.sessions.Sessions`
-or a :class:`UnitSource` such as :class:`~item2vec.sampling.corpus.ParquetCorpus`.
+:func:`~item2vec.sampling.windows.chunk_spans`: blocks of consecutive targets, for the
+single-process trainer. Epochs are a pure function of ``(seed, epoch)``.
+:func:`epoch_units` gives one epoch of any corpus: in-memory
+:class:`~item2vec.data.sessions.Sessions` or a :class:`UnitSource` such as
+:class:`~item2vec.sampling.corpus.ParquetCorpus`.
 """
 
 from __future__ import annotations
@@ -160,8 +161,9 @@ def stream_spans(
 class UnitSource(Protocol):
     """A corpus that streams its own epochs of :class:`Units` (a Parquet corpus, a shard).
 
-    The trainers accept a :class:`~item2vec.data.sessions.Sessions` or any object with a vocabulary and
-    this method, taking the keyword arguments of :func:`stream_units` (without ``sessions``).
+    The trainers accept a :class:`~item2vec.data.sessions.Sessions` or any object with a
+    vocabulary and this method, taking the keyword arguments of :func:`stream_units`
+    (without ``sessions``).
     """
 
     vocabulary: Any

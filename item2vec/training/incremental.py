@@ -222,8 +222,8 @@ def update(
     streamed = isinstance(sessions, ParquetCorpus)
     if not isinstance(sessions, Sessions) and not streamed:
         raise ParameterError(
-            f"sessions must be an item2vec.Sessions or an item2vec.sampling.corpus.ParquetCorpus, got "
-            f"{type(sessions).__name__}; build one with Sessions.from_frame / from_lists"
+            "sessions must be an item2vec.Sessions or an item2vec.sampling.corpus.ParquetCorpus, "
+            f"got {type(sessions).__name__}; build one with Sessions.from_frame / from_lists"
         )
     epochs, freeze, existing_rate, lr = check_update_args(
         epochs, freeze_existing, existing_rate, learning_rate, est.epochs_

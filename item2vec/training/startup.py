@@ -42,8 +42,9 @@ def quiet_tensorflow(verbose: bool = False) -> bool:
 
 
 def start_tensorflow(verbose: bool = False, *, one_thread_per_op: bool = True) -> None:
-    """Import TensorFlow and give each op one thread (:func:`item2vec.training.train.configure_threads`;
-    not with ``one_thread_per_op=False``, which leaves TensorFlow's own choice).
+    """Import TensorFlow and give each op one thread
+    (:func:`item2vec.training.train.configure_threads`; not with ``one_thread_per_op=False``,
+    which leaves TensorFlow's own choice).
 
     Some of TensorFlow's lines are written while its libraries load, before any log level
     applies ("All log messages before absl::InitializeLog() ...", oneDNN's notice): unless

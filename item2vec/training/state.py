@@ -14,8 +14,8 @@ class EpochStats:
     """What one epoch did; ``metrics`` holds optional validation figures (e.g. ``HR@10``).
 
     ``loss`` is the mean sigmoid cross-entropy per positive couple (with its negatives),
-    measured on the first :data:`~item2vec.training.step.LOSS_UNITS` units of every batch; ``couples``
-    counts all positive couples trained on.
+    measured on the first :data:`~item2vec.training.step.LOSS_UNITS` units of every batch;
+    ``couples`` counts all positive couples trained on.
     """
 
     epoch: int

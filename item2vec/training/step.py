@@ -5,10 +5,11 @@ lr (G,))`` (int32 rows; int64 for a GPU, see :func:`compiled_step`) runs the ``G
 of a group (see :mod:`item2vec.sampling.feed`) in a ``tf.while_loop``: for each batch
 :func:`~item2vec.training.model.unit_loss_and_grads` (or, for a step built with ``spans``, taking
 ``spans (G, B, S), targets (G, B, M), radii (G, B, M), negatives (G, B, P)`` before ``lr``:
-:func:`~item2vec.training.model.span_loss_and_grads`) and the update rules of :mod:`item2vec.training.updates`
-(SGD, or row-wise Adagrad when accumulators are given; each gradient row times its item's
-rate when ``rates`` (n, 1) are given: an update of a trained model, see
-:mod:`item2vec.training.incremental`), each row of negatives shared by a block of ``M`` units.
+:func:`~item2vec.training.model.span_loss_and_grads`) and the update rules of
+:mod:`item2vec.training.updates` (SGD, or row-wise Adagrad when accumulators are given;
+each gradient row times its item's rate when ``rates`` (n, 1) are given: an update of a
+trained model, see :mod:`item2vec.training.incremental`), each row of negatives shared by a
+block of ``M`` units.
 It returns ``(loss, scored, couples)``: the loss summed over the first :data:`LOSS_UNITS`
 units of each batch, the couples it was summed over, and all real couples. A step built with
 ``sorted_rows`` (dense SGD on the CPU) takes four more arrays after ``lr``, each batch's
@@ -124,7 +125,8 @@ def compiled_step(
     int64 on a GPU, where TensorFlow keeps int32 tensors in host memory (slicing a batch
     out of its group would copy it back and forth).
     ``sorted_rows``: the dense SGD update sums row gradients over sorted rows, given as
-    four more int32 inputs (G, R) after the learning rate (:func:`~item2vec.sampling.feed.update_orders`).
+    four more int32 inputs (G, R) after the learning rate
+    (:func:`~item2vec.sampling.feed.update_orders`).
     ``block``: units per row of negatives (:func:`~item2vec.training.model.unit_loss_and_grads`),
     or with ``spans`` targets per span (:func:`~item2vec.training.model.span_loss_and_grads`: the
     group is ``spans, targets, radii, negatives`` and its negatives ``(G, B, P)``, ``P`` =

@@ -51,8 +51,9 @@ class UpdateState:
         other within ``window`` places (a pair ``d`` apart counting ``1 / d``) in every
         session trained on; None where the model has no neighbour counts (streamed fit) or
         was saved before they were kept.
-    window : the window of ``forward``, chosen at the fit (:func:`item2vec.queries.counts.next_counts`);
-        1 for models saved before it was chosen.
+    window : the window of ``forward``, chosen at the fit
+        (:func:`item2vec.queries.counts.next_counts`); 1 for models saved before it was
+        chosen.
     pending_ids, pending_counts : items seen fewer than ``min_count`` times so far, which
         have no row, and their counts.
     optimizer : Adagrad's accumulators (``{"accumulator_<i>": (n, 1)}``), empty for SGD.

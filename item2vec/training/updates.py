@@ -36,8 +36,9 @@ ACCUMULATOR_INITIAL = 0.1
 DENSE_BIAS_ROWS = 1 << 20
 
 Gradients = Sequence[tuple[tf.Variable, tf.IndexedSlices]]
-"""``[(variable, IndexedSlices), ...]`` as :func:`~item2vec.training.model.unit_loss_and_grads` returns
-them; a variable may appear more than once (the shared table's context and target rows)."""
+"""``[(variable, IndexedSlices), ...]`` as
+:func:`~item2vec.training.model.unit_loss_and_grads` returns them; a variable may appear more
+than once (the shared table's context and target rows)."""
 
 
 @dataclass(frozen=True)

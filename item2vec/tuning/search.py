@@ -16,7 +16,7 @@ can be far from the best settings for recommendation. :func:`tune` searches them
    cases, train those from scratch with ``eta`` times more epochs, and so on up to
    ``max_epochs``. ``n`` is the largest number whose bracket fits in the time left (trial
    times are measured as the search goes); while time remains, new brackets run with fresh
-   configurations. Trials answer the validation queries with ``ranking`` (default
+   configurations. Trials answer the validation queries with ``score`` (default
    ``"blend"``, as ``Item2Vec.recommend(..., score="blend")``).
 3. The guard: train the defaults on the same corpus and score them and the search's winner
    on the confirmation cases, case by case; keep the winner only if it beats the defaults
@@ -33,7 +33,6 @@ defaults' run and those of the final refits fit in what is left, so the run ends
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 import time
 import warnings
@@ -45,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import check_int, check_real
-from ..config import Config, auto_epochs
+from ..config import auto_epochs
 from ..data.sessions import Sessions
 from ..data.split import (
     NextEventSplit,
@@ -59,15 +58,17 @@ from ..evaluation.halving import (
     MAX_COUPLES_PER_SECOND,
     MIN_SETUP_SECONDS,
     HalvingSearch,
-    case_scores,
     parse_metric,
     rung_epochs,
 )
-from ..evaluation.metrics import bootstrap_interval
 from ..evaluation.protocols import evaluate
-from ..evaluation.recommenders import gensim_recommender, model_recommender
-from ..exceptions import DataError, ParameterError, TrainingError
+from ..evaluation.recommenders import renamed_score
+from ..exceptions import DataError, ParameterError
 from ..queries.scoring import Recommender, check_score
+from .guard import GUARD_LEVEL, default_epochs, run_guard
+from .result import TuneResult
+from .space import DEFAULT_SPACE, check_params
+from .trainers import TrialTrainer, gensim_trainer, item2vec_trainer
 
 __all__ = [
     "DEFAULT_SPACE",
@@ -81,308 +82,7 @@ __all__ = [
     "rung_epochs",
 ]
 
-#: The default search space (values drawn uniformly). Epochs are not in it: they are the
-#: resource successive halving hands out, from ``min_epochs`` to ``max_epochs``.
-DEFAULT_SPACE: dict[str, list[Any]] = {
-    "ns_exponent": [-1.0, -0.5, 0.0, 0.5, 0.75, 1.0],
-    "window": [1, 2, 3, 5],
-    "sample": [0.0, 1e-5, 1e-4, 1e-3],
-    "dim": [32, 64, 128],
-    "mode": ["skipgram", "cbow"],
-}
-
-
-#: Item2Vec arguments the search never varies (epochs is the halving resource).
-_NOT_SEARCHABLE = ("epochs", "seed", "progress", "checkpoint_dir", "checkpoint_every", "device")
-
-#: Confidence of the guard's one-sided lower bound on "winner minus defaults" (see :func:`tune`).
-GUARD_LEVEL = 0.9
-_GUARD_BOOT = 2000  # bootstrap resamples of the guard's bound
-
-TrialTrainer = Callable[..., Recommender]
-"""``trainer(train, *, epochs, seed, **params) -> recommender``: one trial of :func:`tune`
-(not :class:`item2vec.training.train.Trainer`, the training loop)."""
-
 _clock = time.perf_counter  # the budget's clock (tests substitute a simulated one)
-
-
-# ----------------------------------------------------------------------------- trainers
-def item2vec_trainer(
-    train: Sessions, *, epochs: int | None, seed: int, ranking: str = "blend", **params: Any
-) -> Recommender:
-    """Fit :class:`~item2vec.Item2Vec` on ``train``; recommend by ``ranking`` (see
-    :func:`~item2vec.evaluation.recommenders.model_recommender`: ``"blend"``, the default,
-    ``"log_prob"``, ``"logit"`` or ``"cosine"``). ``epochs=None``: the estimator's automatic
-    number.
-
-    Rows of ``train``'s vocabulary that the model does not know (``min_count``) get no
-    candidates and are never recommended. The returned recommender carries ``model`` (the
-    fitted estimator) and ``train_seconds`` (time spent in epochs, without set-up), which
-    :func:`tune` uses to plan the budget.
-    """
-    from ..estimator import Item2Vec
-
-    check_score(ranking, name="ranking")  # before the training, not after
-    with warnings.catch_warnings():  # a halving rung is short on purpose: no under-training note
-        warnings.filterwarnings(
-            "ignore", message=r"epochs=.*likely too short", category=UserWarning
-        )
-        model = Item2Vec(**params, epochs=epochs, seed=seed, progress=False).fit(train)
-    rec = model_recommender(model, train, ranking)
-    rec.model = model  # type: ignore[attr-defined]
-    rec.train_seconds = float(sum(h["seconds"] for h in model.history_))  # type: ignore[attr-defined]
-    return rec
-
-
-def gensim_trainer(
-    train: Sessions,
-    *,
-    epochs: int = 5,
-    seed: int,
-    dim: int = 64,
-    window: int = 5,
-    negatives: int = 5,
-    ns_exponent: float = 0.75,
-    sample: float = 1e-3,
-    sg: int = 1,
-    workers: int = 2,
-    ranking: str = "cosine",
-) -> Recommender:
-    """gensim ``Word2Vec`` as a :func:`tune` trainer (needs ``pip install 'item2vec[bench]'``).
-
-    Same recommender as :func:`~item2vec.evaluation.recommenders.gensim_recommender` (cosine neighbours,
-    or ``ranking="log_prob"``, the scores of :data:`~item2vec.evaluation.recommenders.GENSIM_SCORES`;
-    popularity backfill); ``sg=1`` is skip-gram, ``sg=0`` CBOW. Fix ``ranking`` with
-    ``functools.partial``, not in the space. ``epochs`` defaults to gensim's 5: the epochs
-    of the defaults :func:`tune`'s guard compares the winner with.
-    """
-    rec, _ = gensim_recommender(
-        train, dim=dim, window=window, negatives=negatives, ns_exponent=ns_exponent,
-        sample=sample, epochs=epochs, workers=workers, seed=seed, sg=sg, ranking=ranking,
-    )  # fmt: skip
-    return rec
-
-
-# ----------------------------------------------------------------------------- result
-@dataclass
-class TuneResult:
-    """What :func:`tune` found, and what it chose.
-
-    Attributes
-    ----------
-    best_params : dict
-        Settings of the search's winner (the best trial on the selection cases), epochs and
-        ``base_params`` included: ``Item2Vec(**best_params)`` rebuilds it (for the default
-        trainer). Not necessarily the choice: see ``params``.
-    best_validation : float
-        Its metric on the selection cases.
-    metric : str
-        The metric searched on, e.g. ``"HR@10"``.
-    params : dict
-        The settings :func:`tune` returns: ``best_params`` when the guard kept them, else
-        ``defaults_params``. ``test_metrics`` and ``model`` are those of ``params``.
-    chose_defaults : bool
-        True when the guard returned the defaults (the winner did not beat them on the
-        confirmation cases).
-    defaults_params : dict
-        The defaults: ``base_params`` and the default epochs (for the default trainer
-        ``Item2Vec()``'s, None meaning automatic), every other setting the trainer's default.
-    guard : dict
-        The comparison on the confirmation cases (empty when the search was interrupted):
-        ``metric``; ``tuned`` and ``defaults`` (its mean for each); ``diff`` (tuned minus
-        defaults, paired case by case); ``lower`` (its one-sided ``level`` bootstrap lower
-        bound); ``level``; ``n_cases``; ``tuned_selection`` and ``defaults_selection`` (the
-        metric on the selection cases); ``defaults_epochs`` (as run, when known);
-        ``seconds`` (the defaults' run); ``kept`` (bool) and ``reason`` (a sentence).
-    test_metrics : dict
-        HR@10/20, NDCG@10/20, MRR and n_cases of the refit chosen configuration on the test
-        split; empty when the search was interrupted.
-    defaults_test_metrics : dict
-        The same for the defaults: ``test_metrics`` when they were chosen, their own refit
-        with ``test_defaults=True``, else empty.
-    baselines : dict
-        Metrics of each of :data:`~item2vec.evaluation.baselines.BASELINES` (transitions,
-        co-occurrence, popularity) on the same test split.
-    trials : pandas.DataFrame
-        One row per trial: ``trial``, ``bracket``, ``rung``, ``epochs``, one column per
-        searched parameter, ``HR@K``, ``NDCG@K``, ``MRR@K`` (selection cases, K of
-        ``metric``), ``seconds`` and ``diverged`` (training stopped on a non-finite loss: the
-        trial scores 0 and the search goes on). The defaults' run is in ``guard``, not here.
-    budget_seconds, elapsed : float
-        The budget and the wall time spent (search, guard and refits).
-    interrupted : bool
-        True when Ctrl-C stopped the search (no guard and no refit were done).
-    model : Any
-        The refit model of ``params`` (an ``Item2Vec`` for the default trainer, trained on
-        the test split's training corpus), or None.
-    split, validation, confirmation : NextEventSplit
-        The test split, the validation split carved out of its training corpus (the
-        selection cases) and the confirmation cases (same training corpus as
-        ``validation``); their sessions are pairwise disjoint.
-    ranking : str or None
-        How the default trainer's models were scored (``"blend"``: query them with
-        ``model.recommend(..., score="blend")``); None with a custom trainer.
-    """
-
-    best_params: dict[str, Any]
-    best_validation: float
-    metric: str
-    test_metrics: dict[str, float]
-    baselines: dict[str, dict[str, float]]
-    trials: pd.DataFrame
-    budget_seconds: float
-    elapsed: float
-    interrupted: bool = False
-    model: Any = field(default=None, repr=False)
-    split: NextEventSplit | None = field(default=None, repr=False)
-    validation: NextEventSplit | None = field(default=None, repr=False)
-    ranking: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    chose_defaults: bool = False
-    defaults_params: dict[str, Any] = field(default_factory=dict)
-    guard: dict[str, Any] = field(default_factory=dict)
-    defaults_test_metrics: dict[str, float] = field(default_factory=dict)
-    confirmation: NextEventSplit | None = field(default=None, repr=False)
-
-    def guard_line(self) -> str:
-        """One line: the guard's comparison and its decision (empty when it did not run)."""
-        g = self.guard
-        if not g:
-            return ""
-        line = (
-            f"guard: tuned {g['tuned']:.3f} vs defaults {g['defaults']:.3f} {g['metric']} on "
-            f"{g['n_cases']:,} held-back validation cases (diff {g['diff']:+.3f}, "
-            f"{g['level']:.0%} lower bound {g['lower']:+.3f}): "
-        )
-        return line + ("keeping the tuned settings" if g["kept"] else
-                       f"returning the defaults ({g['reason']})")  # fmt: skip
-
-    def summary(self) -> str:
-        """A few lines for humans: budget, trials, best settings, the guard, test scores vs
-        baselines."""
-        t = self.trials
-        lines = [
-            f"tune: {len(t)} trials in {t['bracket'].nunique() if len(t) else 0} bracket(s), "
-            f"{self.elapsed:.0f} s of a {self.budget_seconds:.0f} s budget"
-            + (" (interrupted)" if self.interrupted else "")
-            + (f"; {int(t['diverged'].sum())} diverged" if len(t) and t["diverged"].any() else ""),
-            f"best {self.metric} on validation: {self.best_validation:.4f} with "
-            + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items())
-            + (f" (ranked by {self.ranking})" if self.ranking else ""),
-        ]
-        if self.guard:
-            lines.append(self.guard_line())
-            if self.chose_defaults:
-                lines.append(
-                    "chosen: the defaults, "
-                    + (", ".join(f"{k}={v!r}" for k, v in self.defaults_params.items()) or "-")
-                )
-        if self.test_metrics:
-            rows = {"defaults" if self.chose_defaults else "tuned": self.test_metrics}
-            if self.defaults_test_metrics and not self.chose_defaults:
-                rows["defaults"] = self.defaults_test_metrics
-            rows.update(self.baselines)
-            lines.append(f"test ({int(self.test_metrics['n_cases'])} cases):")
-            for name, m in rows.items():
-                lines.append(
-                    f"  {name:<14} HR@10 {m['HR@10']:.4f}  NDCG@10 {m['NDCG@10']:.4f}  "
-                    f"HR@20 {m['HR@20']:.4f}"
-                )
-        else:
-            lines.append("test: not evaluated (search interrupted; refit best_params yourself)")
-        return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- checks
-def _config_args(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`Config` fields among Item2Vec arguments (``index`` is not one)."""
-    return {k: v for k, v in params.items() if k in Config.__dataclass_fields__}
-
-
-def _check_params(
-    space: Any, base: dict[str, Any], trainer: TrialTrainer | None
-) -> dict[str, list]:
-    """Validate ``base_params`` and the space (names, then every value); return the space."""
-    clash = sorted(set(base) & {"epochs", "seed"})
-    if clash:
-        raise ParameterError(f"base_params must not set {', '.join(clash)}: tune sets them")
-    if trainer is None:  # Item2Vec: names and values are checked against Config
-        allowed: set[str] | None = set(Config.__dataclass_fields__) - set(_NOT_SEARCHABLE)
-        unknown = sorted(set(base) - set(Config.__dataclass_fields__) - {"index"})
-        if unknown:
-            raise ParameterError(f"unknown parameter in base_params: {unknown[0]!r}")
-        Config(**_config_args(base)).validate()
-    else:  # a custom trainer: names are checked against its signature
-        sig = inspect.signature(trainer).parameters
-        var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.values())
-        allowed = None if var_kw else set(list(sig)[1:]) - {"epochs", "seed"}
-    if not isinstance(space, Mapping) or not space:
-        raise ParameterError(
-            f"space must be a non-empty dict of parameter -> list of values, got {space!r}"
-        )
-    out: dict[str, list] = {}
-    for name, values in space.items():
-        if name == "epochs":
-            raise ParameterError(
-                "space['epochs']: epochs is the resource successive halving hands out; "
-                "set min_epochs and max_epochs instead"
-            )
-        if allowed is not None and name not in allowed:
-            raise ParameterError(
-                f"unknown parameter in space: {name!r}; searchable: {', '.join(sorted(allowed))}"
-            )
-        if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
-            raise ParameterError(f"space[{name!r}] must be a list of values, got {values!r}")
-        if len(values) == 0:
-            raise ParameterError(f"space[{name!r}] is empty: give at least one value")
-        for v in values if trainer is None else ():
-            try:
-                Config(**{**_config_args(base), name: v}).validate()
-            except ParameterError as e:
-                raise ParameterError(f"space[{name!r}] holds an invalid value: {e}") from None
-        out[name] = list(values)
-    return out
-
-
-# ----------------------------------------------------------------------------- the guard
-def _default_epochs(trainer: TrialTrainer | None, max_epochs: int) -> int | None:
-    """Epochs of the defaults: ``Item2Vec()``'s for the default trainer (None: automatic),
-    else the trainer's own default for ``epochs``, else ``max_epochs``."""
-    if trainer is None:
-        from ..estimator import Item2Vec
-
-        return inspect.signature(Item2Vec).parameters["epochs"].default
-    p = inspect.signature(trainer).parameters.get("epochs")
-    return max_epochs if p is None or p.default is p.empty else p.default
-
-
-def _n_scored(split: NextEventSplit) -> int:
-    """Cases of ``split`` that are scored (on a history split: answer not in its history)."""
-    if split.histories is None:
-        return len(split)
-    return int((~(split.histories == split.answers[:, None]).any(axis=1)).sum())
-
-
-def _guard(
-    tuned: np.ndarray, defaults: np.ndarray, tuned_sel: float, defaults_sel: float, seed: int
-) -> dict[str, Any]:
-    """The guard's decision from per-case confirmation values (paired) and selection scores."""
-    diff = tuned - defaults
-    level = 2 * GUARD_LEVEL - 1  # the lower end of a two-sided 80% interval: one-sided 90%
-    lower = bootstrap_interval(diff, _GUARD_BOOT, seed, level)[0]
-    if defaults_sel >= tuned_sel:
-        kept, reason = False, (f"they score at least as well on the selection cases too, "
-                               f"{defaults_sel:.3f} vs {tuned_sel:.3f}")  # fmt: skip
-    elif lower > 0:
-        kept, reason = True, "the tuned settings beat the defaults on the confirmation cases"
-    else:
-        kept, reason = False, "the tuned settings do not beat them on the held-back cases"
-    return {
-        "tuned": float(tuned.mean()), "defaults": float(defaults.mean()),
-        "diff": float(diff.mean()), "lower": float(lower), "level": GUARD_LEVEL,
-        "n_cases": len(diff), "tuned_selection": float(tuned_sel),
-        "defaults_selection": float(defaults_sel), "kept": kept, "reason": reason,
-    }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the search
@@ -405,8 +105,9 @@ def tune(
     progress: bool = True,
     base_params: Mapping[str, Any] | None = None,
     trainer: TrialTrainer | None = None,
-    ranking: str | None = None,
+    score: str | None = None,
     test_defaults: bool = False,
+    ranking: str | None = None,
 ) -> TuneResult:
     """Search hyperparameters by successive halving within ``budget_seconds``; return the
     winner only if it beats the defaults on cases the search never saw.
@@ -444,15 +145,16 @@ def tune(
     base_params : fixed arguments of every trial (e.g. ``{"negatives": 10}``), and of the
         defaults; the space overrides them.
     trainer : ``trainer(train, *, epochs, seed, **params) -> recommender`` (see
-        :mod:`item2vec.evaluation.protocols`); default :func:`item2vec_trainer`. :func:`gensim_trainer`
-        tunes gensim the same way (it ranks by cosine or log_prob only,
+        :mod:`item2vec.evaluation.protocols`); default :func:`item2vec_trainer`.
+        :func:`gensim_trainer` tunes gensim the same way (it ranks by cosine or log_prob only,
         :data:`~item2vec.evaluation.recommenders.GENSIM_SCORES`).
-    ranking : how the default trainer's models answer next-event queries (see
-        :func:`~item2vec.evaluation.recommenders.model_recommender`); default ``"blend"``, the ranking of
-        ``Item2Vec.recommend(..., score="blend")``. Only with the default trainer.
+    score : how the default trainer's models answer next-event queries (see
+        :func:`~item2vec.evaluation.recommenders.model_recommender`); default ``"blend"``,
+        as ``Item2Vec.recommend(..., score="blend")``. Only with the default trainer.
     test_defaults : also refit the defaults on the test split's training corpus when the
         winner is kept, and report their test metrics (``defaults_test_metrics``; one more
         model, budgeted).
+    ranking : the deprecated former name of ``score``.
 
     Returns
     -------
@@ -472,7 +174,7 @@ def tune(
     selection cases whole, so the search is no noisier than without the guard.
 
     After the search, the *defaults* (``Item2Vec(**base_params)``, the estimator's
-    constructor defaults and its default epochs, same ranking; for a custom trainer its
+    constructor defaults and its default epochs, same score; for a custom trainer its
     own defaults, with its ``epochs`` default or else ``max_epochs``) are trained on the
     same corpus as the trials. They are a candidate: if they score at least the winner's
     metric on the selection cases, they are chosen. Otherwise the winner and the defaults
@@ -495,16 +197,97 @@ def tune(
             f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}"
         )
     base = dict(base_params or {})
-    space = _check_params(DEFAULT_SPACE if space is None else space, base, trainer)
-    defaults_epochs = _default_epochs(trainer, max_epochs)
+    space = check_params(DEFAULT_SPACE if space is None else space, base, trainer)
+    defaults_epochs = default_epochs(trainer, max_epochs)
+    score = renamed_score(score, ranking, None)
+    trainer, score = _resolve_trainer(trainer, score)
+    _check_arguments(budget_seconds=budget_seconds, eta=eta, min_epochs=min_epochs,
+                     max_epochs=max_epochs, seed=seed, valid_events=valid_events,
+                     history=history, n_configs=n_configs, n_confirm=n_confirm,
+                     test_defaults=test_defaults, metric=metric)  # fmt: skip
+    split, val, confirm = _splits(
+        sessions, n_test=n_test, n_valid=n_valid, n_confirm=n_confirm,
+        valid_events=valid_events, history=history, seed=seed,
+    )  # fmt: skip
+    rungs = rung_epochs(min_epochs, max_epochs, eta)
+    search = _plan(trainer, split, val, space, base, seed=seed, metric=metric, t_start=t_start,
+                   budget_seconds=budget_seconds, min_epochs=min_epochs, max_epochs=max_epochs,
+                   eta=eta, defaults_epochs=defaults_epochs)  # fmt: skip
+    # cheap, and computed now so that the budget accounts for them
+    baselines = {name: evaluate(make(split.train), split) for name, make in BASELINES.items()}
+    search.bar = _bar(progress, budget_seconds)
+    interrupted = _search(search, rungs, eta, n_configs, budget_seconds)
+
+    best = max(search.rows, key=lambda r: r[metric])  # the first of the best on ties
+    best_params = {**base, **search.params(best["_key"]), "epochs": best["epochs"]}
+    defaults_params = {**base, "epochs": defaults_epochs}
+    out = _Outcome(params=best_params, interrupted=interrupted)
+
+    def fit(train: Sessions, chosen: dict[str, Any]) -> Recommender:
+        kw = {k: v for k, v in chosen.items() if k != "epochs"}
+        return trainer(train, epochs=chosen["epochs"], seed=seed, **kw)
+
+    if not interrupted:
+        try:
+            out.guard = run_guard(
+                search, fit, val, confirm, best_score=float(best[metric]),
+                defaults_params=defaults_params, defaults_epochs=defaults_epochs,
+                metric=metric, seed=seed, clock=_clock,
+            )  # fmt: skip
+            out.chose_defaults = not out.guard["kept"]
+            out.params = defaults_params if out.chose_defaults else best_params
+            search.best_rec = None  # free it before the refit
+            _refit(out, search, fit, split, defaults_params, test_defaults)
+        except KeyboardInterrupt:
+            out.interrupted, out.test_metrics, out.defaults_test = True, {}, {}
+            print("tune: interrupted after the search; returning without test metrics",
+                  file=sys.stderr)  # fmt: skip
+    _close(search.bar)
+    return TuneResult(
+        best_params=best_params,
+        best_validation=float(best[metric]),
+        metric=metric,
+        test_metrics=out.test_metrics,
+        baselines=baselines,
+        trials=pd.DataFrame(search.rows).drop(columns="_key"),
+        budget_seconds=float(budget_seconds),
+        elapsed=_clock() - t_start,
+        interrupted=out.interrupted,
+        model=out.model,
+        split=split,
+        validation=val,
+        score=score,
+        params=out.params,
+        chose_defaults=out.chose_defaults,
+        defaults_params=defaults_params,
+        guard=out.guard,
+        defaults_test_metrics=out.defaults_test,
+        confirmation=confirm,
+    )
+
+
+# ----------------------------------------------------------------------------- its steps
+def _resolve_trainer(
+    trainer: TrialTrainer | None, score: str | None
+) -> tuple[TrialTrainer, str | None]:
+    """The trials' trainer: :func:`item2vec_trainer` by ``score`` (default ``"blend"``)
+    when ``trainer`` is None; ``score`` must be None for a custom one."""
     if trainer is None:
-        ranking = check_score("blend" if ranking is None else ranking, name="ranking")
-        trainer = functools.partial(item2vec_trainer, ranking=ranking)
-    elif ranking is not None:
+        score = check_score("blend" if score is None else score)
+        return functools.partial(item2vec_trainer, score=score), score
+    if score is not None:
         raise ParameterError(
-            f"ranking={ranking!r} applies only to the default trainer; a custom trainer "
-            "ranks by itself"
+            f"score={score!r} applies only to the default trainer; a custom trainer ranks by itself"
         )
+    return trainer, score
+
+
+def _check_arguments(
+    *, budget_seconds: float, eta: int, min_epochs: int, max_epochs: int, seed: int,
+    valid_events: int, history: int | None, n_configs: int | None, n_confirm: int | None,
+    test_defaults: bool, metric: str,
+) -> None:  # fmt: skip
+    """The checks of :func:`tune`'s scalar arguments, in the order of its signature."""
     check_real("budget_seconds", budget_seconds, 0)
     check_int("eta", eta, 2)
     check_int("min_epochs", min_epochs, 1)
@@ -520,6 +303,14 @@ def tune(
     if not isinstance(test_defaults, bool):
         raise ParameterError(f"test_defaults must be True or False, got {test_defaults!r}")
     parse_metric(metric)
+
+
+def _splits(
+    sessions: Sessions, *, n_test: int | None, n_valid: int | None, n_confirm: int | None,
+    valid_events: int, history: int | None, seed: int,
+) -> tuple[NextEventSplit, NextEventSplit, NextEventSplit]:  # fmt: skip
+    """The test split, the validation split carved out of its training part (the selection
+    cases) and the guard's confirmation cases."""
     eligible = int(np.sum(sessions.lengths >= 3))
     if eligible < 2:
         raise DataError(
@@ -533,8 +324,16 @@ def tune(
         n_valid = max(1, min(2000, rest // 3))
     val = validation_split(split, n_valid=n_valid, seed=seed, events=valid_events)
     confirm = confirmation_split(split, val, n_confirm, seed)
+    return split, val, confirm
 
-    rungs = rung_epochs(min_epochs, max_epochs, eta)
+
+def _plan(
+    trainer: TrialTrainer, split: NextEventSplit, val: NextEventSplit, space: dict[str, list],
+    base: dict[str, Any], *, seed: int, metric: str, t_start: float, budget_seconds: float,
+    min_epochs: int, max_epochs: int, eta: int, defaults_epochs: int | None,
+) -> HalvingSearch:  # fmt: skip
+    """The search under the deadline, with time kept for the defaults' run and the refit;
+    an error when the budget cannot hold one trial besides them."""
     # time kept for the defaults' run and refit (epochs=None: as the estimator resolves it)
     reserve = (auto_epochs(val.train.n_events), auto_epochs(split.train.n_events))
     if defaults_epochs is not None:
@@ -550,10 +349,15 @@ def tune(
             f"least ~{need:.1f} s (a lower bound: {MAX_COUPLES_PER_SECOND / 1e6:.0f} M "
             f"couples/s plus {MIN_SETUP_SECONDS} s set-up per model); give more time"
         )
-    # cheap, and computed now so that the budget accounts for them
-    baselines = {name: evaluate(make(split.train), split) for name, make in BASELINES.items()}
-    search.bar = _bar(progress, budget_seconds)
-    interrupted = False
+    return search
+
+
+def _search(
+    search: HalvingSearch, rungs: list[int], eta: int, n_configs: int | None,
+    budget_seconds: float,
+) -> bool:  # fmt: skip
+    """Successive halving, bracket after bracket, until the deadline; returns whether
+    Ctrl-C stopped it (re-raised when no trial had finished)."""
     try:
         first = search.draw(1)  # measures the speed before the first bracket is sized
         search.run(first[0], rungs[0], 0, 0)
@@ -567,85 +371,46 @@ def tune(
                 f"budget_seconds={budget_seconds} left room for one trial only (it took "
                 f"{search.rows[0]['seconds']:.1f} s, and the refit takes about as long); "
                 "give more time for a search",
-                stacklevel=2,
+                stacklevel=3,
             )
     except KeyboardInterrupt:
-        interrupted = True
         if not search.rows:
             _close(search.bar)
             raise
         print(f"tune: interrupted after {len(search.rows)} trials; returning the best so far "
               "(no refit)", file=sys.stderr)  # fmt: skip
+        return True
+    return False
 
-    best = max(search.rows, key=lambda r: r[metric])  # the first of the best on ties
-    best_params = {**base, **search.params(best["_key"]), "epochs": best["epochs"]}
-    defaults_params = {**base, "epochs": defaults_epochs}
-    params, chose_defaults, guard = best_params, False, {}
-    test_metrics: dict[str, float] = {}
-    defaults_test: dict[str, float] = {}
-    model = None
 
-    def fit(train: Sessions, chosen: dict[str, Any]) -> Recommender:
-        kw = {k: v for k, v in chosen.items() if k != "epochs"}
-        return trainer(train, epochs=chosen["epochs"], seed=seed, **kw)
+@dataclass
+class _Outcome:
+    """What :func:`tune` chose and measured after the search (filled step by step, so that
+    an interrupted refit keeps what was done)."""
 
-    if not interrupted:
-        try:
-            if search.bar is not None:
-                search.bar.set_description("tune: defaults")
-            t0 = _clock()
-            try:
-                d_rec = fit(val.train, defaults_params)
-                d_sel, d_conf = case_scores(d_rec, val, metric), case_scores(d_rec, confirm, metric)
-            except TrainingError:  # the defaults diverge: they score 0, as a trial would
-                d_rec, d_sel, d_conf = None, np.zeros(1), np.zeros(_n_scored(confirm))
-            d_seconds = _clock() - t0
-            if search.bar is not None:
-                search.bar.update(min(d_seconds, search.bar.total - search.bar.n))
-            w_conf = (np.zeros_like(d_conf) if search.best_rec is None
-                      else case_scores(search.best_rec, confirm, metric))  # fmt: skip
-            guard = {"metric": metric, **_guard(w_conf, d_conf, float(best[metric]),
-                                                float(d_sel.mean()), seed)}  # fmt: skip
-            d_model = getattr(d_rec, "model", None)
-            guard["defaults_epochs"] = getattr(d_model, "epochs_", defaults_epochs)
-            guard["seconds"] = d_seconds
-            chose_defaults = not guard["kept"]
-            params = defaults_params if chose_defaults else best_params
-            search.best_rec = d_rec = None  # free them before the refit
-            if search.bar is not None:
-                search.bar.set_description("tune: refit")
-            rec = fit(split.train, params)
-            test_metrics, model = evaluate(rec, split), getattr(rec, "model", None)
-            if chose_defaults:
-                defaults_test = test_metrics
-            elif test_defaults:
-                defaults_test = evaluate(fit(split.train, defaults_params), split)
-        except KeyboardInterrupt:
-            interrupted, test_metrics, defaults_test = True, {}, {}
-            print("tune: interrupted after the search; returning without test metrics",
-                  file=sys.stderr)  # fmt: skip
-    _close(search.bar)
-    return TuneResult(
-        best_params=best_params,
-        best_validation=float(best[metric]),
-        metric=metric,
-        test_metrics=test_metrics,
-        baselines=baselines,
-        trials=pd.DataFrame(search.rows).drop(columns="_key"),
-        budget_seconds=float(budget_seconds),
-        elapsed=_clock() - t_start,
-        interrupted=interrupted,
-        model=model,
-        split=split,
-        validation=val,
-        ranking=ranking,
-        params=params,
-        chose_defaults=chose_defaults,
-        defaults_params=defaults_params,
-        guard=guard,
-        defaults_test_metrics=defaults_test,
-        confirmation=confirm,
-    )
+    params: dict[str, Any]
+    interrupted: bool = False
+    chose_defaults: bool = False
+    guard: dict[str, Any] = field(default_factory=dict)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    defaults_test: dict[str, float] = field(default_factory=dict)
+    model: Any = None
+
+
+def _refit(
+    out: _Outcome, search: HalvingSearch, fit: Callable[[Any, dict[str, Any]], Recommender],
+    split: NextEventSplit, defaults_params: dict[str, Any], test_defaults: bool,
+) -> None:  # fmt: skip
+    """Refit the chosen settings on the test split's training corpus and score them there
+    (and the defaults, with ``test_defaults``)."""
+    if search.bar is not None:
+        search.bar.set_description("tune: refit")
+    rec = fit(split.train, out.params)
+    out.test_metrics, out.model = evaluate(rec, split), getattr(rec, "model", None)
+    if out.chose_defaults:
+        out.defaults_test = out.test_metrics
+    elif test_defaults:
+        out.defaults_test = evaluate(fit(split.train, defaults_params), split)
 
 
 def _bar(enabled: bool, total: float) -> Any:
