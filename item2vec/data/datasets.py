@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..checks import RETAIL_KINDS, check_choice, check_int, check_real
 from ..exceptions import ParameterError
+from .features import ItemFeatures, tokenize
 from .sessions import Sessions, Vocabulary
 
 __all__ = [
@@ -18,7 +20,9 @@ __all__ = [
     "online_retail_frame",
     "clean_online_retail",
     "retail_descriptions",
+    "retail_features",
     "synthetic",
+    "synthetic_features",
     "RetailData",
     "SyntheticData",
 ]
@@ -348,3 +352,34 @@ def vector_clusters(
     x = centres[labels]
     x += spread * rng.standard_normal((n + n_queries, dim), dtype=np.float32)
     return x[:n], x[n:]
+
+
+def retail_features(descriptions: pd.Series, ids: Any = None) -> ItemFeatures:
+    """The words of each product's description as its attributes (``tokenize``: lower
+    case, punctuation splits), for the items ``ids`` (default: every code of
+    ``descriptions``); the placeholder ``"Unknown"`` gives no word."""
+    codes = descriptions.index.tolist() if ids is None else list(ids)
+    text = descriptions.reindex(codes).fillna("").astype(str).tolist()
+    words = [[] if t in PLACEHOLDERS else tokenize(t) for t in text]
+    return ItemFeatures.from_mapping(dict(zip(codes, words)))
+
+
+def synthetic_features(
+    data: SyntheticData, noise: float = 0.2, tags: int = 2, seed: int = 0
+) -> ItemFeatures:
+    """Attributes for a :func:`synthetic` log: each item's planted cluster as the token
+    ``"cluster=c"`` (with probability ``noise`` a uniformly drawn cluster instead) and
+    ``tags`` tokens ``"tag=j"`` drawn uniformly from 100, which say nothing."""
+    check_real("noise", noise, 0.0, maximum=1.0)
+    check_int("tags", tags, 0)
+    rng = np.random.default_rng(seed)
+    clusters = np.asarray(data.clusters)
+    n_clusters = int(clusters.max()) + 1
+    shown = np.where(
+        rng.random(len(clusters)) < noise, rng.integers(n_clusters, size=len(clusters)), clusters
+    )
+    tag = rng.integers(100, size=(len(clusters), tags))
+    ids = np.asarray(data.sessions.vocabulary.ids).tolist()
+    return ItemFeatures.from_mapping(
+        {i: [f"cluster={c}", *(f"tag={t}" for t in ts)] for i, c, ts in zip(ids, shown, tag)}
+    )
