@@ -12,6 +12,7 @@ import numpy as np
 
 from .checks import SCORES, check_choice, check_int, check_k
 from .config import AUTO_EVENTS, Config, auto_epochs
+from .data.features import as_item_features
 from .data.sessions import Sessions
 from .data.split import NextEventSplit
 from .evaluation.metrics import rank_metrics
@@ -21,6 +22,14 @@ from .queries.counts import DeferredCounts
 from .queries.index import ItemIndex
 from .queries.scoring import history_scores, score_biases, score_recommender, top_k
 from .training import incremental
+from .training.attributes import (
+    add_cold_items,
+    features_arrays,
+    features_from_arrays,
+    merge_features,
+    strip_cold,
+)
+from .training.update_state import grow_square
 
 Items = Hashable | Sequence[Hashable]
 
@@ -216,6 +225,7 @@ class Item2Vec:
         *,
         validation: NextEventSplit | None = None,
         resume: bool = False,
+        item_features: Any = None,
     ) -> Item2Vec:
         """Train on ``sessions``; returns self.
 
@@ -228,6 +238,12 @@ class Item2Vec:
             score="log_prob")``) are computed after every epoch and kept in ``history_``.
         resume : continue from the checkpoint in ``checkpoint_dir`` if there is one (the
             settings and the vocabulary must match the checkpoint's).
+        item_features : optional item attributes: a mapping item id -> iterable of str, a
+            DataFrame (first column the ids) or :class:`~item2vec.data.features.ItemFeatures`.
+            Items with attributes and no events (or below ``min_count``) become cold items:
+            rows appended after the trained ones (count 0), with vectors predicted from
+            their attributes (:mod:`item2vec.training.attributes`), so that ``similar`` and
+            ``recommend`` know them. Trained items are not changed.
 
         Ctrl-C stops training after writing a checkpoint (when ``checkpoint_dir`` is set)
         and re-raises ``KeyboardInterrupt``.
@@ -243,6 +259,7 @@ class Item2Vec:
 
         config = self.config()
         device = resolve_device(config.device)  # device="gpu" without a GPU: fail now
+        features = None if item_features is None else as_item_features(item_features)
         streamed = isinstance(sessions, ParquetCorpus)
         if not isinstance(sessions, Sessions) and not streamed:
             raise ParameterError(
@@ -299,8 +316,13 @@ class Item2Vec:
         history = [s.as_dict() for s in trainer.history]
         vectors, biases = _weights(model.E.numpy(), model.b.numpy()[:, 0])
         update_state = incremental.after_fit(raw, sessions, trainer)
+        cold = (
+            None
+            if features is None
+            else add_cold_items(features, sessions.vocabulary, vectors, biases)
+        )
         self.model_ = model
-        self.vocabulary_ = sessions.vocabulary
+        self.vocabulary_ = sessions.vocabulary if cold is None else cold.vocabulary
         self.history_ = history
         self.epochs_ = config.epochs
         self.device_ = trainer.device
@@ -309,6 +331,7 @@ class Item2Vec:
         if not streamed:  # counted on first use: a model asked only for vectors never pays
             self._deferred_counts = DeferredCounts(sessions)
         self._set_weights(vectors, biases)
+        self._set_features(features, cold)
         return self
 
     def update(
@@ -320,6 +343,7 @@ class Item2Vec:
         existing_rate: float | str = "auto",
         learning_rate: float | None = None,
         resume: bool = False,
+        item_features: Any = None,
     ) -> Item2Vec:
         """Train a fitted (or loaded) model further on new sessions, with new items; returns
         self. The rules are in :mod:`item2vec.training.incremental`; in short:
@@ -333,7 +357,10 @@ class Item2Vec:
           share of new events with SGD, 1 with Adagrad, whose accumulators are kept);
         - ``freeze_existing=True`` trains only the new rows: every old vector and bias comes
           out bit-identical;
-        - ``epochs=None`` gives the new sessions the model's ``epochs_``.
+        - ``epochs=None`` gives the new sessions the model's ``epochs_``;
+        - ``item_features`` adds or replaces items' attributes; the attribute map is fitted
+          again on the updated vectors, a cold item that got events is trained as a new
+          item (and is cold no more), the others are encoded again and stay the last rows.
 
         ``sessions`` is a :class:`Sessions` or a :class:`~item2vec.sampling.corpus.ParquetCorpus`
         (streamed). ``checkpoint_dir`` / ``resume=True`` work as in :meth:`fit`: resume on
@@ -341,10 +368,26 @@ class Item2Vec:
         model changes only once the update has succeeded.
         """
         self._check_fitted()
-        result = incremental.update(
-            self, sessions, epochs=epochs, freeze_existing=freeze_existing,
-            existing_rate=existing_rate, learning_rate=learning_rate, resume=resume,
-        )  # fmt: skip
+        new_features = None if item_features is None else as_item_features(item_features)
+        features = merge_features(getattr(self, "item_features_", None), new_features)
+        n_cold = len(getattr(self, "cold_items_", ()))
+        before_counts = self.neighbour_counts_ if n_cold else None
+        before = self._strip_cold(n_cold) if n_cold else None  # the update trains trained rows
+        try:
+            result = incremental.update(
+                self, sessions, epochs=epochs, freeze_existing=freeze_existing,
+                existing_rate=existing_rate, learning_rate=learning_rate, resume=resume,
+            )  # fmt: skip
+            cold = (
+                None
+                if features is None
+                else add_cold_items(features, result.vocabulary, result.vectors, result.biases)
+            )
+        except BaseException:
+            if before is not None:  # the model as it was before the update
+                self.vocabulary_, self.neighbour_counts_ = before.vocabulary, before_counts
+                self._set_weights(before.vectors, before.biases)
+            raise
         self.model_ = result.model
         self.vocabulary_ = result.vocabulary
         self.history_ = result.history
@@ -352,7 +395,33 @@ class Item2Vec:
         self.neighbour_counts_ = result.neighbour_counts
         self.update_state_ = result.state
         self._set_weights(result.vectors, result.biases)
+        if cold is not None:
+            self.vocabulary_ = cold.vocabulary
+            self.neighbour_counts_ = (
+                None if result.neighbour_counts is None
+                else grow_square(result.neighbour_counts, len(cold.vocabulary))
+            )  # fmt: skip
+        self._set_features(features, cold)
         return self
+
+    def _strip_cold(self, n_cold: int) -> Any:
+        """Take the last ``n_cold`` rows (the cold items) off the tables; returns the tables
+        as they were (:class:`~item2vec.training.attributes.ColdTables`)."""
+        from .training.attributes import ColdTables
+
+        before = ColdTables(
+            self.vocabulary_, self.item_vectors_, self.item_biases_, self.attribute_encoder_,
+            self.cold_items_,
+        )  # fmt: skip
+        counts = self.neighbour_counts_
+        vocab, vectors, biases = strip_cold(
+            self.vocabulary_, self.item_vectors_, self.item_biases_, n_cold
+        )
+        self.vocabulary_ = vocab
+        if counts is not None:
+            self.neighbour_counts_ = counts[: len(vocab), : len(vocab)].tocsr()
+        self._set_weights(vectors, biases)
+        return before
 
     @staticmethod
     def _validator(model: Any, split: NextEventSplit, config: Config) -> Any:
@@ -373,6 +442,14 @@ class Item2Vec:
             stats.metrics.update({k: float(v) for k, v in res.items() if k in ("HR@10", "NDCG@10")})
 
         return on_epoch_end
+
+    def _set_features(self, features: Any, cold: Any) -> None:
+        """The item attributes of a fit or update and its cold items (the last rows)."""
+        self.item_features_ = features
+        self.attribute_encoder_ = None if cold is None else cold.encoder
+        self.cold_items_ = np.asarray(self.vocabulary_.ids[:0] if cold is None else cold.cold_ids)
+        if cold is not None:
+            self._set_weights(cold.vectors, cold.biases)
 
     def _set_weights(self, vectors: np.ndarray, biases: np.ndarray) -> None:
         self.item_vectors_, self.item_biases_ = _weights(vectors, biases)
@@ -512,7 +589,8 @@ class Item2Vec:
         if deferred is None:
             return
         counts = deferred.get()
-        self._neighbour_counts = counts.counts
+        # cold items (the last rows) have no neighbour counts: empty rows and columns
+        self._neighbour_counts = grow_square(counts.counts, len(self.__dict__["vocabulary_"]))
         state = self.__dict__["_update_state"]
         state.forward, state.window = counts.forward, counts.window
         self.__dict__.pop("_deferred_counts", None)
@@ -663,6 +741,7 @@ class Item2Vec:
             extra_arrays={
                 **_counts_arrays(self.neighbour_counts_),
                 **incremental.state_arrays(getattr(self, "update_state_", None)),
+                **self._features_arrays(),
             },
             descriptions=self.descriptions,
         )
@@ -699,11 +778,27 @@ class Item2Vec:
         model.neighbour_counts_ = _counts_from_arrays(
             loaded.extra_arrays, len(loaded.vocabulary), meta_path
         )
+        saved = features_from_arrays(loaded.extra_arrays)
+        n_cold = int(loaded.extra_arrays.get("cold_rows", np.zeros(1, np.int64))[0])
+        trained = strip_cold(loaded.vocabulary, loaded.vectors, loaded.biases, n_cold)[0]
         model.update_state_ = incremental.state_from_arrays(
-            loaded.extra_arrays, loaded.vocabulary, config.dim, meta_path
+            loaded.extra_arrays, trained, config.dim, meta_path
         )
         model._set_weights(loaded.vectors, loaded.biases)
+        model.item_features_ = None if saved is None else saved[0]
+        model.attribute_encoder_ = None if saved is None else saved[1]
+        model.cold_items_ = loaded.vocabulary.ids[len(trained) :]
         return model
+
+    def _features_arrays(self) -> dict[str, np.ndarray]:
+        """The attributes, their encoder and the number of cold rows, for :meth:`save`."""
+        features = getattr(self, "item_features_", None)
+        if features is None:
+            return {}
+        return {
+            **features_arrays(features, self.attribute_encoder_),
+            "cold_rows": np.array([len(self.cold_items_)], np.int64),
+        }
 
 
 def model_bytes(n_items: int, config: Config) -> int:

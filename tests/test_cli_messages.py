@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from item2vec import Item2Vec, Sessions
-from item2vec.cli.commands import default_n_test
 from item2vec.cli.main import main
+from item2vec.cli.measure import default_n_test
 from item2vec.exceptions import DataError, ParameterError
 from item2vec.flags import cli_message
 
@@ -120,7 +120,7 @@ def test_a_missing_description_column_is_named(small, tmp_path, capsys):
 
 
 def test_evaluate_says_when_gensim_is_missing(small, capsys, monkeypatch):
-    import item2vec.cli.commands as commands
+    import item2vec.cli.measure as commands
 
     log, out = small
     monkeypatch.setattr(commands, "_gensim_installed", lambda: False)

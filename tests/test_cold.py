@@ -172,3 +172,85 @@ def test_attribute_popularity_ranks_by_the_attributes_events():
     rank = cold_baselines(split, f)["attribute popularity"]
     out = rank([["b"]], 3, np.array(["a", "c", "x"], dtype=object))
     assert out[0].tolist()[0] == "a"  # "hot" items were seen 5 + 6 times, "cold" ones once
+
+
+# --------------------------------------------------------------------- the estimator
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    """A planted-cluster log whose items 0..9 never occur, attributes naming the clusters."""
+    from item2vec import datasets
+    from item2vec.data.datasets import synthetic_features
+
+    data = datasets.synthetic(n_items=200, n_clusters=5, n_sessions=1500, seed=0)
+    features = synthetic_features(data, noise=0.0, tags=1, seed=0)
+    cold = set(range(10))
+    train = Sessions.from_lists([[i for i in s if i not in cold] for s in data.sessions.to_lists()])
+    return train, features, data
+
+
+def _fit(train, features=None, **kw):
+    from item2vec import Item2Vec
+
+    kw = {"dim": 16, "epochs": 3, "seed": 0, "workers": 1, "progress": False, **kw}
+    return Item2Vec(**kw).fit(train, item_features=features)
+
+
+def test_cold_items_get_rows_and_neighbours_from_their_cluster(clustered):
+    train, features, data = clustered
+    m = _fit(train, features)
+    assert sorted(m.cold_items_.tolist()) == list(range(10))
+    assert len(m.vocabulary_) == 200 and m.vocabulary_.counts[-10:].tolist() == [0] * 10
+    ids, _ = m.similar(list(range(10)), k=10)
+    same = np.mean([[n % 5 == c % 5 for n in row] for c, row in zip(range(10), ids)])
+    assert same > 0.9  # the planted cluster: 1 in 5 by chance
+    # a history of cluster 0 (item 5 is cold itself): the other cold item of cluster 0 first
+    top, _ = m.recommend([5, 10, 15], k=2, allowed=list(range(10)))
+    assert top[0] == 0
+
+
+def test_warm_items_answer_as_without_features(clustered):
+    train, features, _ = clustered
+    with_f, without = _fit(train, features), _fit(train)
+    n = len(without.vocabulary_)
+    np.testing.assert_array_equal(with_f.item_vectors_[:n], without.item_vectors_)
+    np.testing.assert_array_equal(with_f.vocabulary_.ids[:n], without.vocabulary_.ids)
+    assert len(without.cold_items_) == 0 and without.item_features_ is None
+
+
+def test_cold_items_survive_save_and_load(clustered, tmp_path):
+    from item2vec import Item2Vec
+
+    train, features, _ = clustered
+    m = _fit(train, features)
+    m.save(tmp_path / "m")
+    back = Item2Vec.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.cold_items_, m.cold_items_)
+    np.testing.assert_array_equal(back.item_vectors_, m.item_vectors_)
+    assert back.item_features_.tokens == m.item_features_.tokens
+    a, _ = m.recommend([11, 16], k=5, allowed=m.cold_items_)
+    b, _ = back.recommend([11, 16], k=5, allowed=back.cold_items_)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_an_update_warms_a_cold_item_and_encodes_new_ones(clustered):
+    train, features, _ = clustered
+    m = _fit(train, features)
+    new = Sessions.from_lists([[0, 5, 10, 15]] * 30)
+    m.update(new, epochs=1, item_features={1000: ["cluster=0"]})
+    cold = set(m.cold_items_.tolist())
+    assert 0 not in cold and 1000 in cold and 1 in cold
+    assert m.vocabulary_.counts[m.vocabulary_.index(0)] == 30
+    np.testing.assert_array_equal(m.vocabulary_.counts[-len(cold) :], 0)  # still the last rows
+    ids, _ = m.similar(1000, k=10)
+    assert np.mean([i % 5 == 0 for i in ids]) > 0.8
+
+
+def test_features_that_name_no_trained_item_leave_a_fitted_model_as_it_was(clustered):
+    train, features, _ = clustered
+    m = _fit(train, features)
+    before = m.item_vectors_.copy()
+    with pytest.raises(DataError, match="none of their items has events"):
+        m.fit(train, item_features={"x": ["cluster=1"]})
+    np.testing.assert_array_equal(m.item_vectors_, before)

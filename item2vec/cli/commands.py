@@ -15,20 +15,18 @@ from ..exceptions import ParameterError
 from ..flags import hyperparameters
 from ..training.startup import start_tensorflow
 from .console import STATUS, note, plain, print_results
+from .features import load_features
 from .log_options import BUNDLED, load_sessions, read_descriptions
 
 __all__ = [
     "N_TEST",
     "cmd_data_describe",
     "cmd_demo",
-    "cmd_evaluate",
     "cmd_export",
     "cmd_recommend",
     "cmd_similar",
     "cmd_train",
-    "cmd_tune",
     "chosen_score",
-    "default_n_test",
 ]
 
 #: Test sessions of ``evaluate`` when ``--n-test`` is not given: half of the eligible
@@ -149,6 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     ckpt, has_checkpoint = _checkpoint(args, "train")
     started = _check_device(args, config.device)  # so does --device gpu without a GPU
     sessions, descriptions = _training_log(args, ckpt, has_checkpoint, "training")
+    features = load_features(args, sessions, descriptions)
     from ..estimator import Item2Vec, model_bytes
     from ..io import check_writable
 
@@ -161,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet, descriptions=descriptions,
     )  # fmt: skip
     try:
-        model.fit(sessions, resume=args.resume)
+        model.fit(sessions, resume=args.resume, item_features=features)
     except KeyboardInterrupt:
         print("item2vec: resume with the same command and --resume", file=sys.stderr)
         return 130
@@ -169,6 +168,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     shutil.rmtree(ckpt, ignore_errors=True)
     last = model.history_[-1]
     described = ", with descriptions" if descriptions is not None and len(descriptions) else ""
+    if len(model.cold_items_):
+        described += f", {len(model.cold_items_):,} of them cold (attributes, no events)"
     print(
         f"saved {args.out}: {len(model.vocabulary_):,} items x {model.dim} dims{described}; "
         f"{model.epochs_} epochs, last loss {last['loss']:.4f}, "
@@ -226,6 +227,7 @@ def _update(args: argparse.Namespace) -> int:
             "train from scratch without --update)"
         )
     sessions, descriptions = _training_log(args, ckpt, has_checkpoint, "updating")
+    features = load_features(args, sessions, descriptions)
     if descriptions is not None:  # the model's descriptions, completed by the log's
         model.descriptions = {**dict(model.descriptions or {}), **dict(descriptions)}
     check_writable(args.out, model_bytes(len(model.vocabulary_) + len(sessions.vocabulary),
@@ -240,7 +242,7 @@ def _update(args: argparse.Namespace) -> int:
     rate = None if args.learning_rate == defaults["learning_rate"] else args.learning_rate
     try:
         model.update(sessions, epochs=args.epochs, freeze_existing=args.freeze_existing,
-                     learning_rate=rate, resume=args.resume)  # fmt: skip
+                     learning_rate=rate, resume=args.resume, item_features=features)  # fmt: skip
     except KeyboardInterrupt:
         print("item2vec: resume with the same command and --resume", file=sys.stderr)
         return 130
@@ -310,199 +312,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             args.out, model.item_vectors_, model.vocabulary_.ids, binary=binary, overwrite=True
         )
     print(f"wrote {out}")
-    return 0
-
-
-def _gensim_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("gensim") is not None
-
-
-def default_n_test(sessions, min_length: int = 3) -> tuple[int, int]:
-    """``evaluate``'s test sessions when ``--n-test`` is not given, and the sessions it was
-    drawn from: half of those with ``min_length`` items or more, at most :data:`N_TEST`."""
-    eligible = int((sessions.lengths >= min_length).sum())
-    return (min(N_TEST, eligible // 2) if eligible >= 2 else eligible), eligible
-
-
-def _with_progress(methods: dict, bar) -> dict:
-    """Each method's recommender ticks ``bar`` when it has answered its test queries."""
-    import inspect
-
-    out = {}
-    for name, make in methods.items():
-        seeded = "seed" in inspect.signature(make).parameters
-
-        def run(train, seed=0, _make=make, _seeded=seeded, _name=name):
-            bar.set_description(f"{_name}, seed {seed}")
-            rec = _make(train, seed) if _seeded else _make(train)
-
-            def answer(queries, k):
-                ranked = rec(queries, k)
-                bar.update()
-                return ranked
-
-            return answer
-
-        out[name] = run
-    return out
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Next-event protocol: item2vec (trained per split, or a saved model), baselines, gensim."""
-    from ..config import Config
-
-    score = chosen_score(args)
-    for flag in ("json", "csv"):
-        if getattr(args, flag):
-            check_out(getattr(args, flag), args.overwrite, f"--{flag}")
-    params = hyperparameters(args)
-    Config(**params).validate()
-    sessions, _, _ = load_sessions(args, STATUS)
-    n_test = args.n_test
-    if n_test is None:
-        n_test, eligible = default_n_test(sessions)
-        print(
-            f"test set: the last item of {n_test:,} sessions, half of the {eligible:,} with "
-            f"3 items or more (at most {N_TEST:,}; --n-test sets it)"
-        )
-    from ..estimator import Item2Vec
-    from ..evaluation import protocols as ev
-
-    methods: dict = {}
-    if args.model:
-        with STATUS.step(f"loading {args.model}"):
-            saved = Item2Vec.load(args.model)
-        note(
-            "a saved model is scored as is; it must not have been trained on the held-out "
-            "last items, or the figures are optimistic"
-        )
-
-        def saved_model(train):
-            return ev.model_recommender(saved, train, score)
-
-        methods[f"item2vec ({args.model})"] = saved_model
-    else:
-        with STATUS.step("starting TensorFlow"):
-            start_tensorflow(args.verbose)
-        from ..training.train import resolve_device
-
-        resolve_device(params["device"])  # --device gpu without a GPU: fail before the work
-
-        def trained(train, seed):
-            model = Item2Vec(**{**params, "seed": seed}, progress=not args.quiet).fit(train)
-            return ev.model_recommender(model, train, score)
-
-        methods["item2vec"] = trained
-    methods.update(ev.BASELINES)
-    if not args.no_gensim and not _gensim_installed():
-        note("gensim is not installed, so the gensim peer is left out (pip install gensim, "
-             "or pass --no-gensim to leave it out without this note)")  # fmt: skip
-    elif not args.no_gensim:
-        shared = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs")
-        gensim_params = {k: params[k] for k in shared}
-        if gensim_params["window"] == "session":
-            gensim_params["window"] = 10_000
-        if gensim_params["epochs"] is None:  # the same automatic number as item2vec's
-            from ..config import auto_epochs
-
-            gensim_params["epochs"] = auto_epochs(sessions.n_events)
-        methods["gensim sg"] = lambda train, seed: ev.gensim_recommender(
-            train, **gensim_params, workers=args.workers, seed=seed
-        )[0]
-    from tqdm.auto import tqdm
-
-    ours = next(iter(methods))
-    total = len(methods) * len(args.seeds)
-    with tqdm(total=total, unit="run", disable=True if args.quiet else None, leave=False) as bar:
-        table = ev.compare(
-            _with_progress(methods, bar), sessions, args.seeds, reference=ours, ks=tuple(args.k),
-            n_test=n_test, history=args.history,
-        )  # fmt: skip
-    if args.history is not None:
-        inside = int(table["answer in history"].iloc[0])
-        print(
-            f"history protocol: the last <= {args.history} items before each held-out one; "
-            f"{inside} test cases whose answer is in its history are left out (per split)"
-        )
-    shown = [f"{m}@{k}" for k in args.k for m in ("HR", "NDCG")]
-    print(ev.format_table(table, [*shown, "MRR", *(f"coverage@{k}" for k in args.k)]))
-    how = "t over seeds" if len(args.seeds) > 1 else "bootstrap over the test cases"
-    print(
-        f"\npaired difference, each method minus {ours} on the same splits (95% interval, {how}):"
-    )
-    print(ev.format_table(table.drop(index=ours), [f"{m} diff" for m in shown]))
-    if args.json:
-        table.to_json(args.json, orient="index", indent=2)
-    if args.csv:
-        table.to_csv(args.csv)
-    return 0
-
-
-def _space_value(text: str):
-    if text == "session":
-        return text
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def cmd_tune(args: argparse.Namespace) -> int:
-    import json
-
-    from ..tuning.search import DEFAULT_SPACE, tune
-
-    score = chosen_score(args)
-    if args.json:
-        check_out(args.json, args.overwrite, "--json")
-    space = dict(DEFAULT_SPACE)
-    for spec in args.space or []:
-        name, _, values = spec.partition("=")
-        space[name.replace("-", "_")] = [_space_value(v) for v in values.split(",") if v]
-    sessions, _, _ = load_sessions(args, STATUS)
-    with STATUS.step("starting TensorFlow"):
-        start_tensorflow(args.verbose)
-    result = tune(
-        sessions,
-        space=space,
-        budget_seconds=args.budget,
-        n_test=args.n_test,
-        n_valid=args.n_valid,
-        n_confirm=args.n_confirm,
-        valid_events=args.valid_events,
-        history=args.history,
-        min_epochs=args.min_epochs,
-        max_epochs=args.max_epochs,
-        metric=args.metric,
-        seed=args.seed,
-        progress=not args.quiet,
-        score=score,
-        test_defaults=args.test_defaults,
-    )
-    print(result.trials.round(4).to_string(index=False))
-    print(result.summary())
-    if args.json:
-        out = {
-            "best_params": result.best_params,
-            "best_validation": result.best_validation,
-            "metric": result.metric,
-            "score": result.score,
-            "params": result.params,
-            "chose_defaults": result.chose_defaults,
-            "defaults_params": result.defaults_params,
-            "guard": result.guard,
-            "test_metrics": result.test_metrics,
-            "defaults_test_metrics": result.defaults_test_metrics,
-            "baselines": result.baselines,
-            "interrupted": result.interrupted,
-            "trials": json.loads(result.trials.to_json(orient="records")),
-        }
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
     return 0
 
 

@@ -34,15 +34,15 @@ from .commands import (
     N_TEST,
     cmd_data_describe,
     cmd_demo,
-    cmd_evaluate,
     cmd_export,
     cmd_recommend,
     cmd_similar,
     cmd_train,
-    cmd_tune,
 )
 from .console import STATUS, show_warning
+from .features import add_cold_options, add_feature_options
 from .log_options import add_log_options
+from .measure import cmd_evaluate, cmd_tune
 from .options import add_output_options
 
 # ------------------------------------------------------------------------------ parser
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="column with item descriptions, saved with the model and shown by similar / "
         "recommend (automatic for online-retail)",
     )  # fmt: skip
+    add_feature_options(train)
     add_hyperparameters(train)
     train.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     train.add_argument("--overwrite", action="store_true", help="replace a model at --out")
@@ -236,9 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(as similar); default blend",
     )  # fmt: skip
     _add_ranking_alias(g)
+    add_cold_options(g)
     g.add_argument("--json", metavar="FILE", help="also write the table as JSON here")
     g.add_argument("--csv", metavar="FILE", help="also write the table as CSV here")
     g.add_argument("--overwrite", action="store_true", help="replace existing --json / --csv")
+    add_feature_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     tune_p = _subcommand(sub, "tune", "hyperparameter search by successive halving")

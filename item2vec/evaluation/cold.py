@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from ..checks import check_int, check_real
@@ -36,9 +37,16 @@ from ..data.sessions import Sessions
 from ..exceptions import DataError
 from ..queries.scoring import recency_weights
 from ..training.attributes import tfidf
-from .metrics import rank_metrics
+from .metrics import bootstrap_interval, rank_metrics
 
-__all__ = ["COLD_BASELINES", "ColdSplit", "cold_baselines", "cold_split", "evaluate_cold"]
+__all__ = [
+    "COLD_BASELINES",
+    "ColdSplit",
+    "cold_baselines",
+    "cold_split",
+    "compare_cold",
+    "evaluate_cold",
+]
 
 #: The baselines of :func:`cold_baselines`, in report order.
 COLD_BASELINES = ("random", "attribute popularity", "content kNN", "attribute transitions")
@@ -233,7 +241,7 @@ def evaluate_cold(
 
     Returns ``{"cold": {name: metrics}, "all": {name: metrics}}``; metrics are
     :func:`~item2vec.evaluation.metrics.rank_metrics` (HR@K, NDCG@K, MRR, ``n``) plus
-    ``"hits@K"``, the per-case hits of the largest K (for paired intervals over seeds).
+    ``"hits@K"``, the per-case hits at each K (for paired intervals).
     """
     if not len(split):
         raise DataError("the cold split has no test case")
@@ -249,7 +257,64 @@ def evaluate_cold(
                 found.append(np.asarray(rank(split.histories[lo : lo + batch], top, allowed)))
             ids = np.concatenate(found)
             rows = np.array([[row_of.get(i, -1) for i in r] for r in ids.tolist()], np.int64)
-            res = rank_metrics(rows, answers, tuple(ks), None, len(row_of))
-            res["hits"] = (rows == answers[:, None]).any(axis=1)
+            res: dict[str, Any] = dict(rank_metrics(rows, answers, tuple(ks), None, len(row_of)))
+            for k in ks:
+                res[f"hits@{k}"] = (rows[:, :k] == answers[:, None]).any(axis=1)
             out[among][name] = res
     return out
+
+
+def compare_cold(
+    model: Callable[[Sessions, ItemFeatures, int], Ranker],
+    sessions: Sessions,
+    features: ItemFeatures,
+    seeds: Sequence[int] = (0,),
+    *,
+    share: float = 0.1,
+    n_test: int | None = 2000,
+    history: int = 5,
+    ks: Sequence[int] = (10, 20),
+    name: str = "item2vec",
+) -> dict[str, pd.DataFrame]:
+    """The cold-item protocol over ``seeds`` (one split each) for ``model(train, features,
+    seed) -> ranker`` beside the baselines.
+
+    Returns ``{"cold": table, "all": table}``: rows are methods, columns each metric's mean
+    over every case of every seed, ``"HR@K low"`` / ``"HR@K high"`` (95% bootstrap over the
+    cases), ``n_cases``; the model's row also has ``"HR@K diff"`` (and ``low`` / ``high``):
+    the paired difference to the best baseline of that table (by ``HR@{ks[0]}``), case by
+    case."""
+    pooled: dict[str, dict[str, dict[str, list]]] = {"cold": {}, "all": {}}
+    for seed in seeds:
+        split = cold_split(sessions, share, n_test=n_test, history=history, seed=seed)
+        rankers = {
+            name: model(split.train, features, seed),
+            **cold_baselines(split, features, seed),
+        }
+        for among, res in evaluate_cold(split, rankers, ks).items():
+            for method, r in res.items():
+                slot = pooled[among].setdefault(method, {})
+                for key, value in r.items():
+                    slot.setdefault(key, []).append(value)
+    tables = {}
+    first = f"HR@{ks[0]}"
+    for among, methods in pooled.items():
+        rows: dict[str, dict[str, float]] = {}
+        for method, r in methods.items():
+            n = np.asarray(r["n_cases"], dtype=np.float64)
+            row = {m: float(np.average(r[m], weights=n)) for m in r if not m.startswith("hits")}
+            for k in ks:
+                hits = np.concatenate(r[f"hits@{k}"]).astype(np.float64)
+                row[f"HR@{k} low"], row[f"HR@{k} high"] = bootstrap_interval(hits)
+            row["n_cases"] = float(n.sum())
+            rows[method] = row
+        best = max(COLD_BASELINES, key=lambda m: rows[m][first])
+        for k in ks:
+            ours = np.concatenate(methods[name][f"hits@{k}"]).astype(np.float64)
+            theirs = np.concatenate(methods[best][f"hits@{k}"]).astype(np.float64)
+            rows[name][f"HR@{k} diff"] = float((ours - theirs).mean())
+            lo, hi = bootstrap_interval(ours - theirs)
+            rows[name][f"HR@{k} diff low"], rows[name][f"HR@{k} diff high"] = lo, hi
+        rows[name]["best baseline"] = best  # type: ignore[assignment]
+        tables[among] = pd.DataFrame.from_dict(rows, orient="index")
+    return tables

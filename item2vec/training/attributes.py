@@ -43,6 +43,10 @@ __all__ = [
     "AttributeEncoder",
     "ColdTables",
     "add_cold_items",
+    "features_arrays",
+    "features_from_arrays",
+    "merge_features",
+    "strip_cold",
 ]
 
 RIDGE = 1.0
@@ -208,11 +212,7 @@ def add_cold_items(
     ridge: float = RIDGE,
 ) -> ColdTables:
     """Fit the encoder on the items of ``features`` that have rows, and append a row for
-    each of the others (the cold items): the encoder's vector and bias.
-
-    Items of the vocabulary that have a row but no events (count 0, cold items of an earlier
-    fit) are left out of the encoder's fit and re-encoded, so that an update with new
-    attributes moves them."""
+    each of the others (the cold items): the encoder's vector and bias."""
     rows = vocabulary.encode(features.ids.tolist(), missing="ignore").astype(np.int64)
     counts = np.asarray(vocabulary.counts)
     trained = np.where(rows >= 0, counts[np.maximum(rows, 0)] > 0, False)
@@ -221,11 +221,6 @@ def add_cold_items(
     )
     vectors = np.array(vectors, dtype=np.float32)
     biases = np.array(biases, dtype=np.float32)
-    known_cold = np.flatnonzero((rows >= 0) & ~trained)
-    if len(known_cold):  # re-encoded with the new map
-        sub = ItemFeatures(features.ids[known_cold], tuple(features.tokens[i] for i in known_cold))
-        vectors[rows[known_cold]] = encoder.encode(sub)
-        biases[rows[known_cold]] = encoder.bias
     new = np.flatnonzero(rows < 0)
     if not len(new):
         return ColdTables(vocabulary, vectors, biases, encoder, features.ids[:0])
@@ -248,3 +243,77 @@ def add_cold_items(
         encoder,
         ids,
     )
+
+
+def strip_cold(
+    vocabulary: Vocabulary, vectors: np.ndarray, biases: np.ndarray, n_cold: int
+) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
+    """The tables without their last ``n_cold`` rows (the cold items, which
+    :func:`add_cold_items` appends): what training and updates see."""
+    if n_cold == 0:
+        return vocabulary, vectors, biases
+    n = len(vocabulary) - n_cold
+    if n < 1 or np.any(np.asarray(vocabulary.counts)[n:] != 0):
+        raise DataError(f"the last {n_cold} rows of the model are not its cold items")
+    vocab = Vocabulary(ids=vocabulary.ids[:n], counts=np.asarray(vocabulary.counts)[:n])
+    return vocab, vectors[:n], biases[:n]
+
+
+def merge_features(old: ItemFeatures | None, new: ItemFeatures | None) -> ItemFeatures | None:
+    """``old`` with ``new``'s items added or replaced (an item's attributes are the newest
+    list given for it)."""
+    if old is None or new is None:
+        return new if old is None else old
+    merged = dict(zip(old.ids.tolist(), old.tokens))
+    merged.update(zip(new.ids.tolist(), new.tokens))
+    return ItemFeatures.from_mapping({k: list(v) for k, v in merged.items()})
+
+
+def _strings(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    raw = [v.encode("utf-8") for v in values]
+    offsets = np.cumsum([0] + [len(b) for b in raw]).astype(np.int64)
+    return np.frombuffer(b"".join(raw), np.uint8).copy(), offsets
+
+
+def _unstrings(data: np.ndarray, offsets: np.ndarray) -> list[str]:
+    raw = np.asarray(data, np.uint8).tobytes()
+    return [raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def features_arrays(features: ItemFeatures, encoder: AttributeEncoder) -> dict[str, np.ndarray]:
+    """The attribute table and the encoder as numeric arrays, for a model directory."""
+    out = {f"attr_{k}": v for k, v in encoder.arrays().items() if k != "tokens"}
+    out["attr_token_bytes"], out["attr_token_offsets"] = _strings(encoder.tokens.tolist())
+    if features.ids.dtype.kind in "iu":
+        out["features_ids"] = features.ids.astype(np.int64)
+    else:
+        out["features_id_bytes"], out["features_id_offsets"] = _strings(features.ids.tolist())
+    flat = [t for ts in features.tokens for t in ts]
+    out["features_token_bytes"], out["features_token_offsets"] = _strings(flat)
+    out["features_item_offsets"] = np.cumsum([0] + [len(ts) for ts in features.tokens])
+    return out
+
+
+def features_from_arrays(
+    arrays: dict[str, np.ndarray],
+) -> tuple[ItemFeatures, AttributeEncoder] | None:
+    """Inverse of :func:`features_arrays`; None for a model saved without attributes."""
+    if "features_item_offsets" not in arrays:
+        return None
+    try:
+        if "features_ids" in arrays:
+            ids = np.asarray(arrays["features_ids"], np.int64)
+        else:
+            ids = np.array(
+                _unstrings(arrays["features_id_bytes"], arrays["features_id_offsets"]),
+                dtype=object,
+            )
+        flat = _unstrings(arrays["features_token_bytes"], arrays["features_token_offsets"])
+        at = np.asarray(arrays["features_item_offsets"], np.int64)
+        tokens = tuple(tuple(flat[a:b]) for a, b in zip(at[:-1], at[1:]))
+        names = _unstrings(arrays["attr_token_bytes"], arrays["attr_token_offsets"])
+    except (KeyError, UnicodeDecodeError, IndexError) as e:
+        raise DataError(f"the saved item attributes are incomplete or corrupt: {e}") from e
+    enc = {k[len("attr_") :]: v for k, v in arrays.items() if k.startswith("attr_")}
+    enc["tokens"] = np.array(names, dtype=object)
+    return ItemFeatures(ids, tokens), AttributeEncoder.from_arrays(enc)
