@@ -370,7 +370,7 @@ class Item2Vec:
         self._check_fitted()
         new_features = None if item_features is None else as_item_features(item_features)
         features = merge_features(getattr(self, "item_features_", None), new_features)
-        n_cold = len(getattr(self, "cold_items_", ()))
+        n_cold = getattr(self, "_cold_rows", 0)
         before_counts = self.neighbour_counts_ if n_cold else None
         before = self._strip_cold(n_cold) if n_cold else None  # the update trains trained rows
         try:
@@ -411,7 +411,7 @@ class Item2Vec:
 
         before = ColdTables(
             self.vocabulary_, self.item_vectors_, self.item_biases_, self.attribute_encoder_,
-            self.cold_items_,
+            self.cold_items_, n_cold,
         )  # fmt: skip
         counts = self.neighbour_counts_
         vocab, vectors, biases = strip_cold(
@@ -448,6 +448,7 @@ class Item2Vec:
         self.item_features_ = features
         self.attribute_encoder_ = None if cold is None else cold.encoder
         self.cold_items_ = np.asarray(self.vocabulary_.ids[:0] if cold is None else cold.cold_ids)
+        self._cold_rows = 0 if cold is None else cold.appended  # the last rows
         if cold is not None:
             self._set_weights(cold.vectors, cold.biases)
 
@@ -787,7 +788,10 @@ class Item2Vec:
         model._set_weights(loaded.vectors, loaded.biases)
         model.item_features_ = None if saved is None else saved[0]
         model.attribute_encoder_ = None if saved is None else saved[1]
-        model.cold_items_ = loaded.vocabulary.ids[len(trained) :]
+        ids, counts = loaded.vocabulary.ids, loaded.vocabulary.counts
+        known = set() if saved is None else set(saved[0].ids.tolist())
+        model.cold_items_ = ids[[c == 0 and i in known for i, c in zip(ids.tolist(), counts)]]
+        model._cold_rows = n_cold
         return model
 
     def _features_arrays(self) -> dict[str, np.ndarray]:
@@ -797,7 +801,7 @@ class Item2Vec:
             return {}
         return {
             **features_arrays(features, self.attribute_encoder_),
-            "cold_rows": np.array([len(self.cold_items_)], np.int64),
+            "cold_rows": np.array([self._cold_rows], np.int64),
         }
 
 

@@ -254,3 +254,27 @@ def test_features_that_name_no_trained_item_leave_a_fitted_model_as_it_was(clust
     with pytest.raises(DataError, match="none of their items has events"):
         m.fit(train, item_features={"x": ["cluster=1"]})
     np.testing.assert_array_equal(m.item_vectors_, before)
+
+
+def test_rows_without_events_are_encoded_in_place(clustered, tmp_path):
+    """A vocabulary may hold items with no training event (count 0: a split's held-out
+    items); with attributes they are cold items where they are, nothing appended."""
+    from item2vec import Item2Vec
+
+    _, features, data = clustered
+    full = data.sessions
+    keep = ~np.isin(np.asarray(full.vocabulary.ids)[full.items], np.arange(10))
+    starts = np.repeat(np.arange(len(full)), full.lengths)[keep]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(starts, minlength=len(full)))])
+    items = full.items[keep]
+    counts = np.bincount(items, minlength=len(full.vocabulary))
+    train = Sessions(items, offsets, Vocabulary(full.vocabulary.ids, counts))
+    m = _fit(train, features)
+    assert len(m.vocabulary_) == 200 and sorted(m.cold_items_.tolist()) == list(range(10))
+    rows = m.vocabulary_.encode(list(range(10)))
+    ids, _ = m.similar(list(range(10)), k=10)
+    assert np.mean([[n % 5 == c % 5 for n in row] for c, row in zip(range(10), ids)]) > 0.9
+    again = _fit(train)  # the same rows without features: untrained, not encoded
+    assert not np.allclose(again.item_vectors_[rows], m.item_vectors_[rows])
+    m.save(tmp_path / "m")
+    np.testing.assert_array_equal(Item2Vec.load(tmp_path / "m").cold_items_, m.cold_items_)

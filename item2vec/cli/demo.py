@@ -39,7 +39,7 @@ PROTOCOLS = {"previous purchase": None, "last 5 purchases": 5}
 def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None,
              quick: bool = False, progress: bool = True) -> int:  # fmt: skip
     """Train, evaluate against baselines, print neighbours, write ``out/`` (model + report)."""
-    from ..data.datasets import online_retail
+    from ..data.datasets import online_retail, retail_features
     from ..estimator import Item2Vec
     from ..evaluation.baselines import BASELINES
     from ..evaluation.protocols import evaluate_cases, model_recommender, next_event_split
@@ -76,7 +76,10 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     with warnings.catch_warnings():
         if quick:  # a smoke run is short on purpose: no "likely too short" warning
             warnings.filterwarnings("ignore", message=r"epochs=.*likely too short")
-        model.fit(split.train, validation=split)
+        # every product's description words: those bought only in the held-out purchases
+        # are cold items, known from their descriptions alone
+        words = retail_features(desc, sessions.vocabulary.ids)
+        model.fit(split.train, validation=split, item_features=words)
     for h in model.history_:
         speed = h["couples_per_second"]
         print(f"  epoch {h['epoch']:>2}  loss {h['loss']:.4f}  HR@10 {h['HR@10']:.3f}  "
@@ -110,6 +113,7 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
                          "neighbour": n, "neighbour_description": desc.get(n, ""),
                          "cosine": float(s)})  # fmt: skip
 
+    _cold(model, desc)
     model.save(out / "model")
     pd.DataFrame(rows).to_csv(out / "neighbours.csv", index=False)
     table.to_csv(out / "metrics.csv")
@@ -120,6 +124,20 @@ def run_demo(out: str | os.PathLike = "item2vec-demo", epochs: int | None = None
     print(f"\nwrote {out}/: model/, neighbours.csv, metrics.csv, summary.json, history.json, "
           f"loss.png, hr.png, map.png  ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
     return 0
+
+
+def _cold(model: Any, desc: pd.Series, n: int = 2) -> None:
+    """The neighbours of products never bought in training, from their descriptions."""
+    cold = [i for i in model.cold_items_.tolist() if desc.get(i, "Unknown") != "Unknown"]
+    if not cold:
+        return
+    print(f"\n{len(model.cold_items_):,} products were bought only in the held-out purchases: "
+          "the model knows them from their descriptions alone (cold items)")  # fmt: skip
+    ids, scores = model.similar(cold[:n], 5)
+    for item, nb, sc in zip(cold[:n], ids, scores, strict=True):
+        print(f"\n{item}  {desc.get(item, '')}  (never bought in training)")
+        for rank, (i, c) in enumerate(zip(nb, sc, strict=True), 1):
+            print(f"  {rank}. {i:<8} {c:.3f}  {desc.get(i, '')}")
 
 
 def verdict(

@@ -192,9 +192,10 @@ class AttributeEncoder:
 class ColdTables:
     """The fitted tables with the cold items appended (:func:`add_cold_items`).
 
-    ``vocabulary`` ends with the cold items (count 0, so that they have no neighbour counts
-    and no noise probability); ``vectors`` and ``biases`` hold their rows; ``cold_ids`` are
-    the items added now.
+    ``vocabulary`` ends with the ``appended`` cold items that had no row (count 0, so that
+    they have no neighbour counts and no noise probability); ``vectors`` and ``biases`` hold
+    their rows, and the encoded rows of the items that had a row but no events (count 0,
+    such as items seen only in a split's held-out events); ``cold_ids`` are all of them.
     """
 
     vocabulary: Vocabulary
@@ -202,6 +203,7 @@ class ColdTables:
     biases: np.ndarray
     encoder: AttributeEncoder
     cold_ids: np.ndarray
+    appended: int
 
 
 def add_cold_items(
@@ -211,8 +213,9 @@ def add_cold_items(
     biases: np.ndarray,
     ridge: float = RIDGE,
 ) -> ColdTables:
-    """Fit the encoder on the items of ``features`` that have rows, and append a row for
-    each of the others (the cold items): the encoder's vector and bias."""
+    """Fit the encoder on the items of ``features`` that have events, encode those with a
+    row but no events (count 0) in place, and append a row for each of the others: the
+    encoder's vector and bias (the cold items)."""
     rows = vocabulary.encode(features.ids.tolist(), missing="ignore").astype(np.int64)
     counts = np.asarray(vocabulary.counts)
     trained = np.where(rows >= 0, counts[np.maximum(rows, 0)] > 0, False)
@@ -221,9 +224,14 @@ def add_cold_items(
     )
     vectors = np.array(vectors, dtype=np.float32)
     biases = np.array(biases, dtype=np.float32)
+    unseen = np.flatnonzero((rows >= 0) & ~trained)  # rows without events: encoded in place
+    if len(unseen):
+        sub = ItemFeatures(features.ids[unseen], tuple(features.tokens[i] for i in unseen))
+        vectors[rows[unseen]] = encoder.encode(sub)
+        biases[rows[unseen]] = encoder.bias
     new = np.flatnonzero(rows < 0)
     if not len(new):
-        return ColdTables(vocabulary, vectors, biases, encoder, features.ids[:0])
+        return ColdTables(vocabulary, vectors, biases, encoder, features.ids[unseen], 0)
     sub = ItemFeatures(features.ids[new], tuple(features.tokens[i] for i in new))
     ids = features.ids[new]
     if vocabulary.is_numeric != (ids.dtype.kind in "iu"):
@@ -241,15 +249,16 @@ def add_cold_items(
         np.vstack([vectors, encoder.encode(sub)]),
         np.concatenate([biases, np.full(len(ids), encoder.bias, np.float32)]),
         encoder,
-        ids,
+        np.concatenate([features.ids[unseen], ids]),
+        len(ids),
     )
 
 
 def strip_cold(
     vocabulary: Vocabulary, vectors: np.ndarray, biases: np.ndarray, n_cold: int
 ) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
-    """The tables without their last ``n_cold`` rows (the cold items, which
-    :func:`add_cold_items` appends): what training and updates see."""
+    """The tables without their last ``n_cold`` rows (the cold items that
+    :func:`add_cold_items` appended): what training and updates see."""
     if n_cold == 0:
         return vocabulary, vectors, biases
     n = len(vocabulary) - n_cold
