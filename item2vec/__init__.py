@@ -37,6 +37,7 @@ _LAZY = {
     "Vocabulary": ".data",
     "Item2Vec": ".estimator",
     "ItemIndex": ".queries",
+    "ItemFeatures": ".data.features",
     "ParquetCorpus": ".sampling.corpus",
     "evaluate": ".evaluation",
     "tune": ".tuning",
@@ -60,6 +61,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Item2Vec",
+    "ItemFeatures",
     "ItemIndex",
     "ParquetCorpus",
     "Sessions",
