@@ -1,6 +1,7 @@
 """Command line: ``item2vec data describe``, ``train``, ``similar``, ``recommend``, ``export``,
-``evaluate``, ``tune``, ``demo`` (``python -m item2vec`` runs the same): the parser, its
-help and examples, and :func:`main`; the commands themselves are in :mod:`item2vec.cli.commands`.
+``evaluate``, ``tune``, ``demo``, ``serve`` (``python -m item2vec`` runs the same): the
+parser, its help and examples, and :func:`main`; the commands themselves are in
+:mod:`item2vec.cli.commands` (``serve`` in :mod:`item2vec.serving`).
 
 How it behaves, for every command:
 
@@ -24,6 +25,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from .. import serving
 from ..checks import EXPORT_FORMATS, SCORES
 from ..distributed.cli import add_distributed_options
 from ..exceptions import Item2VecError
@@ -86,6 +88,11 @@ on the same splits.""",
     "demo": """examples:
   item2vec demo
   item2vec demo --quick --out /tmp/demo""",
+    "serve": """examples:
+  item2vec serve model/                      # http://127.0.0.1:8000, this machine only
+  item2vec serve model/ --port 9000 --watch  # reload when model/ is trained again
+  curl 'http://127.0.0.1:8000/similar?item=85123A&k=5'
+  curl -X POST http://127.0.0.1:8000/recommend -d '{"history": ["85123A"], "k": 5}'""",
 }
 
 
@@ -301,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
     demo.add_argument("--quick", action="store_true", help="a few-second smoke run")
     demo.set_defaults(func=cmd_demo)
+
+    serve = _subcommand(
+        sub, "serve", "answer similar-item and next-item requests over HTTP, with hot reload"
+    )
+    serving.add_arguments(serve)
+    serve.set_defaults(func=serving.run)
     for p in _COMMANDS:  # last, below each command's own groups
         add_output_options(p)
     return parser
