@@ -11,12 +11,15 @@ from .checks import DEVICES, MODES, OPTIMIZERS, check_choice, check_int, check_r
 from .exceptions import ParameterError
 
 __all__ = ["AUTO_EVENTS", "AUTO_MAX_EPOCHS", "AUTO_MIN_EPOCHS", "AUTO_NEGATIVE_BLOCK", "DEVICES",
-           "MODES", "OPTIMIZERS", "Config", "auto_epochs"]  # fmt: skip
+           "MODES", "OPTIMIZERS", "RUN_SETTINGS", "Config", "auto_epochs"]  # fmt: skip
 
 AUTO_EVENTS = 4_000_000
 """Events of training ``epochs=None`` aims at: enough passes that a small log is trained too."""
 AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS = 10, 100
 """Bounds of the automatic number of epochs."""
+RUN_SETTINGS = ("workers", "device", "chunk_events")
+"""Fields that say how a run executes, not what it trains: ``Item2Vec.update`` takes them
+from the estimator's current parameters and every other field from the model's ``config_``."""
 AUTO_NEGATIVE_BLOCK = 8
 """Targets trained as one block when ``negative_block=None`` (skip-gram, integer window; see
 :meth:`Config.block`)."""

@@ -71,8 +71,9 @@ class Item2Vec:
     separate_output : use a second table for the target slot (classic word2vec); off by
         default: the model shares one table for both slots.
     workers : training threads updating the shared tables (Hogwild!, as gensim). They are the
-        parallelism: call :func:`item2vec.training.train.configure_threads` (one TensorFlow thread per
-        op) before TensorFlow starts, as the CLI does; about 20% faster on 2 cores.
+        parallelism, so ``fit`` and ``update`` give each TensorFlow op one thread
+        (:mod:`item2vec.training.threads`; about 20% faster on 2 cores), or warn when
+        TensorFlow already runs with its default and it is too late to change.
     device : where the tables live and the training step runs: ``"auto"`` (default: the first
         GPU TensorFlow sees, else the CPU), ``"cpu"``, or ``"gpu"`` (a :class:`ParameterError`
         at the start of ``fit`` when TensorFlow sees no GPU). Sampling stays on the CPU
@@ -99,7 +100,13 @@ class Item2Vec:
     item_biases_ : float32 (n_items,)
     vocabulary_ : Vocabulary (``vocabulary_.ids`` are the item ids in row order)
     history_ : list of per-epoch dicts (loss, couples, seconds, couples_per_second, ...)
-    epochs_ : int, the epochs the model was trained for (``epochs``, or the automatic value)
+    config_ : :class:`~item2vec.config.Config`, the settings the model was trained with
+        (``epochs`` resolved). Everything that depends on them after the fit reads them from
+        here, not from the constructor's parameters: :attr:`item_log_prior_`, :meth:`save`
+        and :meth:`update` (which takes only ``workers``, ``device`` and ``chunk_events``,
+        how a run executes, from the current parameters). ``set_params`` after a fit
+        changes the next ``fit``, not this model.
+    epochs_ : int, the epochs the model was trained for (``config_.epochs``)
     device_ : ``"cpu"`` or ``"gpu"``, where the last fit or update trained (``device``
         resolved; also in each epoch of ``history_``). On a loaded model, from its history
         (``None`` for a model saved before devices were recorded).
@@ -255,10 +262,12 @@ class Item2Vec:
         from .sampling.corpus import ParquetCorpus
         from .training.checkpoint import run_with_checkpoints
         from .training.model import Item2VecModel
+        from .training.threads import threads_for_training
         from .training.train import Trainer, device_scope, resolve_device
 
         config = self.config()
         device = resolve_device(config.device)  # device="gpu" without a GPU: fail now
+        threads_for_training(config.workers)  # before TensorFlow's first op, or a warning
         features = None if item_features is None else as_item_features(item_features)
         streamed = isinstance(sessions, ParquetCorpus)
         if not isinstance(sessions, Sessions) and not streamed:
@@ -324,6 +333,7 @@ class Item2Vec:
         self.model_ = model
         self.vocabulary_ = sessions.vocabulary if cold is None else cold.vocabulary
         self.history_ = history
+        self.config_ = config
         self.epochs_ = config.epochs
         self.device_ = trainer.device
         self.neighbour_counts_ = None
@@ -497,7 +507,7 @@ class Item2Vec:
         from .sampling import log_prior
 
         self._check_fitted()
-        return log_prior(self.vocabulary_.counts, self.ns_exponent, self.sample)
+        return log_prior(self.vocabulary_.counts, self.config_.ns_exponent, self.config_.sample)
 
     def _recommend_index_for(self, score: str) -> ItemIndex:
         """The index ``recommend(..., score=score)`` searches: the cosine index of
@@ -737,7 +747,7 @@ class Item2Vec:
             vectors=self.item_vectors_,
             biases=self.item_biases_,
             vocabulary=self.vocabulary_,
-            config={**self.config().to_dict(), "epochs": self.epochs_, "index": self.index},
+            config={**self.config_.to_dict(), "index": self.index},
             history=self.history_,
             extra_arrays={
                 **_counts_arrays(self.neighbour_counts_),
@@ -774,6 +784,7 @@ class Item2Vec:
         )
         model.vocabulary_ = loaded.vocabulary
         model.history_ = list(loaded.history or [])
+        model.config_ = config
         model.epochs_ = config.epochs
         model.device_ = _trained_on(model.history_)
         model.neighbour_counts_ = _counts_from_arrays(

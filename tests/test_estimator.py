@@ -99,20 +99,65 @@ def test_failed_first_fit_leaves_the_model_unfitted(monkeypatch):
         assert not hasattr(model, name)
 
 
-def test_diverging_refit_leaves_the_previous_model_intact():
+def test_diverging_refit_raises_and_leaves_the_previous_model_intact():
     model = Item2Vec(**SMALL, seed=0).fit(sessions(50))
     before = answers(model)
-    model.set_params(learning_rate=1e9)
-    try:
+    model.set_params(learning_rate=1e9, epochs=3)  # the case of issue 37: 300 sessions
+    with pytest.raises(TrainingError, match=r"training diverged: .*lower learning_rate "
+                       r"\(it is 1e\+09\)"):  # fmt: skip
         model.fit(sessions(80))
-    except TrainingError:
-        pass
-    else:  # pragma: no cover - depends on the trainer's divergence check
-        pytest.skip("learning_rate=1e9 did not diverge here")
     assert len(model.vocabulary_) == len(model.item_vectors_) == 50
     after = answers(model)
     assert after[0] == before[0]
     np.testing.assert_array_equal(after[1], before[1])
+
+
+def test_set_params_after_fit_changes_the_next_fit_not_the_model(tmp_path):
+    model = Item2Vec(**SMALL, seed=0).fit(sessions(50))
+    prior = model.item_log_prior_.copy()
+    assert model.config_.dim == 8 and model.config_.epochs == model.epochs_ == 1
+    model.set_params(dim=16, ns_exponent=0.0, sample=0.0, window=5)
+    np.testing.assert_array_equal(model.item_log_prior_, prior)  # the trained prior
+    model.save(tmp_path / "m")
+    loaded = Item2Vec.load(tmp_path / "m")  # refused before: config dim=16, vectors 8 wide
+    assert loaded.config_ == model.config_ and loaded.item_vectors_.shape == (50, 8)
+    np.testing.assert_array_equal(loaded.item_log_prior_, prior)
+    model.update(sessions(60, seed=1), epochs=1)  # trains the model's settings, dim 8
+    assert model.item_vectors_.shape == (60, 8) and model.config_.window == 2
+    assert model.fit(sessions(50)).config_.dim == 16  # the next fit takes the new ones
+
+
+@pytest.mark.parametrize("before", ["", "tf.constant(1.0) + 1.0"])
+def test_fit_gives_each_tensorflow_op_one_thread_or_says_why_not(before):
+    """No hidden set-up step: a fresh process that never calls configure_threads gets one
+    thread per op from fit, or, when TensorFlow already ran ops, a warning saying why not."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, warnings
+        os.environ.pop("TF_NUM_INTRAOP_THREADS", None)
+        import tensorflow as tf
+        import item2vec as i2v
+        {before}
+        s = i2v.Sessions.from_lists([[1, 2, 3, 4], [2, 3, 4, 5], [5, 4, 3]] * 20)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            i2v.Item2Vec(dim=4, epochs=1, workers=1, progress=False).fit(s)
+        print("threads", tf.config.threading.get_intra_op_parallelism_threads())
+        for w in caught:
+            print("warning", w.message)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    if before:
+        assert "threads 0" in done.stdout
+        assert "TensorFlow had already run ops" in done.stdout
+        assert "TF_NUM_INTRAOP_THREADS=1" in done.stdout
+    else:
+        assert "threads 1" in done.stdout and "already run ops" not in done.stdout
 
 
 # ----------------------------------------------------------------------------- scores

@@ -421,7 +421,8 @@ def test_log_prob_of_a_history_is_the_recency_mixture(fitted):
 
 
 def test_the_loops_pieces_are_importable_from_train_and_their_homes():
-    """``item2vec.training.train`` re-exports the names it used to define (estimator, benchmarks)."""
+    """``item2vec.training.train`` re-exports the names it used to define (estimator,
+    benchmarks)."""
     from item2vec import sampling
     from item2vec.training import checkpoint, monitor, state, train
 
@@ -469,3 +470,36 @@ def test_fit_resolves_auto_epochs_and_warns_when_a_fit_is_short(planted):
 
     assert auto_epochs(s.n_events) == 100
     assert model.get_params()["epochs"] is None
+
+
+def test_the_divergence_guard_known_answers():
+    """Hand-computed thresholds: untrained vectors lose (1 + negatives) ln 2 per couple."""
+    import math
+
+    from item2vec.config import Config
+    from item2vec.training.divergence import DivergenceGuard, untrained_loss
+
+    assert untrained_loss(5) == pytest.approx(6 * math.log(2))
+    counts = np.array([600, 300, 100])  # the first item is in 60% of the targets
+    guard = DivergenceGuard(Config(negatives=5, batch_size=10, learning_rate=0.5), counts)
+    ref = 6 * math.log(2)
+    at = {"epoch": 2, "step": 40, "lr": 0.25}
+    assert guard.group(99 * ref * 8, 8, **at) is None  # under 100x: training
+    err = guard.group(101 * ref * 8, 8, **at)
+    assert str(err).startswith(f"training diverged: loss is {101 * ref:.3g} at epoch 2, by step 40 "
+                               "(learning rate 0.25), over 100x")  # fmt: skip
+    assert "lower learning_rate (it is 0.5), or batch_size (10: its most frequent item is in " \
+        "about 6 targets of a batch" in str(err)  # fmt: skip
+    assert "loss is nan" in str(guard.group(float("nan"), 8, **at))
+    import tensorflow as tf
+
+    fine = tf.Variable(np.ones((3, 4), np.float32))
+    long = tf.Variable(np.zeros((3, 4), np.float32))
+    assert guard.epoch(9 * ref, [fine], epoch=1, step=5) is None
+    assert "the epoch's loss is" in str(guard.epoch(11 * ref, [fine], epoch=1, step=5))
+    long[1, 0].assign(2e3)
+    assert "has norm 2e+03 after epoch 1 (step 5), over 1000" in str(
+        guard.epoch(ref, [fine, long], epoch=1, step=5)
+    )
+    quiet = DivergenceGuard(Config(batch_size=1), counts)  # one target a batch: no batch advice
+    assert "batch_size" not in str(quiet.group(float("inf"), 1, **at))

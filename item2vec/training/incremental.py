@@ -45,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..checks import check_int, check_real
+from ..config import RUN_SETTINGS
 from ..data.session_rows import concat_sessions
 from ..data.sessions import Sessions, Vocabulary
 from ..exceptions import ParameterError
@@ -216,6 +217,7 @@ def update(
     from ..sampling.corpus import ParquetCorpus
     from .checkpoint import run_with_checkpoints
     from .model import Item2VecModel
+    from .threads import threads_for_training
     from .train import Trainer, device_scope, resolve_device
     from .updates import ACCUMULATOR_INITIAL
 
@@ -228,8 +230,10 @@ def update(
     epochs, freeze, existing_rate, lr = check_update_args(
         epochs, freeze_existing, existing_rate, learning_rate, est.epochs_
     )
-    config = est.config()
+    current = est.config()  # only how the run executes; what it trains is the model's
+    config = dataclasses.replace(est.config_, **{k: getattr(current, k) for k in RUN_SETTINGS})
     device = resolve_device(config.device)  # device="gpu" without a GPU: fail before the work
+    threads_for_training(config.workers)
     lr = config.learning_rate if lr is None else float(lr)
     config = dataclasses.replace(
         config, epochs=epochs, learning_rate=lr, min_learning_rate=min(config.min_learning_rate, lr)

@@ -5,11 +5,15 @@ groups of batches and sampled ahead on a thread (:mod:`item2vec.sampling.feed`);
 trains a group in one graph call (:mod:`item2vec.training.step`) with the update rules and the
 learning-rate schedule shared with the distributed trainer (:mod:`item2vec.training.updates`);
 callbacks after each batch write checkpoints (:mod:`item2vec.training.checkpoint`) and print
-neighbours (:mod:`item2vec.training.monitor`); :mod:`item2vec.training.state` records where the run is.
+neighbours (:mod:`item2vec.training.monitor`); :mod:`item2vec.training.state` records where the
+run is.
 
 Like gensim's worker threads, ``workers`` Python threads run groups concurrently on the
-shared tables without locks (Hogwild!): TensorFlow releases the GIL inside a call. They are
-the parallelism, so each TensorFlow op should get one thread (:func:`configure_threads`).
+shared tables without locks (Hogwild!): TensorFlow releases the GIL inside a call
+(:mod:`item2vec.training.workers`, the loop). They are the parallelism, so each TensorFlow op
+should get one thread (:mod:`item2vec.training.threads`; ``Item2Vec.fit`` sees to it). A run
+that diverges stops with a :class:`~item2vec.exceptions.TrainingError`
+(:mod:`item2vec.training.divergence`).
 
 The device (``config.device``, :func:`resolve_device`): on a GPU the tables and Adagrad's
 accumulators live in its memory (the model is built under :func:`device_scope`) and the
@@ -18,19 +22,15 @@ arrays are copied to the GPU once, on the sampler's thread, before they enter th
 On the CPU nothing of the above changes the arithmetic: a CPU run is the same run as before
 devices could be chosen.
 
-``Checkpointer``, ``NeighbourMonitor``, ``EpochStats`` and ``TrainState`` are importable from
-here as before; their homes are the modules above.
+``Checkpointer``, ``NeighbourMonitor``, ``EpochStats``, ``TrainState`` and
+``configure_threads`` are importable from here as before; their homes are the modules above.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -38,7 +38,7 @@ import tensorflow as tf
 from ..checks import DEVICES, check_choice
 from ..config import Config
 from ..data.sessions import Sessions
-from ..exceptions import ParameterError, TrainingError
+from ..exceptions import ParameterError
 from ..sampling import UnitSource, expected_units
 from ..sampling.feed import (
     PREFETCH,
@@ -51,11 +51,14 @@ from ..sampling.feed import (
 )
 from ..sampling.units import pool_size
 from .checkpoint import Checkpointer
+from .divergence import DivergenceGuard
 from .model import Item2VecModel
-from .monitor import NeighbourMonitor, progress_bar
+from .monitor import NeighbourMonitor
 from .state import EpochStats, TrainState
 from .step import StepFn, bind_step
+from .threads import configure_threads
 from .updates import LinearDecay, accumulator_arrays, assign_accumulators, new_accumulators
+from .workers import run_epochs
 
 __all__ = [
     "GPU_DENSE_FLOATS",
@@ -80,42 +83,6 @@ __all__ = [
 #: the scatter is cheaper. An estimate, not a measurement: ``benchmarks/gpu_benchmark.py``
 #: times both on a GPU.
 GPU_DENSE_FLOATS = 1 << 22
-
-
-@dataclass
-class _EpochRun:
-    """An epoch in progress in :meth:`Trainer._run`: its groups in flight and its totals."""
-
-    epoch: int
-    done: int = 0  # batches done
-    pending: int = 0  # groups read and not yet done
-    closed: bool = False  # all of its groups have been read
-    loss: float = 0.0
-    scored: int = 0
-    couples: int = 0
-    lr: float = 0.0
-
-
-def configure_threads() -> bool:
-    """Give each TensorFlow op one thread, so the trainer's ``workers`` are the parallelism.
-
-    By default TensorFlow splits every op over all cores; with two Hogwild workers on two
-    cores that oversubscribes them and training measured about 20% slower on Online Retail.
-    The CLI and the test suite call this at start. It must run before TensorFlow executes
-    its first op; returns False (and changes nothing) when that is too late or when
-    ``TF_NUM_INTRAOP_THREADS`` is set (the user's choice wins). On a GPU it concerns only the
-    ops left on the CPU: the step's kernels run on the GPU either way, and
-    :func:`resolve_device` (which only lists the devices) may run before it.
-    """
-    import os
-
-    if "TF_NUM_INTRAOP_THREADS" in os.environ:
-        return False
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow has already started
-        return False
-    return True
 
 
 def visible_gpus() -> list:
@@ -246,11 +213,14 @@ class Trainer:
         )
         #: units per draw of negatives (:meth:`~item2vec.config.Config.block`)
         self.block = config.block()
-        #: whether the feed is spans of ``block`` targets (:func:`~item2vec.sampling.feed.uses_spans`)
+        #: whether the feed is spans of ``block`` targets
+        #: (:func:`~item2vec.sampling.feed.uses_spans`)
         self.spans = uses_spans(sessions, config)
         self._arrays = 4 if self.spans else 3  # sampled arrays of a group, before the orders
         self._compiled: StepFn | None = None  # built by the first step (see fit)
         self._step_fn: StepFn = self._step
+        #: the checks that stop a diverging run (:mod:`item2vec.training.divergence`)
+        self.guard = DivergenceGuard(config, sessions.vocabulary.counts)
 
     def _check_placement(self) -> None:
         """Warn when a table lives on another kind of device than the run's: the step would
@@ -262,7 +232,8 @@ class Trainer:
                 warnings.warn(
                     f"the model's table {v.name} is on {v.device} but the trainer runs on the "
                     f"{self.device} (device={self.config.device!r}): build the model under "
-                    f"item2vec.training.train.device_scope({self.device!r}) to keep the tables there",
+                    f"item2vec.training.train.device_scope({self.device!r}) to keep the tables "
+                    "there",
                     UserWarning,
                     stacklevel=3,
                 )
@@ -394,144 +365,19 @@ class Trainer:
             empty = self._empty_group()
             k = self._arrays
             self._step(*empty[:k], tf.zeros([0], tf.float32), *empty[k:])
-            self._run(feed)
+            run_epochs(self, feed)
         finally:
             feed.close()
         return self.history
 
-    def _run(self, feed: Iterator) -> None:
-        """Run the remaining epochs: ``workers`` threads pull groups from ``feed``.
+    def run_group(self, group: Sequence[tf.Tensor], rates: list[float]) -> tuple[float, int, int]:
+        """Run one group of the feed at the learning rates of its batches: its summed loss,
+        scored couples and couples (:data:`~item2vec.training.step.StepFn`)."""
+        k = self._arrays
+        out = self._step_fn(*group[:k], tf.constant(rates, tf.float32), *group[k:])
+        return float(out[0]), int(out[1]), int(out[2])
 
-        The workers live for the whole run, like gensim's job queue: one that reads the end
-        of an epoch goes on with the next epoch's groups while the others finish theirs, so
-        no core idles at an epoch boundary. An epoch ends when all of its groups are done:
-        its stats are recorded, the weights checked and ``on_epoch_end`` called, in epoch
-        order, by the worker that finished it (holding the lock, so the others pause at
-        their next group). With one worker this is the plain sequential loop.
-        ``state.epoch`` is the oldest unfinished epoch and ``state.batch_in_epoch`` its
-        batches done, which is what a checkpoint resumes from.
-        """
-        c = self.config
-        lock = threading.Lock()
-        errors: list[BaseException] = []
-        open_: list[_EpochRun] = []  # unfinished epochs, oldest first
-        reading = self.state.epoch  # the epoch whose groups the feed yields
-        # the bar counts window units (targets), as the schedule does: a batch of spans
-        # holds fewer than batch_size of them
-        left = round(self.total_units * (c.epochs - reading) / c.epochs)
-        bar = progress_bar(self.progress, left, unit=" targets", unit_scale=True)
-        if bar is not None:
-            bar.set_description(f"epoch {reading + 1}/{c.epochs}")
-        started = time.perf_counter()
-
-        def finish() -> None:
-            """End, in order, the epochs whose groups were all read and are all done."""
-            nonlocal started
-            while open_ and open_[0].closed and open_[0].pending == 0:
-                run = open_.pop(0)
-                now = time.perf_counter()
-                stats = EpochStats(
-                    epoch=run.epoch + 1,
-                    loss=run.loss / max(run.scored, 1),
-                    couples=run.couples,
-                    seconds=now - started,  # epochs overlap: each counts from the last end
-                    learning_rate=run.lr,
-                    metrics={"device": self.device},
-                )
-                started = now
-                self.state.epoch = run.epoch + 1
-                self.state.batch_in_epoch = open_[0].done if open_ else 0
-                self._check_weights(stats.epoch)
-                self.history.append(stats)
-                if bar is not None:
-                    bar.set_description(f"epoch {min(run.epoch + 2, c.epochs)}/{c.epochs}")
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(stats)
-
-        def worker() -> None:
-            nonlocal reading
-            while True:
-                with lock:
-                    if errors or reading >= c.epochs:
-                        return
-                    group = next(feed)
-                    tgt = group[1]
-                    if not open_ or open_[-1].epoch != reading:
-                        done = self.state.batch_in_epoch if reading == self.state.epoch else 0
-                        lr = self.learning_rate(self.state.units_done)
-                        open_.append(_EpochRun(reading, done=done, lr=lr))
-                    run = open_[-1]
-                    if tgt.shape[0] == 0:  # the end of the epoch's groups
-                        run.closed = True
-                        reading += 1
-                        finish()
-                        continue
-                    run.pending += 1
-                    first = self.state.global_step
-                    n = int(tgt.shape[0])
-                    units = self._units(tgt)
-                    seen = self.state.units_done + np.concatenate([[0], np.cumsum(units)[:-1]])
-                    rates = [self.learning_rate(int(u)) for u in seen]
-                    self.state.global_step += n
-                    done_units = int(units.sum())
-                    self.state.units_done += done_units
-                    run.lr = rates[-1]
-                k = self._arrays
-                out = self._step_fn(*group[:k], tf.constant(rates, tf.float32), *group[k:])
-                loss, scored, couples = float(out[0]), int(out[1]), int(out[2])
-                with lock:
-                    run.pending -= 1
-                    if not math.isfinite(loss):
-                        errors.append(
-                            TrainingError(
-                                f"training diverged: loss is {loss} at epoch {run.epoch + 1}, "
-                                f"by step {first + n} (learning_rate={rates[-1]:.3g}); "
-                                "lower learning_rate or batch_size"
-                            )
-                        )
-                        return
-                    run.loss += loss
-                    run.scored += scored
-                    run.couples += couples
-                    run.done += n
-                    if run is open_[0]:
-                        self.state.batch_in_epoch = run.done
-                    if bar is not None:
-                        bar.update(done_units)
-                        el = time.perf_counter() - started
-                        bar.set_postfix(
-                            loss=f"{run.loss / max(run.scored, 1):.4f}",
-                            couples_s=f"{run.couples / max(el, 1e-9):.3g}",
-                            lr=f"{rates[-1]:.2g}",
-                            refresh=False,
-                        )
-                    for callback in self.on_step:
-                        callback(self.state)
-                    finish()
-
-        def guarded() -> None:
-            try:
-                worker()
-            except BaseException as e:  # KeyboardInterrupt included: stops the others too
-                errors.append(e)
-
-        try:
-            threads = [threading.Thread(target=guarded) for _ in range(c.workers - 1)]
-            for t in threads:
-                t.start()
-            guarded()
-            for t in threads:
-                t.join()
-        except BaseException as e:  # e.g. Ctrl-C while waiting for the others: stop them
-            errors.append(e)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        if errors:
-            raise errors[0]
-
-    def _units(self, targets: tf.Tensor) -> np.ndarray:
+    def units(self, targets: tf.Tensor) -> np.ndarray:
         """The window units of each batch of a group, from its targets (G, U) or (G, B, M):
         ``U`` each, less the padding (-1) of a short batch of blocks or of spans."""
         n, size = int(targets.shape[0]), int(np.prod(targets.shape[1:]))
@@ -539,14 +385,6 @@ class Trainer:
             return np.full(n, size, np.int64)
         t = targets.numpy().reshape(n, -1)
         return np.count_nonzero(t >= 0, axis=1).astype(np.int64)
-
-    def _check_weights(self, epoch: int) -> None:
-        for v in self.variables():
-            if not bool(tf.reduce_all(tf.math.is_finite(v))):
-                raise TrainingError(
-                    f"training diverged: non-finite values in {v.name} after epoch {epoch} "
-                    f"(step {self.state.global_step}); lower learning_rate or batch_size"
-                )
 
 
 def _n_events(corpus: Sessions | UnitSource) -> int:
