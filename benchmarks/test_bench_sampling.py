@@ -14,7 +14,12 @@
 * Peak extra RSS of one streamed epoch, measured in a fresh subprocess per corpus (VmHWM
   after resetting it with ``/proc/self/clear_refs``, minus the RSS holding the corpus).
 * Machine limits beside them (:func:`test_machine_limits`): writing fresh int32 couples and
-  labels, ``Generator.integers`` (int32), ``random_raw``, alias-table draws, a uint64 sort.
+  labels, ``Generator.integers`` (int32), ``random_raw``, alias-table draws, a uint64 sort,
+  ``Generator.permutation`` and a random gather, all of 3.6 M elements: the primitives that
+  tell one processor kind from another (``np.sort`` of 3.6 M keys took 32 ms on one, 58-70 ms
+  on another and ~220 ms on a third; Fisher-Yates and gathers change less).
+* The machine itself in the summary: ``lscpu``'s model name, the numpy version and numpy's
+  SIMD dispatch.
 
 Every Keras-ratio benchmark records the load average (1-minute) before and after it and
 the summary prints ``ratio_vs_keras`` beside them: a loaded machine slows pure-Python Keras
@@ -81,6 +86,22 @@ def synthetic(request) -> Sessions:
     return datasets.synthetic(n_items=100_000, n_sessions=request.param).sessions
 
 
+def machine() -> dict:
+    """The processor (``lscpu`` model name), numpy's version and its SIMD dispatch."""
+    model = "unknown"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(x.split(":", 1)[1].strip() for x in out.splitlines() if "Model name" in x)
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    simd = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    return {"cpu": model, "numpy": np.__version__, "simd": simd or ["baseline only"]}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     start = load_average()
@@ -88,7 +109,7 @@ def summary():
     if RESULTS:
         print(
             f"\n\nsampler benchmark summary (load average {start} at the start, "
-            f"{load_average()} at the end)"
+            f"{load_average()} at the end), {machine()}"
         )
         for name, r in RESULTS.items():
             print(f"  {name:42s} " + "  ".join(f"{k}={v}" for k, v in r.items()))
@@ -175,6 +196,7 @@ def test_machine_limits(benchmark):
         couples.fill(1)
         labels.fill(1)
 
+    index = rng.permutation(n)
     before = load_average()
     limits = {
         "fresh int32 couples+labels": best_of(write),
@@ -182,9 +204,11 @@ def test_machine_limits(benchmark):
         "bit_generator.random_raw": best_of(lambda: rng.bit_generator.random_raw(n)),
         "alias-table draws (10k items)": best_of(lambda: sampler.sample(n, rng)),
         "uint64 sort": best_of(lambda: np.sort(keys)),
+        "Generator.permutation": best_of(lambda: rng.permutation(n)),
+        "uint64 gather (take, random index)": best_of(lambda: np.take(keys, index)),
     }
     benchmark.pedantic(write, rounds=1, iterations=1)
-    info = {k: f"{n / v / 1e6:.0f} M/s" for k, v in limits.items()}
+    info = {k: f"{n / v / 1e6:.0f} M/s ({v * 1e3:.1f} ms)" for k, v in limits.items()}
     info |= {"load_before": before, "load_after": load_average()}
     benchmark.extra_info.update(info)
     RESULTS["machine limits (3.6 M elements)"] = info

@@ -1,7 +1,8 @@
 """The packed-key shuffles' sort, and their block loops, on up to two threads.
 
 The samplers shuffle couples by sorting 64-bit keys whose high bits are random
-(:mod:`item2vec.sampling.keras_skipgrams`, :mod:`item2vec.sampling.windows`); the sort is most of their time.
+(:mod:`item2vec.sampling.keras_skipgrams`, :mod:`item2vec.sampling.windows`); the sort is
+most of their time.
 :func:`sort_keys` sorts such an array in place with a SIMD ``partition`` at the median
 followed by each half's ``sort`` on its own thread (numpy releases the GIL in both): a sort
 is a sort, so the result is the same whatever the thread count, and it stays a function of

@@ -1,4 +1,4 @@
-"""Window units and couples from sessions: the plan, the window core, the whole corpus.
+"""Window units and couples from sessions: the window core, chunks, the whole corpus.
 
 For every kept event ``t`` at position ``i`` of a session, each item ``c`` within the
 effective window around ``i`` gives a positive couple ``(c, t)``; a negative couple
@@ -15,29 +15,25 @@ Window semantics, shared by every function of the sampler:
   (Floyd's algorithm, vectorised), so long sessions cost ``O(n * max_contexts)``, not
   ``O(n ** 2)``.
 
-A :class:`WindowPlan` holds the checked settings bound to a vocabulary's counts (subsampling
-probabilities, negative sampler). :func:`chunk_units`, :func:`chunk_spans` and
-:func:`chunk_couples` turn one chunk of sessions (``items``, ``offsets``) into shuffled
-examples with a plan: the seam between a corpus and the sampler. :func:`window_units` and
-:func:`skipgram_couples` build a whole in-memory corpus at once; :mod:`item2vec.sampling.streaming`
-streams it in batches.
+A :class:`WindowPlan` (:mod:`item2vec.sampling.plan`, re-exported here) holds the checked
+settings bound to a vocabulary's counts (subsampling probabilities, negative sampler), and
+:func:`~item2vec.sampling.plan.kept_events` applies the subsampling. :func:`chunk_units`,
+:func:`chunk_spans` and :func:`chunk_couples` turn one chunk of sessions (``items``,
+``offsets``) into shuffled examples with a plan: the seam between a corpus and the sampler.
+:func:`window_units` and :func:`skipgram_couples` build a whole in-memory corpus at once;
+:mod:`item2vec.sampling.streaming` streams it in batches.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ..checks import check_int, check_real
 from ..data.sessions import Sessions
-from ..data.vocabulary import Vocabulary
-from ..exceptions import DataError, ParameterError
 from .keysort import PARALLEL_FROM, THREADS, part_streams, run_parts, sort_keys
-from .negatives import NegativeSampler, keep_probability
+from .plan import DEFAULT_MAX_CONTEXTS, WindowPlan, kept_events
 from .units import Couples, SeedLike, Spans, Units, pool_size
 
 __all__ = [
@@ -51,8 +47,6 @@ __all__ = [
     "window_units",
 ]
 
-#: Cap on contexts per target in ``window="session"`` mode (as many slots as ``window=10``).
-DEFAULT_MAX_CONTEXTS = 20
 _CHUNK = 1_000_000  # events per piece when building the whole corpus (cache-friendly)
 _SORTED_PERMUTATION_FROM = 1 << 22  # larger permutations sort random keys (see permutation)
 
@@ -85,140 +79,13 @@ def permutation(n: int, rng: np.random.Generator) -> np.ndarray:
     return keys.view(np.int64)
 
 
-# --------------------------------------------------------------------------- the plan
-@dataclass(frozen=True)
-class WindowPlan:
-    """Checked window settings bound to a vocabulary: everything a chunk needs to be sampled.
-
-    Build one with :meth:`from_vocabulary` (or :meth:`from_sessions`), which check every
-    setting; constructing it directly skips the checks (e.g. to give ``keep`` by hand).
-
-    Attributes
-    ----------
-    window : int or None
-        Largest effective window; None in session mode.
-    max_contexts : int
-        Context slots per unit: ``2 * window``, or the session-mode cap.
-    shrink : bool
-        Draw each target's effective window uniformly from ``1..window``.
-    negatives : int
-        Negatives per unit (``K``).
-    keep : ndarray of float64, shape (n_items,), or None
-        Probability of keeping an event of each item (:func:`keep_probability`); None keeps
-        every event.
-    sampler : NegativeSampler or None
-        Draws the negatives; None when ``negatives == 0``.
-    """
-
-    window: int | None
-    max_contexts: int
-    shrink: bool
-    negatives: int
-    keep: np.ndarray | None
-    sampler: NegativeSampler | None
-
-    @classmethod
-    def from_vocabulary(
-        cls, vocabulary: Vocabulary, *, window: int | str, negatives: int,
-        ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
-        max_contexts: int | None = None,
-    ) -> WindowPlan:  # fmt: skip
-        """Check the settings (parameters as in :func:`window_units`) and bind them to
-        ``vocabulary.counts``; raises :class:`ParameterError` naming the first bad one, or
-        when the vocabulary has too few drawable items for ``negatives``."""
-        settings = _check_settings(window, negatives, ns_exponent, sample, shrink_window,
-                                   max_contexts)  # fmt: skip
-        return _bind(vocabulary.counts, *settings)
-
-    @classmethod
-    def from_sessions(
-        cls, sessions: Sessions, *, window: int | str, negatives: int,
-        ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
-        max_contexts: int | None = None,
-    ) -> WindowPlan:  # fmt: skip
-        """:meth:`from_vocabulary` of ``sessions.vocabulary``, after checking that ``sessions``
-        is a non-empty :class:`~item2vec.data.sessions.Sessions` (a :class:`DataError` otherwise)."""
-        if not isinstance(sessions, Sessions):
-            raise DataError(f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}")
-        settings = _check_settings(window, negatives, ns_exponent, sample, shrink_window,
-                                   max_contexts)  # fmt: skip
-        if len(sessions) == 0 or sessions.n_events == 0:
-            raise DataError(
-                f"the corpus is empty: {len(sessions)} sessions, {sessions.n_events} events"
-            )
-        return _bind(sessions.vocabulary.counts, *settings)
-
-
-def _check_settings(
-    window: Any, negatives: Any, ns_exponent: Any, sample: Any, shrink_window: Any,
-    max_contexts: Any,
-) -> tuple[int | None, int, bool, int, float, float]:  # fmt: skip
-    """Checked ``(window, max_contexts, shrink, negatives, ns_exponent, sample)``."""
-    if isinstance(window, str) and window == "session":
-        win = None
-        cap = DEFAULT_MAX_CONTEXTS if max_contexts is None else max_contexts
-        cap = check_int("max_contexts", cap, 1)
-    else:
-        win = check_int("window", window, 1, extra=" or 'session'")
-        cap = 2 * win
-        if max_contexts is not None:
-            raise ParameterError(
-                f"max_contexts applies only to window='session', got max_contexts={max_contexts!r}"
-                f" with window={window!r}"
-            )
-    k = check_int("negatives", negatives, 0)
-    ns_exponent = check_real("ns_exponent", ns_exponent)
-    sample = check_real("sample", sample, 0)
-    if not isinstance(shrink_window, bool | np.bool_):
-        raise ParameterError(f"shrink_window must be True or False, got {shrink_window!r}")
-    return win, cap, bool(shrink_window), k, ns_exponent, sample
-
-
-def _bind(
-    counts: np.ndarray, win: int | None, cap: int, shrink: bool, k: int, ns_exponent: float,
-    sample: float,
-) -> WindowPlan:  # fmt: skip
-    sampler = NegativeSampler(counts, ns_exponent) if k else None
-    if sampler is not None:
-        sampler.check(k)
-    keep = keep_probability(counts, sample) if sample > 0 else None
-    return WindowPlan(win, cap, shrink, k, keep, sampler)
-
-
-def _kept_events(
-    plan: WindowPlan, items: np.ndarray, offsets: np.ndarray, rng: np.random.Generator,
-    trace: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
-    """Subsampled events: items, kept events before / after each in its session, and the
-    local event indices (trace only). Draws the subsampling uniforms (if any) from ``rng``."""
-    src = np.arange(len(items)) if trace else None
-    if plan.keep is not None:
-        kept = np.flatnonzero(rng.random(len(items)) < plan.keep[items])
-        if len(offsets) * 8 < len(items):  # few sessions: count the kept events before each
-            offsets = np.searchsorted(kept, offsets)
-        else:
-            ck = np.zeros(len(items) + 1, np.int64)
-            ck[kept + 1] = 1
-            np.cumsum(ck, out=ck)
-            offsets = ck[offsets]
-        items = np.take(items, kept)  # a gather: 4x faster than a boolean mask here
-        src = None if src is None else kept
-    lengths = np.diff(offsets).astype(np.int32)  # int32 throughout: half the memory traffic
-    left = np.arange(len(items), dtype=np.int32)
-    left -= np.repeat(np.asarray(offsets[:-1], np.int32), lengths)
-    right = np.repeat(lengths, lengths)
-    right -= left
-    right -= 1
-    return items, left, right, src
-
-
 # --------------------------------------------------------------------------- core
 def _core(
     plan: WindowPlan, items: np.ndarray, offsets: np.ndarray, rng: np.random.Generator,
     trace: bool, shuffle: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:  # fmt: skip
     """Targets (U,), contexts (U, C), effective windows and local event indices (trace only)."""
-    items, left, right, src = _kept_events(plan, items, offsets, rng, trace)
+    items, left, right, src = kept_events(plan, items, offsets, rng, trace)
     n = len(items)
     w = None
     if plan.window is None:
@@ -282,8 +149,9 @@ def chunk_units(
     """The units of one chunk of sessions, shuffled: the seam every corpus streams through.
 
     Draws, in this order from ``rng``: subsampling, effective windows (or session subsets),
-    the shuffle, then the negatives. In-memory sessions (:func:`~item2vec.sampling.streaming.stream_units`)
-    and Parquet corpora (:class:`~item2vec.sampling.corpus.ParquetCorpus`) both call it chunk by chunk.
+    the shuffle, then the negatives. In-memory sessions
+    (:func:`~item2vec.sampling.streaming.stream_units`) and Parquet corpora
+    (:class:`~item2vec.sampling.corpus.ParquetCorpus`) both call it chunk by chunk.
 
     Parameters
     ----------
@@ -324,7 +192,7 @@ def chunk_spans(
     """
     if plan.window is None:
         raise ValueError("chunk_spans needs an integer window, not window='session'")
-    items, left, right, _ = _kept_events(plan, items, offsets, rng, False)
+    items, left, right, _ = kept_events(plan, items, offsets, rng, False)
     n, big_w = len(items), plan.window
     w = rng.integers(1, big_w + 1, size=n, dtype=np.int32) if plan.shrink else None
     starts = np.flatnonzero(left % block == 0)
@@ -382,7 +250,7 @@ def _window_pairs(
     """Positive ``(target, context)`` pairs of a numeric window, offset by offset (the same
     draws as :func:`_core`: subsampling, then the effective windows), without the padded
     ``(U, 2 * window)`` block: each offset's pairs are compacted straight into place."""
-    items, left, right, _ = _kept_events(plan, items, offsets, rng, False)
+    items, left, right, _ = kept_events(plan, items, offsets, rng, False)
     n, big_w = len(items), plan.window
     w = rng.integers(1, big_w + 1, size=n, dtype=np.int32) if plan.shrink else np.int32(big_w)
     lw, rw = np.minimum(left, w), np.minimum(right, w)
