@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import warnings
@@ -18,7 +19,8 @@ from .data.split import NextEventSplit
 from .evaluation.metrics import rank_metrics
 from .exceptions import ModelFormatError, NotFittedError, ParameterError
 from .io import check_writable
-from .queries.counts import DeferredCounts
+from .queries.corpus_counts import corpus_counts
+from .queries.counts import DeferredCounts, counts_arrays, counts_from_arrays
 from .queries.index import ItemIndex
 from .queries.scoring import history_scores, score_biases, score_recommender, top_k
 from .training import incremental
@@ -114,8 +116,10 @@ class Item2Vec:
         How often each item followed each other in the training sessions, plus the pairs
         the other way round weighted by how unordered the log is
         (:func:`item2vec.queries.counts.next_counts`): what ``score="blend"`` smooths with the
-        model. ``None`` for a model streamed from a ``ParquetCorpus`` or loaded from a
-        directory written before it existed. :meth:`update` adds the new sessions' counts.
+        model; each item keeps its :data:`~item2vec.queries.counts.MAX_NEIGHBOURS`
+        strongest neighbours. A fit from a ``ParquetCorpus`` counts them in a pass over it,
+        chunk by chunk (the same counts). ``None`` for a model loaded from a directory
+        written before they existed. :meth:`update` adds the new sessions' counts.
         A fit does not count them: they are computed on first use (this attribute, a
         ``"blend"`` query, :meth:`save` or :meth:`update`; 1-2 s on Online Retail, ~10 s
         on a 5 M-event log), from the training sessions, which the model references until
@@ -338,8 +342,11 @@ class Item2Vec:
         self.device_ = trainer.device
         self.neighbour_counts_ = None
         self.update_state_ = update_state  # its forward counts come with the deferred ones
-        if not streamed:  # counted on first use: a model asked only for vectors never pays
-            self._deferred_counts = DeferredCounts(sessions)
+        # counted on first use: a model asked only for vectors never pays; a streamed
+        # corpus in a pass of its own, chunk by chunk (the same counts as in memory)
+        self._deferred_counts = DeferredCounts(
+            sessions if not streamed else functools.partial(corpus_counts, sessions)
+        )
         self._set_weights(vectors, biases)
         self._set_features(features, cold)
         return self
@@ -593,9 +600,10 @@ class Item2Vec:
             raise AttributeError(name) from None
 
     def _settle_counts(self) -> None:
-        """Compute the neighbour counts a fit deferred (:class:`~item2vec.queries.counts.DeferredCounts`)
-        and put them in place: :attr:`neighbour_counts_` and the update state's forward
-        counts and window. Threads that ask at once wait for one computation."""
+        """Compute the neighbour counts a fit deferred
+        (:class:`~item2vec.queries.counts.DeferredCounts`) and put them in place:
+        :attr:`neighbour_counts_` and the update state's forward counts and window. Threads
+        that ask at once wait for one computation."""
         deferred = self.__dict__.get("_deferred_counts")
         if deferred is None:
             return
@@ -750,7 +758,7 @@ class Item2Vec:
             config={**self.config_.to_dict(), "index": self.index},
             history=self.history_,
             extra_arrays={
-                **_counts_arrays(self.neighbour_counts_),
+                **counts_arrays(self.neighbour_counts_),
                 **incremental.state_arrays(getattr(self, "update_state_", None)),
                 **self._features_arrays(),
             },
@@ -787,7 +795,7 @@ class Item2Vec:
         model.config_ = config
         model.epochs_ = config.epochs
         model.device_ = _trained_on(model.history_)
-        model.neighbour_counts_ = _counts_from_arrays(
+        model.neighbour_counts_ = counts_from_arrays(
             loaded.extra_arrays, len(loaded.vocabulary), meta_path
         )
         saved = features_from_arrays(loaded.extra_arrays)
@@ -854,34 +862,6 @@ def _warn_if_short(epochs: int, n_events: int) -> None:
             UserWarning,
             stacklevel=3,
         )
-
-
-_COUNTS = ("neighbour_indptr", "neighbour_indices", "neighbour_counts")
-
-
-def _counts_arrays(counts: Any) -> dict[str, np.ndarray]:
-    """The neighbour counts as the model directory stores them: CSR's three arrays."""
-    if counts is None:
-        return {}
-    return dict(zip(_COUNTS, (counts.indptr, counts.indices, counts.data), strict=True))
-
-
-def _counts_from_arrays(extras: dict[str, np.ndarray], n: int, where: str) -> Any:
-    """Neighbour counts back from :func:`_counts_arrays` (None when the model has none)."""
-    import scipy.sparse as sp
-
-    present = [name in extras for name in _COUNTS]
-    if not any(present):
-        return None
-    try:
-        if not all(present):
-            raise ValueError("some of its arrays are missing")
-        indptr, indices, data = (extras[name] for name in _COUNTS)
-        counts = sp.csr_matrix((data, indices, indptr), shape=(n, n))
-        counts.check_format(full_check=True)
-    except ValueError as e:
-        raise ModelFormatError(f"{where}: invalid neighbour counts: {e}") from None
-    return counts
 
 
 def _is_single(items: Any) -> bool:

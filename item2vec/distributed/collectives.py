@@ -2,7 +2,8 @@
 
 :class:`Sync` runs the small exchanges of :func:`~item2vec.distributed.train_distributed`:
 the vocabulary and table checks, barriers, the chief's decision on resuming (a JSON
-broadcast) and the chief's tables to every worker. Each call names how long this worker may
+broadcast), the chief's tables to every worker and the workers' neighbour counts to the
+chief (:meth:`Sync.gather_arrays`). Each call names how long this worker may
 wait for the others (:class:`~item2vec.distributed.watchdog.CollectiveWatchdog`).
 """
 
@@ -19,6 +20,9 @@ from .cluster import ClusterSpec
 from .watchdog import CollectiveWatchdog
 
 __all__ = ["Sync", "fingerprint", "write_allowance"]
+
+#: Float64 values each worker sends per all-reduce of :meth:`Sync.gather_arrays` (2 MiB).
+GATHER_CHUNK = 1 << 18
 
 #: Bytes per second assumed when allowing for a checkpoint or model write (a slow network
 #: disk): the others wait ``timeout + bytes / WRITE_BYTES_PER_SECOND`` for the chief.
@@ -63,6 +67,54 @@ class Sync:
         """True if every worker passed the same two numbers (one all-gather)."""
         every = self.gather(numbers, seconds, what)
         return bool((every == every[:1]).all())
+
+    def gather_arrays(
+        self, values: np.ndarray, seconds: float, what: str, chunk: int = GATHER_CHUNK
+    ) -> list[np.ndarray]:
+        """Every worker's 1-D float64 ``values`` (any length, each its own), in worker order.
+
+        The lengths first (:meth:`gather`), then rounds of ``chunk`` values: each worker
+        writes its part into its own row of a ``(n_workers, chunk)`` tensor that the others
+        fill with zeros, and the engine's all-reduce SUM of those is every part, exactly
+        (``x + 0 == x``). ``seconds`` is allowed for each round."""
+        import tensorflow as tf
+
+        values = np.ascontiguousarray(values, np.float64).ravel()
+        sizes = self.gather([float(len(values)), 0.0], seconds, what)[:, 0].astype(np.int64)
+        out = [np.empty(int(n)) for n in sizes]
+        rows = self._rows_fn(chunk)
+        for start in range(0, int(sizes.max(initial=0)), chunk):
+            part = np.zeros(chunk)
+            mine = values[start : start + chunk]
+            part[: len(mine)] = mine
+            with self.dog.waiting(seconds, what):
+                every = self._local(rows(tf.constant(part))).numpy()
+            for w, n in enumerate(sizes.tolist()):
+                take = max(0, min(chunk, n - start))
+                out[w][start : start + take] = every[w, :take]
+        return out
+
+    def _rows_fn(self, chunk: int) -> Any:
+        """The compiled all-gather of one ``chunk``-long row per worker (kept per size)."""
+        import tensorflow as tf
+
+        cache = self.__dict__.setdefault("_rows", {})
+        if chunk not in cache:
+            where, shape = [[self.cluster.task_index]], [self.cluster.n_workers, chunk]
+            strategy = self.strategy
+
+            @tf.function(input_signature=[tf.TensorSpec([chunk], tf.float64)])
+            def rows(x):
+                def replica(v):
+                    rc = tf.distribute.get_replica_context()
+                    return rc.all_reduce(
+                        tf.distribute.ReduceOp.SUM, tf.scatter_nd(where, [v], shape)
+                    )
+
+                return strategy.run(replica, args=(x,))
+
+            cache[chunk] = rows
+        return cache[chunk]
 
     def broadcast_json(self, obj: Any, seconds: float, what: str) -> Any:
         """The chief's ``obj`` (JSON-able; ignored elsewhere) on every worker."""

@@ -3,8 +3,9 @@
 :class:`WorkerRun` is what :func:`~item2vec.distributed.trainer.train_distributed` runs
 under its watchdog: read the corpus and check that every worker built the same vocabulary,
 create the tables and the compiled step (:mod:`item2vec.distributed.step`), resume from a
-checkpoint, train the epochs (each ending with a check that the workers' tables agree) and
-save the model (chief only). Every worker runs the same collectives in the same order.
+checkpoint, train the epochs (each ending with a check that the workers' tables agree),
+count the neighbour pairs (each worker its shard, summed on the chief) and save the model
+with them (chief only). Every worker runs the same collectives in the same order.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ class WorkerRun:
         self.last_saved = pos.global_step if self.resumed_from else -1
         for epoch in range(pos.epoch, self.config.epochs):
             self.train_epoch(mine, epoch, pos, progress)
-        vectors, biases, saved = self.finish(out, dump_dir)
+        counts = self.count_neighbours(mine) if out is not None else None
+        vectors, biases, saved = self.finish(out, dump_dir, counts)
         return DistributedResult(
             cluster=self.cluster, history=self.history, vectors=vectors, biases=biases,
             vocabulary=self.vocab, aggregation=self.mode, saved=saved,
@@ -302,10 +304,37 @@ class WorkerRun:
         self.keeper.save(p, snapshot, self.history)
 
     # ------------------------------------------------------------------ the end
+    def count_neighbours(self, mine: Any) -> Any:
+        """The blend's neighbour counts of the whole corpus, on the chief (None elsewhere):
+        each worker counts its shard in a pass over it, chunk by chunk
+        (:func:`~item2vec.queries.corpus_counts.corpus_counter`), the engine's collectives
+        bring every worker's counts and sample of session tails to every worker
+        (:meth:`~item2vec.distributed.collectives.Sync.gather_arrays`), and the chief sums
+        them and chooses the window and the backward weight as a single process does
+        (:func:`~item2vec.queries.counts.counts_from_counter`)."""
+        from ..queries.corpus_counts import corpus_counter
+        from ..queries.counts import COUNT_WINDOWS, LOO_CASES, counts_from_counter
+        from ..queries.pair_counts import TAIL, PairCounter
+
+        t0 = _now()
+        self.where.where = "counting the neighbour pairs"
+        counts, tails = corpus_counter(mine).to_arrays()
+        wait = self.timeout + _now() - t0  # the others may still be counting: allow as long
+        every = self.sync.gather_arrays(counts.ravel(), wait, self.where.where)
+        every_tails = self.sync.gather_arrays(tails.ravel(), self.timeout, self.where.where)
+        if not self.cluster.is_chief:
+            return None
+        parts = [(c.reshape(3, -1), t.reshape(TAIL + 1, -1))
+                 for c, t in zip(every, every_tails, strict=True)]  # fmt: skip
+        merged = PairCounter.from_parts(len(self.vocab), max(COUNT_WINDOWS), LOO_CASES, parts)
+        return counts_from_counter(merged)
+
     def finish(
-        self, out: str | os.PathLike | None, dump_dir: str | os.PathLike | None
-    ) -> tuple[np.ndarray, np.ndarray, str | None]:
-        """Dump and save the tables, wait for every worker, remove the checkpoints;
+        self, out: str | os.PathLike | None, dump_dir: str | os.PathLike | None,
+        counts: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray, str | None]:  # fmt: skip
+        """Dump and save the tables (with the chief's neighbour ``counts``,
+        :meth:`count_neighbours`), wait for every worker, remove the checkpoints;
         returns ``(vectors, biases, saved)``."""
         model, config, cluster = self.model, self.config, self.cluster
         vectors = model.E.numpy()
@@ -318,8 +347,13 @@ class WorkerRun:
         saved = None
         if out is not None and cluster.is_chief:
             from ..io import save_model
+            from ..queries.counts import counts_arrays
+            from ..training.update_state import UpdateState, state_arrays
 
-            extra = {"output_vectors": model.E_out.numpy()} if config.separate_output else None
+            extra = {"output_vectors": model.E_out.numpy()} if config.separate_output else {}
+            if counts is not None:  # what score="blend" and a later update read
+                extra.update(counts_arrays(counts.counts))
+                extra.update(state_arrays(UpdateState(counts.forward, counts.window)))
             saved = os.fspath(
                 save_model(
                     out, vectors=vectors, biases=biases, vocabulary=self.vocab,

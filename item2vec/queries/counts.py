@@ -1,7 +1,7 @@
 """Counts of a corpus as sparse matrices: neighbour pairs and session membership.
 
-The count baselines (:mod:`item2vec.evaluation.baselines`), session-based kNN and the ``"blend"`` score
-of :class:`~item2vec.Item2Vec` read the corpus through these matrices
+The count baselines (:mod:`item2vec.evaluation.baselines`), session-based kNN and the
+``"blend"`` score of :class:`~item2vec.Item2Vec` read the corpus through these matrices
 (``scipy.sparse.csr_matrix``, rows and columns are vocabulary rows):
 
 - :func:`pair_matrix`: ``M[a, b]`` = how often ``b`` follows ``a`` within ``window`` places
@@ -12,26 +12,41 @@ of :class:`~item2vec.Item2Vec` read the corpus through these matrices
   being those that best predict each training session's last item from the one before
   (:func:`choose_window`, :func:`choose_order_weight`); :class:`DeferredCounts` computes
   them on first use, so that a fit whose model is only asked for vectors never pays them.
+  Every training path counts with :class:`~item2vec.queries.pair_counts.PairCounter`
+  (:func:`counts_from_counter`), each item keeping its :data:`MAX_NEIGHBOURS` strongest.
 - :func:`session_matrix`: ``X[s, i] = 1`` when item ``i`` occurs in session ``s``.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..data.sessions import Sessions
+from .pair_counts import (
+    PairCounter,
+    counts_arrays,
+    counts_from_arrays,
+    session_tails,
+    top_neighbours,
+    weigh_distances,
+)
 
 __all__ = [
     "ORDER_WEIGHTS",
     "COUNT_WINDOWS",
     "DeferredCounts",
     "NextCounts",
+    "MAX_NEIGHBOURS",
     "blend_counts",
     "choose_order_weight",
+    "counts_arrays",
+    "counts_from_arrays",
+    "counts_from_counter",
     "choose_window",
     "last_pairs",
     "last_histories",
@@ -51,7 +66,18 @@ ORDER_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 COUNT_WINDOWS = (1, 2, 3, 5)
 """Windows of the forward pair counts :func:`choose_window` tries."""
 LOO_CASES = 20_000
-"""At most this many sessions (drawn with a fixed seed) judge the candidates."""
+"""At most this many sessions (drawn with a fixed seed) judge the candidates. A streamed fit
+(``ParquetCorpus``, several workers) keeps a sample of this many sessions' tails while it
+counts (:class:`~item2vec.queries.pair_counts.PairCounter`): all of them on a log of no
+more sessions, hence the same choices as in memory there."""
+MAX_NEIGHBOURS = 500
+"""Neighbours kept per item in the blend's counts and the update's forward counts
+(:func:`~item2vec.queries.pair_counts.top_neighbours`, after summing): the counts then grow
+with the items (at most 500 per row, 6 KB) and not with the pairs. The smallest of 50, 100,
+200 and 500 that left HR@10 of the blend unchanged on Online Retail customers and baskets
+under both protocols (200 cost baskets' history protocol 0.0012: the cut also lowers each
+row's sum, which the blend divides by); see benchmarks/README.md, "Counts on every training
+path"."""
 LOO_HISTORY = 5
 """Items before the last one that :func:`loo_history_hit_rate` queries with."""
 LOO_HISTORY_CASES = 2_000
@@ -77,23 +103,16 @@ def pair_matrix(sessions: Sessions, window: int = 1, symmetric: bool = True) -> 
 def pair_matrices(
     sessions: Sessions, windows: tuple[int, ...], symmetric: bool = False
 ) -> list[sp.csr_matrix]:
-    """:func:`pair_matrix` for each of ``windows`` (ascending), from one pass per distance:
-    each window's matrix is the previous one plus the pairs of the distances in between."""
-    items, n = sessions.items, len(sessions.vocabulary)
-    session = np.repeat(np.arange(len(sessions), dtype=np.int64), sessions.lengths)
-    total, out = sp.csr_matrix((n, n)), []
-    for d in range(1, max(windows, default=0) + 1):
-        a, b = items[:-d], items[d:]
-        ok = (session[:-d] == session[d:]) & (a != b)
-        x, y = a[ok], b[ok]
-        if symmetric:
-            x, y = np.concatenate([x, y]), np.concatenate([y, x])
-        total = total + sp.csr_matrix((np.full(len(x), 1.0 / d), (x, y)), shape=(n, n))
-        if d in windows:
-            m = total.tocsr(copy=True)
-            m.sum_duplicates()  # also sorts the indices
-            out.append(m)
-    return out
+    """:func:`pair_matrix` for each of ``windows`` (ascending): the integer counts of each
+    distance, weighed once (:func:`~item2vec.queries.pair_counts.weigh_distances`), as
+    every training path counts them."""
+    n = len(sessions.vocabulary)
+    counter = PairCounter(n, max(windows, default=1))
+    counter.add(sessions.items, sessions.lengths)
+    per_distance = counter.distance_counts()
+    if symmetric:
+        per_distance = [(m + m.T).tocsr() for m in per_distance]
+    return weigh_distances(per_distance, windows)
 
 
 def order_weight(forward: sp.csr_matrix) -> float:
@@ -114,11 +133,19 @@ def order_weight(forward: sp.csr_matrix) -> float:
     return 1.0 if r <= 1.0 else 1.0 / r
 
 
-def last_pairs(sessions: Sessions) -> tuple[np.ndarray, np.ndarray]:
+def _tails(judge: Sessions | np.ndarray) -> np.ndarray:
+    """The judges' sessions as tails (:func:`~item2vec.queries.pair_counts.session_tails`)."""
+    if isinstance(judge, Sessions):
+        return session_tails(judge.items, judge.lengths)
+    return np.asarray(judge, np.int64)
+
+
+def last_pairs(sessions: Sessions | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each session's last two items ``(a, b)`` (int64 rows), where the session has two and
-    they differ; at most :data:`LOO_CASES` of them, drawn with a fixed seed."""
-    end = sessions.offsets[1:][sessions.lengths >= 2]
-    a, b = sessions.items[end - 2], sessions.items[end - 1]
+    they differ; at most :data:`LOO_CASES` of them, drawn with a fixed seed. ``sessions``:
+    a :class:`Sessions` or their tails (:func:`~item2vec.queries.pair_counts.session_tails`)."""
+    tails = _tails(sessions)
+    a, b = tails[:, -2], tails[:, -1]
     keep = np.flatnonzero(a != b)
     if len(keep) > LOO_CASES:
         keep = np.sort(np.random.default_rng(0).choice(keep, LOO_CASES, replace=False))
@@ -176,18 +203,29 @@ def _above_and_ties(c: sp.csr_matrix, rows: np.ndarray, own: np.ndarray) -> tupl
     return end - up_to, up_to - below_or_at
 
 
-def last_histories(sessions: Sessions, n: int = LOO_HISTORY) -> tuple[np.ndarray, np.ndarray]:
+def last_histories(
+    sessions: Sessions | np.ndarray, n: int = LOO_HISTORY
+) -> tuple[np.ndarray, np.ndarray]:
     """Each session's last item and the up to ``n`` items before it: ``(histories (m, n)``
     int64 rows oldest first, ``-1`` padding on the left, ``last (m,))``, for the sessions of
     two or more items whose last item is not in its history (as the history protocol of
     :func:`item2vec.data.split.next_event_split` leaves those out); at most :data:`LOO_CASES`,
-    drawn with a fixed seed."""
-    start, end = sessions.offsets[:-1], sessions.offsets[1:]
-    long = sessions.lengths >= 2
-    start, end = start[long], end[long]
-    pos = end[:, None] - 1 - np.arange(n, 0, -1)[None, :]  # oldest first
-    hist = np.where(pos >= start[:, None], sessions.items[np.maximum(pos, 0)], -1).astype(np.int64)
-    last = sessions.items[end - 1].astype(np.int64)
+    drawn with a fixed seed. ``sessions``: a :class:`Sessions`, or their tails
+    (:func:`~item2vec.queries.pair_counts.session_tails`, then ``n <= TAIL - 1``)."""
+    if isinstance(sessions, Sessions):
+        start, end = sessions.offsets[:-1], sessions.offsets[1:]
+        long = sessions.lengths >= 2
+        start, end = start[long], end[long]
+        pos = end[:, None] - 1 - np.arange(n, 0, -1)[None, :]  # oldest first
+        hist = np.where(pos >= start[:, None], sessions.items[np.maximum(pos, 0)], -1)
+        hist = hist.astype(np.int64)
+        last = sessions.items[end - 1].astype(np.int64)
+    else:
+        tails = np.asarray(sessions, np.int64)
+        if not 1 <= n < tails.shape[1]:
+            raise ValueError(f"tails of {tails.shape[1]} items hold histories of 1 to "
+                             f"{tails.shape[1] - 1}, not {n}")  # fmt: skip
+        hist, last = tails[:, -n - 1 : -1], tails[:, -1]
     keep = np.flatnonzero(~(hist == last[:, None]).any(axis=1))
     if len(keep) > LOO_CASES:
         keep = np.sort(np.random.default_rng(0).choice(keep, LOO_CASES, replace=False))
@@ -270,7 +308,9 @@ def loo_history_hits(
     return hits
 
 
-def choose_order_weight(sessions: Sessions, forward: sp.csr_matrix | None = None) -> float:
+def choose_order_weight(
+    sessions: Sessions | np.ndarray, forward: sp.csr_matrix | None = None
+) -> float:
     """The weight ``beta`` of the backward pairs in :func:`next_counts`.
 
     Candidates: :func:`order_weight` (the dispersion test) and :data:`ORDER_WEIGHTS`. Each is
@@ -281,9 +321,13 @@ def choose_order_weight(sessions: Sessions, forward: sp.csr_matrix | None = None
     Online Retail baskets 0.5 wins (the dispersion test says 0.16, which left the blend 0.003
     HR@10 below symmetric co-occurrence there); on customers (0.75), a 300-customer sample
     (0.96) and synthetic walks (0.08) the dispersion test's value is kept; on a 1,000-customer
-    sample 0.75 wins against its 0.93.
+    sample 0.75 wins against its 0.93. ``sessions`` may be the judges' tails
+    (:func:`~item2vec.queries.pair_counts.session_tails`), then ``forward`` is needed.
     """
-    forward = pair_matrix(sessions, window=1, symmetric=False) if forward is None else forward
+    if forward is None:
+        if not isinstance(sessions, Sessions):
+            raise ValueError("choose_order_weight on session tails needs the forward counts")
+        forward = pair_matrix(sessions, window=1, symmetric=False)
     prior = order_weight(forward)
     a, b = last_pairs(sessions)
     if len(a) == 0:
@@ -327,7 +371,7 @@ class NextCounts(NamedTuple):
 
 
 def choose_window(
-    sessions: Sessions, beta: float, forwards: list[sp.csr_matrix] | None = None
+    sessions: Sessions | np.ndarray, beta: float, forwards: list[sp.csr_matrix] | None = None
 ) -> tuple[int, sp.csr_matrix]:
     """The window of the forward counts for the blend, and those counts ``F``.
 
@@ -341,9 +385,13 @@ def choose_window(
     evidence where adjacent pairs are few, and blurs the order where they are many.
     Measured (6 seeds, blend HR@10 against window 1, test splits of
     ``benchmarks/test_bench_next_item.py``): see ``benchmarks/README.md``. ``forwards``:
-    :func:`pair_matrices` of :data:`COUNT_WINDOWS`, if already counted.
+    :func:`pair_matrices` of :data:`COUNT_WINDOWS`, if already counted (needed when
+    ``sessions`` are the judges' tails, :func:`~item2vec.queries.pair_counts.session_tails`).
     """
-    forwards = pair_matrices(sessions, COUNT_WINDOWS) if forwards is None else forwards
+    if forwards is None:
+        if not isinstance(sessions, Sessions):
+            raise ValueError("choose_window on session tails needs the forward counts")
+        forwards = pair_matrices(sessions, COUNT_WINDOWS)
     a, b = last_pairs(sessions)
     if len(a) == 0:
         return COUNT_WINDOWS[0], forwards[0]
@@ -366,21 +414,38 @@ def choose_window(
     return COUNT_WINDOWS[best], forwards[best]  # pragma: no cover - best is within 0
 
 
-def next_counts(sessions: Sessions, window: int | None = None) -> NextCounts:
+def next_counts(
+    sessions: Sessions, window: int | None = None, max_neighbours: int | None = MAX_NEIGHBOURS
+) -> NextCounts:
     """The blend's neighbour counts of ``sessions``: ``F + beta F.T`` for the forward pair
     counts ``F`` within ``window`` (chosen by :func:`choose_window` when None, with the
     window-1 ``beta``) and ``beta`` from :func:`choose_order_weight` on those counts.
     Symmetric co-occurrence where what came before predicts as well as what came after,
-    transitions on a log that only moves forward, in between otherwise."""
+    transitions on a log that only moves forward, in between otherwise. Each item keeps its
+    ``max_neighbours`` strongest neighbours (:data:`MAX_NEIGHBOURS`; None keeps all)."""
+    counter = PairCounter(len(sessions.vocabulary), max(COUNT_WINDOWS) if window is None
+                          else window)  # fmt: skip
+    counter.add(sessions.items, sessions.lengths)
+    return counts_from_counter(counter, window, max_neighbours)
+
+
+def counts_from_counter(
+    counter: PairCounter, window: int | None = None,
+    max_neighbours: int | None = MAX_NEIGHBOURS,
+) -> NextCounts:  # fmt: skip
+    """:func:`next_counts` from counts accumulated block by block (or summed over workers):
+    the window and ``beta`` judged on the counter's tails (all of them, or its sample of
+    :data:`LOO_CASES`), the kept counts cut to ``max_neighbours`` per item."""
+    top_neighbours(sp.csr_matrix((1, 1)), max_neighbours)  # checks max_neighbours
+    tails = counter.tails()
     if window is None:
-        forwards = pair_matrices(sessions, COUNT_WINDOWS)  # forwards[0]: window 1
-        window, forward = choose_window(
-            sessions, choose_order_weight(sessions, forwards[0]), forwards
-        )
+        forwards = counter.forwards(COUNT_WINDOWS)  # forwards[0]: window 1
+        window, forward = choose_window(tails, choose_order_weight(tails, forwards[0]), forwards)
     else:
-        forward = pair_matrix(sessions, window=window, symmetric=False)
-    beta = choose_order_weight(sessions, forward)
-    return NextCounts(blend_counts(forward, beta), forward, window, beta)
+        forward = counter.forwards((window,))[0]
+    beta = choose_order_weight(tails, forward)
+    counts = top_neighbours(blend_counts(forward, beta), max_neighbours)
+    return NextCounts(counts, top_neighbours(forward, max_neighbours), window, beta)
 
 
 class DeferredCounts:
@@ -389,11 +454,13 @@ class DeferredCounts:
     What a fit keeps instead of the counts: they cost 1-2 s on Online Retail and ~10 s on a
     5 M-event log (16-45% of a fit, benchmarks/README.md), and only ``score="blend"``, an
     update and saving need them. Holds a reference to ``sessions`` until then. Safe to call
-    from several threads: one computes, the others wait for its result.
+    from several threads: one computes, the others wait for its result. ``sessions`` may
+    also be a function of no arguments that returns the :class:`NextCounts` (a streamed
+    corpus counted in a pass of its own, :func:`counts_from_counter`).
     """
 
-    def __init__(self, sessions: Sessions) -> None:
-        self._sessions: Sessions | None = sessions
+    def __init__(self, sessions: Sessions | Callable[[], NextCounts]) -> None:
+        self._sessions: Any = sessions
         self._value: NextCounts | None = None
         self._lock = threading.Lock()
 
@@ -402,7 +469,8 @@ class DeferredCounts:
         with self._lock:
             if self._value is None:
                 assert self._sessions is not None
-                self._value = next_counts(self._sessions)
+                source = self._sessions
+                self._value = next_counts(source) if isinstance(source, Sessions) else source()
                 self._sessions = None  # the counts no longer need the log
             return self._value
 

@@ -147,15 +147,29 @@ class ParquetCorpus:
             yield from self._piece_sessions(k)
 
     def _piece_sessions(self, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for items, lengths, _ in self._placed_sessions(k):
+            yield items, lengths
+
+    def _placed_sessions(self, k: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Row group ``k``'s sessions (of this shard) as ``(items, lengths, places)``: each
+        session's place in the corpus is ``k << 32 | j`` for the ``j``-th session starting in
+        row group ``k`` (counted before sharding and cleaning: the same in every shard)."""
         hashed = self.shard_by == "hash" and self.shard_count > 1
         builder = SessionBuilder(hashed=hashed)
+        j = 0
         for rows in piece_rows(self._reader, self._pieces, k, self._row_lookup):
-            yield from self._clean(builder.feed(rows, k))
-        yield from self._clean(builder.flush())
+            block = builder.feed(rows, k)
+            if block is not None:
+                yield from self._clean(block, (k << 32) + j)
+                j += len(block.lengths)
+        block = builder.flush()
+        if block is not None:
+            yield from self._clean(block, (k << 32) + j)
 
-    def _clean(self, block: Block | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if block is None:
-            return
+    def _clean(
+        self, block: Block, first: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        places = first + np.arange(len(block.lengths), dtype=np.int64)
         if block.hashes is not None:  # hash sharding: keep this shard's sessions
             mine = block.hashes % np.uint64(self.shard_count) == np.uint64(self.shard_index)
             if not mine.any():
@@ -163,16 +177,38 @@ class ParquetCorpus:
             ev = np.repeat(mine, block.lengths)
             t = None if block.times is None else block.times[ev]
             block = Block(block.items[ev], block.lengths[mine], t, block.origins[mine], None)
+            places = places[mine]
         items, sid = order_and_collapse(block, self.collapse_repeats)
         kept = items >= 0
         items, sid = items[kept], sid[kept]
         lengths = np.bincount(sid, minlength=len(block.lengths))
         long_ = lengths >= self.min_length
         if long_.any():
-            yield items[long_[sid]].astype(np.int32), lengths[long_]
+            yield items[long_[sid]].astype(np.int32), lengths[long_], places[long_]
 
     def _seed_sequence(self, seed: int, epoch: int) -> np.random.SeedSequence:
         return np.random.SeedSequence([seed, epoch, self.shard_index, self.shard_count])
+
+    def keyed_sessions(
+        self, chunk_events: int = 1_000_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """This shard's sessions in file order, in blocks of about ``chunk_events`` events:
+        ``(items int32, lengths int64, places int64)``, ``places`` each session's place in
+        the whole corpus (increasing in file order, the same whichever shard reads it): what
+        the neighbour counts are counted from, chunk by chunk
+        (:class:`~item2vec.queries.pair_counts.PairCounter`)."""
+        check_int("chunk_events", chunk_events, 1)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        size = 0
+        for k in self._owned:
+            for part in self._placed_sessions(k):
+                parts.append(part)
+                size += len(part[0])
+                if size >= chunk_events:
+                    yield _concat(parts)
+                    parts, size = [], 0
+        if parts:
+            yield _concat(parts)
 
     def to_sessions(self) -> Sessions:
         """This shard's sessions in memory, in file order (for small data and checks)."""
@@ -281,3 +317,9 @@ class ParquetCorpus:
                     items, lengths, size = [], [], 0
         if size:
             yield concat_sessions(items, lengths)
+
+
+def _concat(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]

@@ -49,7 +49,14 @@ from ..config import RUN_SETTINGS
 from ..data.session_rows import concat_sessions
 from ..data.sessions import Sessions, Vocabulary
 from ..exceptions import ParameterError
-from ..queries.counts import LOO_CASES, blend_counts, choose_order_weight, pair_matrix
+from ..queries.counts import (
+    LOO_CASES,
+    MAX_NEIGHBOURS,
+    blend_counts,
+    choose_order_weight,
+    pair_matrix,
+)
+from ..queries.pair_counts import top_neighbours
 from ..sampling import WindowPlan, check_stream, chunk_units, keep_probability, rebatch
 from .update_state import (
     UpdateState,
@@ -294,9 +301,10 @@ def update(
             f_new, judge = _streamed_pairs(full, state.window)
         else:
             f_new, judge = pair_matrix(full, window=state.window, symmetric=False), full
-        if forward is not None:
-            forward = (grow_square(forward, n) + f_new).tocsr()
+        if forward is not None:  # each item keeps its strongest neighbours, as after a fit
+            forward = top_neighbours((grow_square(forward, n) + f_new).tocsr(), MAX_NEIGHBOURS)
             counts = blend_counts(forward, choose_order_weight(judge, forward))
+            counts = top_neighbours(counts, MAX_NEIGHBOURS)
         else:
             warnings.warn(
                 "this model was saved without its forward pair counts (item2vec before "
@@ -305,9 +313,12 @@ def update(
                 UserWarning,
                 stacklevel=3,
             )
-            counts = (
-                grow_square(counts, n) + blend_counts(f_new, choose_order_weight(judge, f_new))
-            ).tocsr()
+            counts = top_neighbours(
+                (
+                    grow_square(counts, n) + blend_counts(f_new, choose_order_weight(judge, f_new))
+                ).tocsr(),
+                MAX_NEIGHBOURS,
+            )
     elif counts is not None:
         counts = grow_square(counts, n)
         forward = None if forward is None else grow_square(forward, n)

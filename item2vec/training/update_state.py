@@ -49,8 +49,8 @@ class UpdateState:
 
     forward : float64 CSR (n_items, n_items) or None: how often each item followed each
         other within ``window`` places (a pair ``d`` apart counting ``1 / d``) in every
-        session trained on; None where the model has no neighbour counts (streamed fit) or
-        was saved before they were kept.
+        session trained on (each item's strongest ``MAX_NEIGHBOURS``); None where the model
+        has no neighbour counts or was saved before they were kept.
     window : the window of ``forward``, chosen at the fit
         (:func:`item2vec.queries.counts.next_counts`); 1 for models saved before it was
         chosen.
@@ -72,7 +72,7 @@ class UpdateState:
 def after_fit(raw: Any, sessions: Any, trainer: Any) -> UpdateState:
     """The update state of a fit: ``raw`` before ``min_count``, ``sessions`` trained on.
     Its ``forward`` counts are None and ``window`` 1 until the fit's neighbour counts are
-    computed (``Item2Vec`` fills them in with them, on first use; a streamed fit has none)."""
+    computed (``Item2Vec`` fills them in with them, on first use)."""
     pending_ids, pending_counts = np.zeros(0, sessions.vocabulary.ids.dtype), np.zeros(0, np.int64)
     if raw is not sessions:
         rv = raw.vocabulary
