@@ -22,7 +22,8 @@ from .io import check_writable
 from .queries.corpus_counts import corpus_counts
 from .queries.counts import DeferredCounts, counts_arrays, counts_from_arrays
 from .queries.index import ItemIndex
-from .queries.scoring import history_scores, score_biases, score_recommender, top_k
+from .queries.recommend import QueryEngine
+from .queries.scoring import score_recommender
 from .training import incremental
 from .training.attributes import (
     add_cold_items,
@@ -493,18 +494,27 @@ class Item2Vec:
             return None
         return self.vocabulary_.encode(list(items))
 
+    def _query_engine(self) -> QueryEngine:
+        """The :class:`~item2vec.queries.recommend.QueryEngine` of the current tables, made on
+        first use (``_set_weights`` drops it with the indexes; threads share one)."""
+        self._check_fitted()
+        engine = self._recommend_index.get("engine")
+        if engine is None:
+            made = QueryEngine(self.item_vectors_, self.item_biases_, self.item_log_prior_,
+                               kind=self.index)  # fmt: skip
+            engine = self._recommend_index.setdefault("engine", made)
+        return engine
+
     @property
     def similar_index_(self) -> ItemIndex:
         """FAISS index over the normalised vectors (built on first use)."""
-        self._check_fitted()
-        if self._similar_index is None:
-            self._similar_index = ItemIndex(self.item_vectors_, metric="cosine", kind=self.index)
-        return self._similar_index
+        return self._query_engine().index("cosine")
 
     @property
     def recommend_index_(self) -> ItemIndex:
-        """FAISS inner-product index over ``[E, b]`` (built on first use)."""
-        return self._recommend_index_for("logit")
+        """The inner-product index the default score searches: over ``[E, b + log prior]``
+        for ``blend`` / ``log_prob`` (built on first use, or at :meth:`save`)."""
+        return self._recommend_index_for(self.default_score_)
 
     @property
     def item_log_prior_(self) -> np.ndarray:
@@ -518,16 +528,11 @@ class Item2Vec:
 
     def _recommend_index_for(self, score: str) -> ItemIndex:
         """The index ``recommend(..., score=score)`` searches: the cosine index of
-        :meth:`similar` for ``"cosine"``, else an inner-product index over ``[E, bias]``."""
-        self._check_fitted()
-        check_choice("score", score, SCORES)
-        if score == "cosine":
-            return self.similar_index_
-        if score not in self._recommend_index:
-            bias = score_biases(self.item_biases_, self.item_log_prior_, score)
-            aug = np.hstack([self.item_vectors_, bias[:, None]])
-            self._recommend_index[score] = ItemIndex(aug, metric="ip", kind=self.index)
-        return self._recommend_index[score]
+        :meth:`similar` for ``"cosine"``, else an inner-product index over ``[E, bias]``
+        (``bias + log prior`` for ``log_prob`` and ``blend``)."""
+        from .queries.recommend import INDEX_OF
+
+        return self._query_engine().index(INDEX_OF[check_choice("score", score, SCORES)])
 
     def similar(
         self,
@@ -547,15 +552,8 @@ class Item2Vec:
         self._check_fitted()
         k = check_k(k)
         rows, single = self._rows(items)
-        ex = self._filter_rows(exclude)
-        per_query = (
-            rows[:, None]
-            if ex is None
-            else np.hstack([rows[:, None], np.broadcast_to(ex, (len(rows), len(ex)))])
-        )
-        allowed_rows = self._filter_rows(allowed)
-        found, scores = self.similar_index_.search(
-            self.item_vectors_[rows], k, exclude=per_query, allowed=allowed_rows
+        found, scores = self._query_engine().similar(
+            rows, k, self._filter_rows(exclude), self._filter_rows(allowed)
         )
         ids = self.vocabulary_.decode(found)
         return (ids[0], scores[0]) if single else (ids, scores)
@@ -623,6 +621,7 @@ class Item2Vec:
         exclude: Iterable[Hashable] | None = None,
         allowed: Iterable[Hashable] | None = None,
         score: str | None = None,
+        exact: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Next-item candidates after one history (a user's recent items, oldest first).
 
@@ -633,15 +632,20 @@ class Item2Vec:
           :data:`~item2vec.queries.scoring.PRIOR_EVENTS` pseudo-events), mixed over the history;
         - ``"log_prob"``: the model's distributions ``softmax(E[h] . E[t] + b[t] + prior[t])``
           mixed over the history;
-        - ``"logit"`` / ``"cosine"``: the mean of the history's vectors against ``E[t]``
-          (``+ b[t]``), by maximum inner product search; order-free (a basket).
+        - ``"logit"`` / ``"cosine"``: the recency-weighted sum of the history items' scores
+          ``E[h] . E[t] + b[t]`` (cosines), by maximum inner product search; order-free
+          apart from the weights.
 
-        The mixtures weigh the newest item most and halve the weight at each step back
-        (:data:`~item2vec.queries.scoring.RECENCY`), so a history of one item ranks as that item does
-        and older items refine the list rather than override it. They are exact (one matrix
-        product over the catalogue per history item). ``history`` is one id or a sequence of
-        ids forming ONE history; returns 1-D ``(ids (k,), scores (k,))``. Use
-        :meth:`recommend_batch` for many histories at once.
+        Every score weighs the newest item most and halves the weight at each step back
+        (:data:`~item2vec.queries.scoring.RECENCY`), as ``evaluate`` and ``tune`` rank, so a
+        history of one item ranks as that item does and older items refine the list rather
+        than override it. The mixtures are computed exactly on candidates (the history
+        items' count neighbours and top items, and an index search), so that a query's cost
+        does not grow with the catalogue (:mod:`item2vec.queries.recommend`); ``exact=True``
+        scores every item instead (the check; one matrix product over the catalogue per
+        history item). ``history`` is one id or a sequence of ids forming ONE history;
+        returns 1-D ``(ids (k,), scores (k,))``. Use :meth:`recommend_batch` for many
+        histories at once.
         """
         ids, scores = self.recommend_batch(
             [history if not _is_single(history) else [history]],
@@ -650,6 +654,7 @@ class Item2Vec:
             exclude=exclude,
             allowed=allowed,
             score=score,
+            exact=exact,
         )
         return ids[0], scores[0]
 
@@ -662,8 +667,10 @@ class Item2Vec:
         exclude: Iterable[Hashable] | None = None,
         allowed: Iterable[Hashable] | None = None,
         score: str | None = None,
+        exact: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`recommend` for many histories: returns ``(m, k)`` ids and scores."""
+        """:meth:`recommend` for many histories: returns ``(m, k)`` ids and scores. Scored
+        in chunks of histories, in memory bounded whatever their number."""
         self._check_fitted()
         score = self.default_score_ if score is None else check_choice("score", score, SCORES)
         if score == "blend" and self.neighbour_counts_ is None:
@@ -675,71 +682,13 @@ class Item2Vec:
         k = check_k(k)
         if not len(histories):
             raise ParameterError("histories is empty: give at least one history")
-        rows = [self._rows(h)[0] for h in histories]
-        ex = self._filter_rows(exclude)
-        width = max(len(r) for r in rows) if exclude_context else 0
-        per_query = np.full((len(rows), width + (0 if ex is None else len(ex))), -1, np.int64)
-        for i, r in enumerate(rows):
-            if exclude_context:
-                per_query[i, : len(r)] = r
-            if ex is not None:
-                per_query[i, width:] = ex
-        if score in ("logit", "cosine"):
-            q = np.stack([self.item_vectors_[r].mean(axis=0) for r in rows])
-            if score != "cosine":  # [q, 1] . [E[t], bias[t]] = q . E[t] + bias[t]
-                q = np.hstack([q, np.ones((len(q), 1), np.float32)])
-            found, scores = self._recommend_index_for(score).search(
-                q,
-                k,
-                exclude=per_query if per_query.shape[1] else None,
-                allowed=self._filter_rows(allowed),
-            )
-            return self.vocabulary_.decode(found), scores
-        return self._mixture_search(rows, k, score, per_query, self._filter_rows(allowed))
-
-    def _mixture_search(
-        self,
-        rows: list[np.ndarray],
-        k: int,
-        score: str,
-        per_query: np.ndarray,
-        allowed: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k of the history mixtures (``log_prob`` / ``blend``), with the filters
-        and the clamping of :meth:`ItemIndex.search`."""
-        n = len(self.item_vectors_)
-        eligible = np.ones(n, bool)
-        if allowed is not None:
-            eligible[:] = False
-            eligible[allowed] = True
-        excluded = np.zeros((len(rows), n), bool)
-        r, c = np.nonzero(per_query >= 0)
-        excluded[r, per_query[r, c]] = True
-        limit = int((eligible & ~excluded).sum(axis=1).min())
-        if k > limit:
-            warnings.warn(
-                f"k={k} is more than the {limit} eligible rows; returning {limit}",
-                UserWarning,
-                stacklevel=3,
-            )
-            k = limit
-        width = max(len(h) for h in rows)
-        hist = np.full((len(rows), width), -1, np.int64)
-        for i, h in enumerate(rows):
-            hist[i, width - len(h) :] = h  # oldest first, padded on the left
-        biases = self.item_biases_ + self.item_log_prior_
-        counts = self.neighbour_counts_ if score == "blend" else None
-        found = np.empty((len(rows), k), np.int64)
-        best = np.empty((len(rows), k), np.float32)
-        step = max(1, 2**24 // (n * width))
-        for s in range(0, len(rows), step):
-            sl = slice(s, s + step)
-            scores = history_scores(
-                hist[sl], self.item_vectors_, biases, known=np.ones(n, bool), counts=counts
-            )
-            scores[~eligible[None, :] | excluded[sl]] = -np.inf
-            found[sl], best[sl] = top_k(scores, k)
-        return self.vocabulary_.decode(found), best
+        found, scores = self._query_engine().recommend(
+            [self._rows(h)[0] for h in histories], k, score,
+            counts=self.neighbour_counts_ if score == "blend" else None,
+            exclude_context=exclude_context, exclude=self._filter_rows(exclude),
+            allowed=self._filter_rows(allowed), exact=exact,
+        )  # fmt: skip
+        return self.vocabulary_.decode(found), scores
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -758,9 +707,10 @@ class Item2Vec:
             config={**self.config_.to_dict(), "index": self.index},
             history=self.history_,
             extra_arrays={
-                **counts_arrays(self.neighbour_counts_),
+                **_counts_arrays(self.neighbour_counts_),
                 **incremental.state_arrays(getattr(self, "update_state_", None)),
                 **self._features_arrays(),
+                **self._query_engine().index_arrays(self.default_score_),  # built if needed
             },
             descriptions=self.descriptions,
         )
@@ -769,8 +719,10 @@ class Item2Vec:
     def load(cls, path: str | os.PathLike) -> Item2Vec:
         """Read a model directory written by :meth:`save`; never unpickles.
 
-        The FAISS indexes are rebuilt from the vectors on first query (exact search
-        takes no build; HNSW on 1M items takes minutes, see benchmarks/README.md).
+        An approximate FAISS index saved with the model is used again once checked against
+        the vectors (:meth:`~item2vec.queries.recommend.QueryEngine.adopt`); any other index
+        is built on first query (exact search takes no build; HNSW on 1M items takes
+        minutes, see benchmarks/README.md).
         """
         from .io import load_model
 
@@ -795,7 +747,7 @@ class Item2Vec:
         model.config_ = config
         model.epochs_ = config.epochs
         model.device_ = _trained_on(model.history_)
-        model.neighbour_counts_ = counts_from_arrays(
+        model.neighbour_counts_ = _counts_from_arrays(
             loaded.extra_arrays, len(loaded.vocabulary), meta_path
         )
         saved = features_from_arrays(loaded.extra_arrays)
@@ -805,6 +757,7 @@ class Item2Vec:
             loaded.extra_arrays, trained, config.dim, meta_path
         )
         model._set_weights(loaded.vectors, loaded.biases)
+        model._query_engine().adopt(loaded.extra_arrays, meta_path)  # saved indexes
         model.item_features_ = None if saved is None else saved[0]
         model.attribute_encoder_ = None if saved is None else saved[1]
         ids, counts = loaded.vocabulary.ids, loaded.vocabulary.counts
@@ -862,6 +815,16 @@ def _warn_if_short(epochs: int, n_events: int) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def _counts_arrays(counts: Any) -> dict[str, np.ndarray]:
+    """The neighbour counts as the model directory stores them: CSR's three arrays."""
+    return counts_arrays(counts)
+
+
+def _counts_from_arrays(extras: dict[str, np.ndarray], n: int, where: str) -> Any:
+    """Neighbour counts back from :func:`_counts_arrays` (None when the model has none)."""
+    return counts_from_arrays(extras, n, where)
 
 
 def _is_single(items: Any) -> bool:

@@ -178,11 +178,14 @@ def test_recommend_cosine_is_similar_for_one_item(fitted):
     np.testing.assert_allclose(scores, sim_scores, rtol=1e-6)
 
 
-def test_recommend_cosine_ranks_by_cosine_of_the_mean(fitted):
-    rows = fitted.vocabulary_.encode(["j1", "j2"])
-    q = fitted.item_vectors_[rows].mean(axis=0)
+def test_recommend_cosine_ranks_by_cosine_of_the_recency_weighted_unit_rows(fitted):
+    """As evaluate ranks a history: the recency-weighted sum of the history items' cosines,
+    the newest weighing twice the one before (RECENCY = 0.5); that is the score of one query
+    q = sum_j w_j E[h_j] / |E[h_j]| against the unit rows."""
+    rows = fitted.vocabulary_.encode(["j1", "j2"])  # oldest first: j2 is the newest
     v = fitted.item_vectors_
-    cos = v @ q / np.maximum(np.linalg.norm(v, axis=1) * np.linalg.norm(q), 1e-30)
+    units = v / np.linalg.norm(v, axis=1, keepdims=True)
+    cos = (1 / 3) * units @ units[rows[0]] + (2 / 3) * units @ units[rows[1]]
     cos[rows] = -np.inf
     ids, scores = fitted.recommend(["j1", "j2"], 4, score="cosine")
     np.testing.assert_allclose(scores, np.sort(cos)[::-1][:4], atol=1e-5)

@@ -247,11 +247,31 @@ def test_oversized_body_without_content_length_is_413(server):
     conn.close()
 
 
+def _read_response(sock: socket.socket) -> str:
+    """One whole HTTP response: the head, then Content-Length bytes of body (the two may
+    come in separate segments, or the server may close the connection)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode()
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
+
+
 def test_a_body_that_never_arrives_is_408_not_a_hang(server):
     host, port = server.url.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-        answer = sock.recv(65536).decode()
+        answer = _read_response(sock)
     assert answer.startswith("HTTP/1.1 408"), answer
     assert "--read-timeout" in answer
 

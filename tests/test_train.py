@@ -174,9 +174,11 @@ def test_similar_matches_numpy_cosine(fitted):
 
 
 def test_recommend_matches_brute_force_dot_plus_bias(fitted):
+    """logit of a history: the recency-weighted sum of E[h] . E[t] + b[t], the newest item
+    (last) weighing twice the one before: weights 1/7, 2/7, 4/7 oldest first."""
     context = list(fitted.vocabulary_.ids[[0, 5, 9]])
     rows = fitted.vocabulary_.encode(context)
-    q = fitted.item_vectors_[rows].mean(axis=0)
+    q = np.array([1, 2, 4], np.float32) @ fitted.item_vectors_[rows] / 7
     scores = fitted.item_vectors_ @ q + fitted.item_biases_
     scores[rows] = -np.inf
     want = np.argsort(-scores, kind="stable")[:10]

@@ -17,7 +17,13 @@ import scipy.sparse as sp
 from ..checks import check_int
 from ..data.sessions import Sessions
 from ..exceptions import DataError, ParameterError
-from ..queries.scoring import Recommender, check_score, score_biases, vector_recommender
+from ..queries.scoring import (
+    MIXTURES,
+    Recommender,
+    check_score,
+    score_biases,
+    vector_recommender,
+)
 from ..sampling import log_prior
 from .baselines import popular_order
 
@@ -91,7 +97,10 @@ def model_recommender(
             )
             counts = (pick @ counts @ pick.T).tocsr()
     known = train.vocabulary.counts > 0  # rows left at zero are unknown too
-    return vector_recommender(vectors, biases=biases, known=known, counts=counts)
+    # histories: a mixture of distributions for log_prob / blend, the recency-weighted sum of
+    # the items' scores for logit / cosine: as Item2Vec.recommend ranks them
+    mixture = score in MIXTURES
+    return vector_recommender(vectors, biases=biases, known=known, counts=counts, mixture=mixture)
 
 
 def _scatter(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:

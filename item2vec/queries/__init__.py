@@ -2,7 +2,10 @@
 
 FAISS indexes over item vectors (:class:`ItemIndex`, :class:`ShardedIndex`), the next-item
 scores of a history (:mod:`item2vec.queries.scoring`: ``log_prob``, ``logit``, ``cosine``)
-and the neighbour counts behind the default ``blend`` score (:mod:`item2vec.queries.counts`).
+and the neighbour counts behind the default ``blend`` score (:mod:`item2vec.queries.counts`);
+the query engine of ``Item2Vec.similar`` / ``recommend`` (:mod:`item2vec.queries.recommend`:
+candidates, :mod:`~item2vec.queries.candidates`; cached normalisers,
+:mod:`~item2vec.queries.normaliser`; shared filters, :mod:`~item2vec.queries.filters`).
 Nothing here trains: everything reads arrays a fit produced.
 
 May import: the data stage and the top-level helpers (``exceptions``, ``checks``,

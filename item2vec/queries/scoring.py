@@ -21,13 +21,17 @@ The scores (:data:`item2vec.checks.SCORES`) of a query row ``q`` and a candidate
 padded with ``-1`` on the left. ``log_prob`` and ``blend`` then rank by the mixture
 ``P(t | h) = sum_j w_j P(t | h_j)`` of the per-item distributions, with recency weights
 ``w_j`` proportional to ``RECENCY ** age`` (age 0 for the newest item; :func:`recency_weights`);
-``cosine`` and ``logit`` by the same weighted sum of per-item scores. Every history item is
-left out of the list. A history of one item ranks as that item does.
+``cosine`` and ``logit`` by the same weighted sum of per-item scores, which is the score of
+one query vector ``q = sum_j w_j E[h_j]`` (unit rows for ``cosine``), so that an index answers
+them. Every history item is left out of the list. A history of one item ranks as that item
+does. The exhaustive scores of every item are :func:`history_scores`; the query engine
+(:mod:`item2vec.queries.recommend`) computes the same on a candidate set.
 
 :func:`score_biases` is the one place that turns a score name into the per-item term added
 to the inner product; :func:`score_recommender` builds the recommender that ranks by it.
 ``Item2Vec.recommend`` (FAISS, :class:`~item2vec.queries.index.ItemIndex`) and the evaluation
 recommenders (numpy, :func:`vector_recommender`) both use it, so they rank alike.
+:data:`MIXTURES` are the scores ranked by a mixture of distributions.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from ..checks import SCORES, check_choice, check_k
 from ..exceptions import ParameterError
 
 __all__ = [
+    "MIXTURES",
     "PRIOR_EVENTS",
     "RECENCY",
     "Recommender",
@@ -63,6 +68,8 @@ items are all left out of the lists."""
 
 RECENCY = 0.5
 """Weight of a history item relative to the next newer one: each step back halves it."""
+MIXTURES = ("log_prob", "blend")
+"""The scores that rank a history by the mixture of its items' next-item distributions."""
 PRIOR_EVENTS = 10.0
 """Strength of the model's prior in the ``"blend"`` score, in pseudo-events of neighbour counts."""
 
@@ -107,6 +114,7 @@ def history_scores(
     targets: np.ndarray | None = None,
     counts: Any = None,
     prior_events: float = PRIOR_EVENTS,
+    mixture: bool | None = None,
 ) -> np.ndarray:
     """Scores of every item after each history: float64 ``(n, n_items)``, ``-inf`` where an
     item is unknown. History entries that are ``-1`` or unknown are skipped.
@@ -124,7 +132,11 @@ def history_scores(
     counts : scipy.sparse CSR (n_items, n_items), optional
         Neighbour counts: the ``"blend"`` score (needs ``biases``).
     prior_events : the blend's prior strength ``a``.
+    mixture : rank by the mixture of the per-item softmax distributions (``log_prob``,
+        ``blend``) rather than by the weighted sum of per-item scores (``cosine``,
+        ``logit``); default: a mixture when ``biases`` are given.
     """
+    mixture = biases is not None if mixture is None else mixture
     valid = (histories >= 0) & known[np.maximum(histories, 0)]
     w = recency_weights(histories, valid)
     rows = np.maximum(histories, 0)
@@ -132,8 +144,10 @@ def history_scores(
     out_table = vectors if targets is None else targets
     # one 2-D product (BLAS); numpy's stacked 3-D matmul is ~30x slower here
     s = (vectors[rows.ravel()] @ out_table.T).reshape(*rows.shape, -1).astype(np.float64)
-    if biases is None:
+    if not mixture:
         out = np.einsum("hn,hnm->hm", w, s) + mask
+        if biases is not None:
+            out += biases
     else:
         s += biases.astype(np.float64) + mask
         s -= s.max(axis=2, keepdims=True)
@@ -205,6 +219,7 @@ def score_recommender(
         biases=score_biases(biases, log_prior, score),
         known=known,
         counts=counts if score == "blend" else None,
+        mixture=score in MIXTURES,
     )
 
 
@@ -270,6 +285,7 @@ def vector_recommender(
     chunk_size: int | None = None,
     counts: Any = None,
     prior_events: float = PRIOR_EVENTS,
+    mixture: bool | None = None,
 ) -> Recommender:
     """Best rows by cosine similarity (or by ``dot + bias``), with batched matrix products
     and argpartition.
@@ -296,9 +312,11 @@ def vector_recommender(
     counts : scipy.sparse CSR (n_items, n_items), optional, with ``biases``: neighbour counts,
         for the ``"blend"`` score (see the module docstring).
     prior_events : the blend's prior strength.
+    mixture : histories with ``biases``: rank by the mixture of the per-item distributions
+        (default) or, ``False``, by the weighted sum of the per-item scores (``logit``).
 
-    Queries of shape ``(n, N)`` are histories, ranked by the mixture of the module
-    docstring (as are 1-D queries with ``counts``); every history item is excluded.
+    Queries of shape ``(n, N)`` are histories, ranked as the module docstring says (as are
+    1-D queries with ``counts``); every history item is excluded.
     """
     v = np.asarray(vectors, dtype=np.float32)
     if v.ndim != 2 or len(v) == 0:
@@ -353,7 +371,7 @@ def vector_recommender(
             hs = h[s : s + per]
             sims = history_scores(
                 hs, unit, None if biases is None else mask, known=ok, targets=targets,
-                counts=counts, prior_events=prior_events,
+                counts=counts, prior_events=prior_events, mixture=mixture,
             )  # fmt: skip
             if exclude_query:
                 exclude_histories(sims, hs)

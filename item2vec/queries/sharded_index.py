@@ -1,4 +1,4 @@
-"""Several :class:`~item2vec.queries.index.ItemIndex` shards over consecutive row ranges, as one index.
+"""Several :class:`~item2vec.queries.index.ItemIndex` shards over consecutive row ranges, as one.
 
 For catalogues too large to build or hold as one FAISS index (see ``docs/scaling.md``). Its
 only callers are users and the tests: the estimator builds one :class:`ItemIndex`.
@@ -16,6 +16,7 @@ import numpy as np
 from ..arrays import as_matrix, as_row_set, per_query_rows
 from ..checks import check_int, check_k
 from ..exceptions import ModelFormatError, ParameterError
+from .filters import clamp_k
 from .index import ItemIndex
 
 __all__ = ["ShardedIndex"]
@@ -99,13 +100,7 @@ class ShardedIndex:
                 r, s = shard.search(q, k, exclude=ex if ex is None or ex.size else None, allowed=al)
             found.append(r + start)
             scores.append(s)
-        width = min(k, sum(r.shape[1] for r in found))
-        if width < k:
-            warnings.warn(
-                f"k={k} is more than the {width} eligible rows; returning {width}",
-                UserWarning,
-                stacklevel=2,
-            )
+        width = clamp_k(k, sum(r.shape[1] for r in found))
         rows, vals = np.hstack(found), np.hstack(scores)
         order = np.argsort(-vals, axis=1, kind="stable")[:, :width]
         rows = np.take_along_axis(rows, order, axis=1)
