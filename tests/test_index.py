@@ -211,7 +211,7 @@ def test_ivfpq_without_rerank_and_knob_setters(data):
 def test_auto_is_exact_below_threshold(data):
     x, _ = data
     assert ItemIndex(x).kind == "exact"
-    assert ItemIndex(x, auto_threshold=1000).kind == "hnsw"
+    assert ItemIndex(x, auto_threshold=1000).kind == "ivf"
 
 
 @pytest.mark.parametrize("kind", ["exact", "hnsw", "ivf", "ivfpq"])

@@ -161,3 +161,25 @@ def test_the_saved_index_answers_after_load(model, split, tmp_path, monkeypatch)
     after = loaded.recommend_batch(hist, 5)
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_allclose(before[1], after[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_items_never_trained_on_are_never_answers(score):
+    """A model fitted on a split knows the held-out-only items (count 0, untrained vectors,
+    zero bias): evaluate leaves them out, and so do recommend and similar."""
+    walks = datasets.synthetic(n_items=60, n_clusters=4, n_sessions=400, mean_length=6, seed=1)
+    lists = [[f"i{x}" for x in s] for s in walks.sessions.to_lists()]
+    for n, s in enumerate(lists[:30]):  # 10 items seen only as a held-out last event
+        s.append(f"new{n % 10}")
+    from item2vec import Sessions
+
+    split = next_event_split(Sessions.from_lists(lists), seed=0, history=3)
+    untrained = set(split.train.vocabulary.ids[split.train.vocabulary.counts == 0].tolist())
+    assert {f"new{n}" for n in range(10)} <= untrained
+    m = Item2Vec(dim=8, window=2, epochs=3, workers=1, progress=False, seed=0).fit(split.train)
+    hist = split.histories[:100]
+    ids, _ = m.recommend_batch(ids_of(m, hist), 10, score=score)
+    assert not untrained & set(ids.ravel().tolist())
+    ranked = model_recommender(m, split.train, score)(hist, 10)
+    np.testing.assert_array_equal(m.vocabulary_.encode(ids.ravel().tolist()), ranked.ravel())
+    assert not untrained & set(m.similar("i1", 50)[0].tolist())

@@ -89,7 +89,8 @@ class Item2Vec(QueryMethods, PersistenceMethods):
     checkpoint_every : steps between checkpoints (one is also written after every epoch
         and on Ctrl-C).
     index : FAISS index kind for queries (``"auto"``, ``"exact"``, ``"hnsw"``, ``"ivf"``,
-        ``"ivfpq"``); ``"auto"`` is exact below 100k items.
+        ``"ivfpq"``); ``"auto"`` is exact below 100k items and IVF from there. Read when an
+        index is first built (on a query or at ``save``).
     progress : show progress bars.
     seed : seeds initialisation and sampling.
 

@@ -55,8 +55,8 @@ class PersistenceMethods(FittedState):
 
         An approximate FAISS index saved with the model is used again once checked against
         the vectors (:meth:`~item2vec.queries.recommend.QueryEngine.adopt`); any other index
-        is built on first query (exact search takes no build; HNSW on 1M items takes
-        minutes, see benchmarks/README.md).
+        is built on first query (exact search takes no build; IVF on 1M items about 30 s,
+        HNSW minutes, see benchmarks/README.md).
         """
         from ..io import load_model
 
@@ -91,13 +91,13 @@ class PersistenceMethods(FittedState):
             loaded.extra_arrays, trained, config.dim, meta_path
         )
         model._set_weights(loaded.vectors, loaded.biases)
-        model._query_engine().adopt(loaded.extra_arrays, meta_path)  # saved indexes
         model.item_features_ = None if saved is None else saved[0]
         model.attribute_encoder_ = None if saved is None else saved[1]
         ids, counts = loaded.vocabulary.ids, loaded.vocabulary.counts
         known = set() if saved is None else set(saved[0].ids.tolist())
         model.cold_items_ = ids[[c == 0 and i in known for i, c in zip(ids.tolist(), counts)]]
-        model._cold_rows = n_cold
+        model._cold_rows = n_cold  # before the engine is made: cold rows are answers
+        model._query_engine().adopt(loaded.extra_arrays, meta_path)  # saved indexes
         return model
 
     def _features_arrays(self) -> dict[str, np.ndarray]:

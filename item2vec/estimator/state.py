@@ -40,8 +40,10 @@ class FittedState:
         self._check_fitted()
         engine = self._engine.get("engine")
         if engine is None:  # setdefault: threads that race keep one engine
+            known = self.vocabulary_.counts > 0  # never-trained rows are never answers,
+            known[len(known) - getattr(self, "_cold_rows", 0) :] = True  # cold ones are
             made = QueryEngine(self.item_vectors_, self.item_biases_, self.item_log_prior_,
-                               kind=self.index)  # fmt: skip
+                               kind=self.index, known=known)  # fmt: skip
             engine = self._engine.setdefault("engine", made)
         return engine
 

@@ -98,6 +98,9 @@ class QueryEngine:
     ----------
     vectors : float32 (n, dim); biases, log_prior : float32 (n,)
     kind : the :class:`ItemIndex` kind of the indexes (the estimator's ``index``)
+    known : optional bool (n,): the rows that may be returned; the others (items of the
+        vocabulary never trained on, as in a model fitted on a split) never are, as
+        ``evaluate`` leaves them out (:func:`~item2vec.queries.scoring.vector_recommender`)
     all_items, allowed_exact, exact_items : default (None) :data:`ALL_ITEMS`,
         :data:`ALLOWED_EXACT`, :data:`~item2vec.queries.normaliser.EXACT_ITEMS`, read when
         the engine is made (tests lower them to reach the candidate path on small data)
@@ -110,11 +113,13 @@ class QueryEngine:
         log_prior: np.ndarray,
         *,
         kind: str = "auto",
+        known: np.ndarray | None = None,
         all_items: int | None = None,
         allowed_exact: int | None = None,
         exact_items: int | None = None,
     ) -> None:
         self.vectors, self.n, self.kind = vectors, len(vectors), kind
+        self._unknown = None if known is None or known.all() else np.flatnonzero(~known)
         self.all_items = ALL_ITEMS if all_items is None else all_items
         self.allowed_exact = ALLOWED_EXACT if allowed_exact is None else allowed_exact
         exact_items = EXACT_ITEMS if exact_items is None else exact_items
@@ -207,6 +212,7 @@ class QueryEngine:
         self, rows: np.ndarray, k: int, exclude: np.ndarray | None, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Nearest rows by cosine of each of ``rows``, itself and ``exclude`` left out."""
+        exclude = self._excluded(exclude)
         per_query = rows[:, None]
         if exclude is not None:
             per_query = np.hstack([per_query, np.broadcast_to(exclude, (len(rows), len(exclude)))])
@@ -243,6 +249,7 @@ class QueryEngine:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` rows after each history: int64 and float32 ``(m, k)``."""
         hist = pad_histories(histories)
+        exclude = self._excluded(exclude)
         el = eligible_rows(self.n, allowed, exclude, hist if exclude_context else None)
         k = clamp_k(k, el.limit, stacklevel=4)
         rows, best = np.empty((len(hist), k), np.int64), np.empty((len(hist), k), np.float32)
@@ -259,6 +266,12 @@ class QueryEngine:
             else:
                 rows[a : a + step], best[a : a + step] = self._chunk(h, k, score, el)
         return rows, best
+
+    def _excluded(self, exclude: np.ndarray | None) -> np.ndarray | None:
+        """``exclude`` and the rows that are not ``known``."""
+        if self._unknown is None:
+            return exclude
+        return self._unknown if exclude is None else np.union1d(exclude, self._unknown)
 
     def _use_counts(self, counts: Any) -> None:
         """The neighbour counts of ``blend``, their cached strongest neighbours and sums."""
