@@ -282,9 +282,7 @@ def top_neighbours(counts: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
     keep = np.sort(order[rank < k])  # back in (row, column) order
     kept = np.minimum(lengths, k)
     indptr = np.concatenate([[0], np.cumsum(kept)])
-    return sp.csr_matrix(
-        (counts.data[keep], counts.indices[keep], indptr), shape=counts.shape
-    )
+    return sp.csr_matrix((counts.data[keep], counts.indices[keep], indptr), shape=counts.shape)
 
 
 _COUNTS = ("neighbour_indptr", "neighbour_indices", "neighbour_counts")
