@@ -140,8 +140,8 @@ class QueryMethods(FittedState):
         if score == "blend" and self.neighbour_counts_ is None:
             raise ParameterError(
                 "score='blend' needs the neighbour counts of the training sessions, which this "
-                "model does not have (trained from a ParquetCorpus, or saved by an older "
-                "version); use score='log_prob'"
+                "model does not have (saved by an older version of item2vec); use "
+                "score='log_prob', or fit it again"
             )
         k = check_k(k)
         if not len(histories):
