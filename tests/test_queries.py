@@ -164,17 +164,18 @@ def test_an_index_is_built_once_under_threads(monkeypatch):
 def test_saved_indexes_come_back_or_are_refused():
     eng = QueryEngine(E, B, np.zeros(N, np.float32), kind="ivf", all_items=0)
     assert eng.built == []
-    arrays = eng.index_arrays("blend")  # the index blend needs: built now, stored
-    assert sorted(arrays) == ["index_log_prob", "index_log_prob_meta"]
+    arrays = eng.index_arrays("blend")  # similar's and blend's indexes: built now, stored
+    assert sorted(arrays) == ["index_cosine", "index_cosine_meta", "index_log_prob",
+                              "index_log_prob_meta"]  # fmt: skip
     again = QueryEngine(E, B, np.zeros(N, np.float32), kind="ivf", all_items=0)
     again.adopt(arrays, "m")
-    assert again.built == ["log_prob"]
+    assert again.built == ["cosine", "log_prob"]
     q = np.hstack([E[:3], np.ones((3, 1), np.float32)])
     np.testing.assert_array_equal(again.index("log_prob").search(q, 5)[0],
                                   eng.index("log_prob").search(q, 5)[0])  # fmt: skip
     other = QueryEngine(E + 1, B, np.zeros(N, np.float32), kind="ivf")
     with pytest.warns(UserWarning, match="m: index 'log_prob' does not match the vectors"):
-        other.adopt(arrays, "m")
+        other.adopt({k: v for k, v in arrays.items() if "log_prob" in k}, "m")
     assert other.built == []
     with pytest.raises(ModelFormatError, match="m: index 'log_prob' has no valid metadata"):
         other.adopt({"index_log_prob": arrays["index_log_prob"],

@@ -149,16 +149,17 @@ def test_the_saved_index_answers_after_load(model, split, tmp_path, monkeypatch)
     m.fit(split.train)
     hist = ids_of(m, split.histories[:20])
     before = m.recommend_batch(hist, 5)
-    m.save(tmp_path / "m")  # builds the index the default score needs, and stores it
-    assert m._query_engine().built == ["log_prob"]
+    m.save(tmp_path / "m")  # builds similar's and the default score's indexes, stores them
+    assert m._query_engine().built == ["cosine", "log_prob"]
     loaded = Item2Vec.load(tmp_path / "m")
-    assert loaded._query_engine().built == ["log_prob"]
+    assert loaded._query_engine().built == ["cosine", "log_prob"]
 
     def no_build(*a, **kw):
         raise AssertionError("an index was built after load")
 
     monkeypatch.setattr(ItemIndex, "__init__", no_build)
     after = loaded.recommend_batch(hist, 5)
+    np.testing.assert_array_equal(m.similar(hist[0][-1], 5)[0], loaded.similar(hist[0][-1], 5)[0])
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_allclose(before[1], after[1], rtol=1e-6)
 

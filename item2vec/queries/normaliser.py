@@ -123,30 +123,35 @@ class Normalisers:
         tops = np.where(tops == rows[:, None], -1, tops)  # the item itself: counted below
         tops = np.concatenate([rows[:, None], tops], axis=1)
         tops = _dedupe(tops)
-        # the fixed items' scores as (H + U, m) float32, F q^T: OpenBLAS took 4 ms for
-        # q F^T at 5 x 64 x 20k on two threads and 0.26 ms for F q^T; exp in float32, sums
-        # in float64 (the terms are <= 1 after the shift)
-        fixed = self._fixed_vectors @ q.T
-        fixed += self._fixed_biases32[:, None]
+        # the fixed items' scores, float32 (m, H + U) with rows contiguous for the
+        # reductions below; for a few rows as F q^T transposed (OpenBLAS took 4 ms for
+        # q F^T at 5 x 64 x 20k on two threads, 0.26 ms for F q^T), for many as q F^T
+        # (the transposed copy then costs more than it saves); exp in float32, sums in
+        # float64 (the terms are <= 1 after the shift)
+        if m <= 64:
+            fixed = np.ascontiguousarray((self._fixed_vectors @ q.T).T)
+        else:
+            fixed = q @ self._fixed_vectors.T
+        fixed += self._fixed_biases32
         ok = tops >= 0
         t = np.maximum(tops, 0)
         peak = np.einsum("md,mkd->mk", q, self.vectors[t]).astype(np.float64) + self.biases[t]
         peak[~ok] = -np.inf
-        shift = np.maximum(fixed.max(axis=0).astype(np.float64), peak.max(axis=1))
-        fixed -= shift.astype(np.float32)[None, :]
+        shift = np.maximum(fixed.max(axis=1).astype(np.float64), peak.max(axis=1))
+        fixed -= shift.astype(np.float32)[:, None]
         e_fixed = np.exp(fixed, out=fixed)
         e_peak = np.exp(peak - shift[:, None])
         pos = np.where(ok, self._where[t], -1)  # top items that are in H or U: not twice
         r, c = np.nonzero(pos >= 0)
-        e_fixed[pos[r, c], r] = 0.0
+        e_fixed[r, pos[r, c]] = 0.0
         in_head = np.zeros((m, tops.shape[1]), bool)
         in_head[r, c] = pos[r, c] < n_head
         in_sample = (pos >= 0) & ~in_head
         u_count = len(self._sample) - in_sample.sum(axis=1)
         rest = n - n_head - (ok & ~in_head).sum(axis=1)
-        u_sum = e_fixed[n_head:].sum(axis=0, dtype=np.float64)
+        u_sum = e_fixed[:, n_head:].sum(axis=1, dtype=np.float64)
         scale = np.divide(rest, u_count, out=np.zeros(m), where=u_count > 0)
-        total = e_fixed[:n_head].sum(axis=0, dtype=np.float64) + e_peak.sum(axis=1)
+        total = e_fixed[:, :n_head].sum(axis=1, dtype=np.float64) + e_peak.sum(axis=1)
         total += scale * u_sum
         return shift + np.log(total)
 

@@ -177,14 +177,16 @@ class QueryEngine:
         return h.hexdigest()
 
     def index_arrays(self, score: str) -> dict[str, np.ndarray]:
-        """What a model directory stores: the index ``score`` needs (built now if it is
-        not yet) and any other built one, each as ``index_<name>`` (serialised FAISS
-        bytes) and ``index_<name>_meta`` (JSON as bytes). Exact indexes are not stored:
-        they are a copy of the vectors and take no build."""
-        needed = self.needed_index(score)
+        """What a model directory stores: the indexes of ``similar`` and of ``recommend``
+        with ``score`` (built now if they are not yet: a served model answers both, and a
+        1M-item IVF index takes ~30 s to build) and any other built one, each as
+        ``index_<name>`` (serialised FAISS bytes) and ``index_<name>_meta`` (JSON as
+        bytes). Exact indexes are not stored: they are a copy of the vectors and take no
+        build."""
         exact = self.kind == "exact" or (self.kind == "auto" and self.n < AUTO_THRESHOLD)
-        if needed is not None and not exact:
-            self.index(needed)
+        for needed in ("cosine", self.needed_index(score)):
+            if needed is not None and not exact:
+                self.index(needed)
         out = {}
         for name, ix in sorted(self._indexes.items()):
             if ix.kind == "exact":
