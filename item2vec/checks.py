@@ -18,6 +18,9 @@ from .exceptions import ParameterError
 
 MODES = ("skipgram", "cbow")
 """Training objectives: skip-gram (each context item predicts the target) or CBOW (their mean)."""
+DIRECTIONS = ("both", "forward")
+"""Which neighbours of a target are its contexts: those before and after it (word2vec's
+symmetric window), or only those before it ("what comes next after c")."""
 OPTIMIZERS = ("sgd", "adagrad")
 """Row-update rules of the trainers (:mod:`item2vec.training.updates`)."""
 DEVICES = ("auto", "cpu", "gpu")
@@ -26,6 +29,10 @@ if there is one, else the CPU; always the CPU; the GPU (an error if TensorFlow s
 SCORES = ("cosine", "logit", "log_prob", "blend")
 """Next-item scores: cosine, ``E[q].E[t] + b[t]``, the logit plus the sampler's log prior, or
 neighbour counts smoothed by that log_prob distribution (:mod:`item2vec.queries.scoring`)."""
+PROTOCOLS = ("next-event", "full-ranking")
+"""Evaluation splits: each held-out session's last item after a seeded draw (previous item,
+or a history of N), or the full-ranking protocol of the sequential-recommendation papers
+(:func:`~item2vec.data.split.full_ranking_split`)."""
 SHARD_MODES = ("auto", "row_groups", "hash")
 """How :class:`~item2vec.sampling.corpus.ParquetCorpus` splits a corpus between workers."""
 RETAIL_KINDS = ("baskets", "customers")

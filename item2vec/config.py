@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import DEVICES, MODES, OPTIMIZERS, check_choice, check_int, check_real
+from .checks import DEVICES, DIRECTIONS, MODES, OPTIMIZERS, check_choice, check_int, check_real
 from .exceptions import ParameterError
 
 __all__ = ["AUTO_EVENTS", "AUTO_MAX_EPOCHS", "AUTO_MIN_EPOCHS", "AUTO_NEGATIVE_BLOCK", "DEVICES",
@@ -61,6 +61,7 @@ class Config:
     min_learning_rate: float = 1e-4
     optimizer: str = "sgd"
     shrink_window: bool = True
+    direction: str = "both"
     max_contexts: int | None = None
     separate_output: bool = False
     workers: int = 2
@@ -96,6 +97,7 @@ class Config:
                 f"got {self.min_learning_rate!r}"
             )
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("direction", self.direction, DIRECTIONS)
         if self.max_contexts is not None:
             check_int("max_contexts", self.max_contexts, 1)
             if self.window != "session":
@@ -145,6 +147,7 @@ class Config:
             sample=self.sample,
             shrink_window=self.shrink_window,
             max_contexts=self.max_contexts,
+            direction=self.direction,
             seed=self.seed,
             epoch=epoch,
             chunk_events=self.chunk_events,

@@ -17,7 +17,7 @@ import argparse
 import re
 from typing import Any
 
-from .checks import DEVICES, MODES, OPTIMIZERS
+from .checks import DEVICES, DIRECTIONS, MODES, OPTIMIZERS
 from .config import Config
 
 __all__ = [
@@ -32,9 +32,9 @@ __all__ = [
 
 
 #: The :class:`~item2vec.config.Config` fields :func:`add_hyperparameters` sets, in order.
-HYPERPARAMETERS = ("dim", "window", "negatives", "ns_exponent", "sample", "epochs", "mode",
-                   "batch_size", "negative_block", "learning_rate", "optimizer", "workers",
-                   "device", "seed")  # fmt: skip
+HYPERPARAMETERS = ("dim", "window", "direction", "negatives", "ns_exponent", "sample",
+                   "epochs", "mode", "batch_size", "negative_block", "learning_rate",
+                   "optimizer", "workers", "device", "seed")  # fmt: skip
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -82,6 +82,11 @@ def add_hyperparameters(parser: argparse.ArgumentParser) -> None:
         "--window", type=parse_window, default=d.window, metavar="N|session",
         help="context items on each side of a target, or 'session' for every other item of "
         "its session (unordered baskets)",
+    )  # fmt: skip
+    g.add_argument(
+        "--direction", choices=DIRECTIONS, default=d.direction,
+        help="contexts of a target: the items on both sides of it (word2vec), or forward: "
+        "only those before it, so that the model learns what comes next",
     )  # fmt: skip
     g.add_argument(
         "--negatives", metavar="N", type=int, default=d.negatives,

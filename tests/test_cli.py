@@ -139,6 +139,29 @@ def test_evaluate_prints_one_table_and_writes_json(log_csv, tmp_path, capsys):
     assert diff == pytest.approx(table["popularity"]["HR@10"] - table["item2vec"]["HR@10"])
 
 
+def test_evaluate_in_the_full_ranking_protocol(log_csv, tmp_path, capsys):
+    out = tmp_path / "full.json"
+    common = ["evaluate", str(log_csv), "--session-col", "basket", "--item-col", "product",
+              "--dim", "8", "--epochs", "1", "--batch-size", "128", "--no-gensim"]  # fmt: skip
+    assert main([*common, "--protocol", "full-ranking", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "test set (full ranking): the last item of all" in text
+    assert "history protocol: all (up to 40) items before each held-out one" in text
+    table = json.loads(out.read_text())
+    sessions = datasets.synthetic(n_items=60, n_clusters=6, n_sessions=600, mean_length=6,
+                                  seed=2).sessions  # fmt: skip
+    eligible = int((sessions.lengths >= 3).sum())
+    pop = table["popularity"]
+    assert pop["n_cases"] + pop["answer in history"] == eligible
+    assert main([*common, "--protocol", "full-ranking", "--history", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--protocol full-ranking tests every session with 3 items or more" in err, err
+    assert "leave out --history (got 5)" in err
+    with pytest.raises(SystemExit):
+        main([*common, "--protocol", "loo"])
+    assert "invalid choice: 'loo'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("score", ["log_prob", "cosine"])
 def test_evaluate_a_saved_model(log_csv, model_dir, capsys, score):
     rc = main(["evaluate", str(log_csv), "--session-col", "basket", "--item-col", "product",

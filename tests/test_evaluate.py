@@ -169,3 +169,31 @@ def test_the_former_names_of_scores_are_deprecated_aliases():
     ):
         ev.check_ranking("logit", ("cosine", "log_prob"))
     assert "RANKINGS" not in ev.__all__ and "check_ranking" not in ev.__all__
+
+
+def test_full_ranking_protocol_is_one_split_for_every_seed(synth):
+    from item2vec.data.split import full_ranking_split
+
+    s = synth.sessions
+    split = full_ranking_split(s)
+    seen = []
+
+    def make(train, seed):
+        seen.append((seed, train.n_events))
+        return ev.transitions(train)
+
+    got = ev.evaluate_seeds(make, s, seeds=(0, 1), protocol="full-ranking")
+    want = ev.evaluate(ev.transitions(split.train), split)
+    assert seen == [(0, split.train.n_events), (1, split.train.n_events)]
+    assert got["HR@10"] == pytest.approx(want["HR@10"]) and got["n_cases"] == want["n_cases"]
+    assert got["n_cases"] + got["answer in history"] == int((s.lengths >= 3).sum())
+    table = ev.compare({"popularity": ev.popularity, "transitions": ev.transitions}, s,
+                       seeds=(0,), reference="popularity", protocol="full-ranking")  # fmt: skip
+    assert table.loc["transitions", "HR@10"] == pytest.approx(want["HR@10"])
+    with pytest.raises(ParameterError, match=r"protocol must be one of 'next-event', "
+                                             r"'full-ranking', got 'loo'"):  # fmt: skip
+        ev.evaluate_seeds(ev.popularity, s, seeds=(0,), protocol="loo")
+    with pytest.raises(ParameterError, match=r"protocol='full-ranking' tests every session "
+                                             r".*leave out n_test=50, history=5"):  # fmt: skip
+        ev.evaluate_seeds(ev.popularity, s, seeds=(0,), protocol="full-ranking", n_test=50,
+                          history=5)  # fmt: skip

@@ -169,3 +169,18 @@ def test_history_protocol_leaves_out_answers_in_the_history():
     sp = next_event_split(s, n_test=4, seed=0, history=2)
     res = evaluate(popularity(sp.train), sp, ks=(2,))
     assert res["answer in history"] == 2 and res["n_cases"] == 2
+
+
+def test_the_full_ranking_split_trains_without_the_last_two_items():
+    from item2vec import Sessions
+    from item2vec.data.split import full_ranking_split
+
+    s = Sessions.from_lists([["a", "b", "c", "d"], ["e", "f"], ["b", "c", "a"]])
+    split = full_ranking_split(s)
+    assert split.train.to_lists() == [["a", "b"], ["e", "f"], ["b"]]
+    v = s.vocabulary
+    assert v.decode(split.answers).tolist() == ["d", "a"]
+    assert v.decode(split.queries).tolist() == ["c", "c"]
+    hist = [[i for i in row if i >= 0] for row in split.histories]
+    assert [v.decode(np.array(h)).tolist() for h in hist] == [["a", "b", "c"], ["b", "c"]]
+    assert split.train.vocabulary.counts[v.index("d")] == 0  # never trained on

@@ -174,6 +174,8 @@ S = corpus([[0, 1, 2], [2, 3]])
         (dict(shrink_window="yes"), r"shrink_window must be True or False, got 'yes'"),
         (dict(max_contexts=5), r"max_contexts applies only to window='session'.* got max_cont"),
         (dict(window="session", max_contexts=0), r"max_contexts must be an integer >= 1, got 0"),
+        (dict(direction="backward"), r"direction must be one of .* got 'backward'"),
+        (dict(direction=None), r"direction must be one of 'both', 'forward', got None"),
     ],
 )
 def test_bad_parameters(kw, match):

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Sequence
 
 from .. import serving
-from ..checks import EXPORT_FORMATS, SCORES
+from ..checks import EXPORT_FORMATS, PROTOCOLS, SCORES
 from ..distributed.cli import add_distributed_options
 from ..exceptions import Item2VecError
 from ..flags import HelpFormatter, add_hyperparameters, cli_message
@@ -76,6 +76,7 @@ while it trains, checkpoints in --checkpoint-dir (removed when the model is save
     "evaluate": """examples:
   item2vec evaluate online-retail --seeds 0 1 2
   item2vec evaluate log.csv --session-col basket --item-col product --history 5
+  item2vec evaluate online-retail --protocol full-ranking --seeds 0 1 2
   item2vec evaluate log.csv --session-col basket --item-col product --model model --json t.json
 
 Holds out the last item of --n-test sessions, trains item2vec on the rest (or scores --model)
@@ -191,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "--score", choices=SCORES, default=None,
                 help="blend: the items' neighbour counts smoothed by the model (the default "
                 "when the model has them); log_prob: the model's next-item probabilities; "
-                "both mixed over the ITEMs, the last weighing most. logit / cosine: the ITEMs' "
-                "mean vector, dot + bias or cosine",
+                "both mixed over the ITEMs, the last weighing most. logit / cosine: dot + bias "
+                "or cosine, summed over the ITEMs with the same weights",
             )  # fmt: skip
         q.set_defaults(func=func)
 
@@ -236,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--history", type=int, default=None, metavar="N",
         help="query with the last N items before each held-out one (their items never "
         "recommended) instead of the previous item only",
+    )  # fmt: skip
+    g.add_argument(
+        "--protocol", choices=PROTOCOLS, default="next-event",
+        help="next-event: the last item of --n-test sessions drawn per seed (previous item, "
+        "or --history); full-ranking: train on every session but its last two items, rank "
+        "every item for the last one given all before it (up to 40), those masked",
     )  # fmt: skip
     g.add_argument(
         "--score", choices=SCORES, default=None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..exceptions import ParameterError
 from ..flags import hyperparameters
 from ..training.startup import start_tensorflow
 from .commands import N_TEST, check_out, chosen_score
@@ -56,6 +57,7 @@ def _with_progress(methods: dict, bar) -> dict:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Next-event protocol: item2vec (trained per split, or a saved model), baselines, gensim."""
     from ..config import Config
+    from ..data.split import FULL_HISTORY  # here: --help must not import numpy / pandas
 
     score = chosen_score(args)
     for flag in ("json", "csv"):
@@ -63,13 +65,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             check_out(getattr(args, flag), args.overwrite, f"--{flag}")
     params = hyperparameters(args)
     Config(**params).validate()
+    full = args.protocol == "full-ranking"
+    for flag, value in (("--n-test", args.n_test), ("--history", args.history),
+                        ("--cold-items", args.cold_items)):  # fmt: skip
+        if full and value is not None:
+            raise ParameterError(
+                f"--protocol full-ranking tests every session with 3 items or more, "
+                f"queried with all its earlier items: leave out {flag} (got {value})"
+            )
     sessions, desc, _ = load_sessions(args, STATUS)
+    if full:
+        eligible = int((sessions.lengths >= 3).sum())
+        print(
+            f"test set (full ranking): the last item of all {eligible:,} sessions with 3 "
+            f"items or more, queried with up to {FULL_HISTORY} items before it (masked); "
+            "training data: every session but its last two items; the same split for every "
+            "seed, only the models' seeds vary"
+        )
     if args.cold_items is not None:
         with STATUS.step("starting TensorFlow"):
             start_tensorflow(args.verbose)
         return cmd_evaluate_cold(args, params, sessions, desc)
     n_test = args.n_test
-    if n_test is None:
+    if n_test is None and not full:
         n_test, eligible = default_n_test(sessions)
         print(
             f"test set: the last item of {n_test:,} sessions, half of the {eligible:,} with "
@@ -126,12 +144,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with tqdm(total=total, unit="run", disable=True if args.quiet else None, leave=False) as bar:
         table = ev.compare(
             _with_progress(methods, bar), sessions, args.seeds, reference=ours, ks=tuple(args.k),
-            n_test=n_test, history=args.history,
+            n_test=n_test, history=args.history, protocol=args.protocol,
         )  # fmt: skip
-    if args.history is not None:
+    if args.history is not None or full:
+        what = (f"all (up to {FULL_HISTORY}) items" if full
+                else f"the last <= {args.history} items")  # fmt: skip
         inside = int(table["answer in history"].iloc[0])
         print(
-            f"history protocol: the last <= {args.history} items before each held-out one; "
+            f"history protocol: {what} before each held-out one; "
             f"{inside} test cases whose answer is in its history are left out (per split)"
         )
     shown = [f"{m}@{k}" for k in args.k for m in ("HR", "NDCG")]

@@ -18,8 +18,10 @@ from ..exceptions import DataError, ParameterError
 from .sessions import Sessions, Vocabulary
 
 __all__ = [
+    "FULL_HISTORY",
     "NextEventSplit",
     "confirmation_split",
+    "full_ranking_split",
     "next_event_split",
     "validation_pool",
     "validation_split",
@@ -261,3 +263,34 @@ def confirmation_split(
     hist = None if split.history is None else _histories(items, starts, pos, split.history)
     return NextEventSplit(val.train, items[pos - 1], items[pos], sessions, seed,
                           split.min_length, hist)  # fmt: skip
+
+
+#: Longest history of :func:`full_ranking_split` (the recency weights make older items
+#: weigh less than 2 ** -40 of the newest).
+FULL_HISTORY = 40
+
+
+def full_ranking_split(sessions: Sessions, *, min_length: int = 3) -> NextEventSplit:
+    """The protocol of the sequential-recommendation papers: train on every session but its
+    last two items, test on the last item of every session with >= ``min_length`` items,
+    queried with all items before it (up to :data:`FULL_HISTORY`, the second-to-last item
+    included, though it was not trained on), those items masked from the ranking.
+
+    A :class:`NextEventSplit` in the history protocol, so that
+    :func:`item2vec.evaluation.protocols.evaluate` ranks it as it ranks the others (every
+    item a candidate, cases whose answer is in the history counted apart).
+    """
+    check_int("min_length", min_length, 3)
+    lengths = sessions.lengths
+    eligible = np.flatnonzero(lengths >= min_length)
+    if len(eligible) == 0:
+        raise DataError(
+            f"no session has >= {min_length} items; the full-ranking protocol needs them"
+        )
+    drop = np.zeros(len(lengths), np.int64)
+    drop[eligible] = 2
+    train = _strip(sessions, drop)
+    last = sessions.offsets[eligible + 1] - 1
+    items = sessions.items
+    hist = _histories(items, sessions.offsets[eligible], last, FULL_HISTORY)
+    return NextEventSplit(train, items[last - 1], items[last], eligible, 0, min_length, hist)

@@ -66,6 +66,12 @@ class Item2Vec(QueryMethods, PersistenceMethods):
     learning_rate, min_learning_rate : linear decay from the first to the second (word2vec).
     optimizer : ``"sgd"`` (default, as word2vec) or ``"adagrad"`` (row-wise, sparse).
     shrink_window : draw each target's window from ``1..window`` (word2vec).
+    direction : ``"both"`` (default: the items on both sides of a target are its contexts,
+        word2vec's symmetric window) or ``"forward"``: only the items before it (with
+        ``window="session"``, every earlier item of the session), so that each couple
+        ``(c, t)`` has ``c`` before ``t`` (trained as units, not spans). With the shared
+        table the score is symmetric but for the bias: forward measured level or slightly
+        below on next-item (benchmarks/README.md, issue 35).
     max_contexts : session mode: contexts per target (random subset of longer sessions).
     separate_output : use a second table for the target slot (classic word2vec); off by
         default: the model shares one table for both slots.
@@ -143,6 +149,7 @@ class Item2Vec(QueryMethods, PersistenceMethods):
         min_learning_rate: float = 1e-4,
         optimizer: str = "sgd",
         shrink_window: bool = True,
+        direction: str = "both",
         max_contexts: int | None = None,
         separate_output: bool = False,
         workers: int = 2,
@@ -171,6 +178,7 @@ class Item2Vec(QueryMethods, PersistenceMethods):
         self.min_learning_rate = min_learning_rate
         self.optimizer = optimizer
         self.shrink_window = shrink_window
+        self.direction = direction
         self.max_contexts = max_contexts
         self.separate_output = separate_output
         self.workers = workers

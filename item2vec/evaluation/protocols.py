@@ -36,9 +36,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..checks import SCORES
+from ..checks import PROTOCOLS, SCORES, check_choice
 from ..data.sessions import Sessions
-from ..data.split import NextEventSplit, next_event_split, validation_pool, validation_split
+from ..data.split import (
+    NextEventSplit,
+    full_ranking_split,
+    next_event_split,
+    validation_pool,
+    validation_split,
+)
 from ..exceptions import DataError, ParameterError
 from ..queries.scoring import Recommender, check_score, vector_recommender
 from .baselines import BASELINES, cooccurrence, popularity, transitions
@@ -168,6 +174,7 @@ def evaluate_seeds(
     history: int | None = None,
     level: float = 0.95,
     n_boot: int = 1000,
+    protocol: str = "next-event",
 ) -> dict[str, Any]:
     """Split, fit and evaluate once per seed; mean and interval of every metric.
 
@@ -179,6 +186,11 @@ def evaluate_seeds(
         :func:`next_event_split` (``history=N``: the history protocol).
     level : confidence level of the intervals.
     n_boot : bootstrap resamples, used when there is a single seed.
+    protocol : ``"next-event"`` (the split above) or ``"full-ranking"``
+        (:func:`~item2vec.data.split.full_ranking_split`: every session with ``min_length``
+        items or more is a test case, so the split is the same for every seed and only the
+        recommender's seed varies; ``n_test``, ``test_fraction`` and ``history`` must be left
+        at their defaults).
 
     Returns
     -------
@@ -188,8 +200,9 @@ def evaluate_seeds(
     """
     seeds = _check_seeds(seeds)
     split_kw = dict(
-        n_test=n_test, test_fraction=test_fraction, min_length=min_length, history=history
-    )
+        n_test=n_test, test_fraction=test_fraction, min_length=min_length, history=history,
+        protocol=protocol,
+    )  # fmt: skip
     return _summary(
         *_seed_runs(make_recommender, sessions, seeds, ks, split_kw), seeds, level, n_boot
     )
@@ -211,12 +224,31 @@ def _seed_runs(
 ) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
     """Metrics of every seed's split, and the per-case values of the last one."""
     per_seed, cases = [], {}
+    split_of = _splitter(sessions, split_kw)
     for seed in seeds:
-        split = next_event_split(sessions, seed=seed, **split_kw)
+        split = split_of(seed)
         kw = {"seed": seed} if _accepts_seed(make_recommender) else {}
         metrics, cases = evaluate_cases(make_recommender(split.train, **kw), split, ks)
         per_seed.append(metrics)
     return per_seed, cases
+
+
+def _splitter(sessions: Sessions, split_kw: dict[str, Any]) -> Callable[[int], NextEventSplit]:
+    """The split of each seed: :func:`next_event_split`, or the one full-ranking split."""
+    kw = dict(split_kw)
+    if check_choice("protocol", kw.pop("protocol", "next-event"), PROTOCOLS) == "next-event":
+        return lambda seed: next_event_split(sessions, seed=seed, **kw)
+    given = {k: kw[k] for k in ("n_test", "history") if kw.get(k) is not None}
+    if kw.get("test_fraction", 0.1) != 0.1:
+        given["test_fraction"] = kw["test_fraction"]
+    if given:
+        named = ", ".join(f"{k}={v!r}" for k, v in given.items())
+        raise ParameterError(
+            "protocol='full-ranking' tests every session with >= min_length items, queried "
+            f"with all its earlier items: leave out {named}"
+        )
+    split = full_ranking_split(sessions, min_length=kw.get("min_length", 3))
+    return lambda seed: split
 
 
 def _summary(
@@ -279,7 +311,8 @@ def compare(
     bound.apply_defaults()  # evaluate_seeds' defaults, kept in one place
     opts = bound.arguments
     seeds, level, n_boot = _check_seeds(opts["seeds"]), opts["level"], opts["n_boot"]
-    split_kw = {k: opts[k] for k in ("n_test", "test_fraction", "min_length", "history")}
+    split_kw = {k: opts[k] for k in ("n_test", "test_fraction", "min_length", "history",
+                                     "protocol")}  # fmt: skip
     runs = {
         name: _seed_runs(f, sessions, seeds, opts["ks"], split_kw) for name, f in methods.items()
     }

@@ -280,7 +280,7 @@ class ParquetCorpus:
     def stream_units(
         self, *, batch_size: int, window: int | str, negatives: int, ns_exponent: float = 0.75,
         sample: float = 1e-3, shrink_window: bool = True, max_contexts: int | None = None,
-        seed: int = 0, epoch: int = 0, chunk_events: int = 1_000_000,
+        seed: int = 0, epoch: int = 0, chunk_events: int = 1_000_000, direction: str = "both",
     ) -> Iterator[Units]:  # fmt: skip
         """One epoch of :class:`Units` in batches of ``batch_size`` (the last one smaller).
 
@@ -292,6 +292,7 @@ class ParquetCorpus:
         plan = WindowPlan.from_vocabulary(
             self.vocabulary, window=window, negatives=negatives, ns_exponent=ns_exponent,
             sample=sample, shrink_window=shrink_window, max_contexts=max_contexts,
+            direction=direction,
         )  # fmt: skip
         return self._stream(plan, *check_stream(batch_size, seed, epoch, chunk_events))
 

@@ -43,13 +43,16 @@ Group = tuple[np.ndarray, ...]
 
 def uses_spans(corpus: Sessions | UnitSource, config: Config) -> bool:
     """Whether the single-process trainer feeds ``corpus`` as spans (:func:`span_groups`):
-    in-memory sessions, skip-gram with an integer window and blocks of more than one target
-    (:meth:`~item2vec.config.Config.block`). Otherwise units (:func:`epoch_groups`): a
-    streamed corpus samples units itself."""
+    in-memory sessions, skip-gram with an integer window on both sides and blocks of more
+    than one target (:meth:`~item2vec.config.Config.block`). Otherwise units
+    (:func:`epoch_groups`): a streamed corpus samples units itself, and a span's context
+    mask is symmetric (``|s - centre| <= radius``), so ``direction="forward"`` windows are
+    units (random blocks of units sharing negatives)."""
     return (
         isinstance(corpus, Sessions)
         and config.mode == "skipgram"
         and config.window != "session"
+        and config.direction == "both"
         and config.block() > 1
     )
 
@@ -68,7 +71,8 @@ def epoch_groups(
     stream = epoch_units(corpus, **config.stream_kwargs(epoch, block))
     per_group = max(1, GROUP_UNITS // config.batch_size)
     cut = (config.window, config.batch_size, per_group, block, config.negatives)
-    yield from _skip_batches(width_groups(stream, *cut), skip)
+    forward = config.direction == "forward"
+    yield from _skip_batches(width_groups(stream, *cut, forward=forward), skip)
 
 
 def _skip_batches(groups: Iterator[Group], skip: int) -> Iterator[Group]:
@@ -124,6 +128,7 @@ def width_groups(
     group: int,
     block: int = 1,
     negatives: int | None = None,
+    forward: bool = False,
 ) -> Iterator[Group]:
     """Re-cut a stream of unit batches so that each batch is only as wide as its units need.
 
@@ -136,6 +141,8 @@ def width_groups(
     class are stacked into groups of 1, 2, 4, ... up to ``group`` batches (small groups first,
     so that the steps can start early). Units move at most a few batches from
     their place in the stream; the leftovers of each class end the epoch as short batches.
+    With ``forward`` (``direction="forward"``: no context after a target) an integer
+    window's class ``r`` keeps only columns ``W - r .. W - 1``.
 
     With ``block > 1`` (a divisor of ``batch_size``) each block of ``block`` consecutive
     units of a batch shares ``negatives`` negatives (default: as many as a unit of the
@@ -193,7 +200,7 @@ def width_groups(
             cls = np.minimum(1 << np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64), ctx.shape[1])
         for k in np.flatnonzero(np.bincount(cls)).tolist():
             sel = np.flatnonzero(cls == k)
-            cols = slice(w - k, w + k) if w else slice(0, k)
+            cols = slice(w - k, w if forward else w + k) if w else slice(0, k)
             pending.setdefault(k, []).append((ctx[sel, cols], u.targets[sel], u.negatives[sel]))
             count[k] = count.get(k, 0) + len(sel)
             if count[k] >= limit * batch_size:

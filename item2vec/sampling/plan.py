@@ -2,8 +2,9 @@
 
 A :class:`WindowPlan` holds everything a chunk of sessions needs to be sampled: the window
 (a number, or ``"session"`` with a cap of :data:`DEFAULT_MAX_CONTEXTS` contexts a target),
-whether windows shrink, the negatives per unit and their
-:class:`~item2vec.sampling.negatives.NegativeSampler`, and the subsampling probabilities.
+its direction (both sides of a target, or only before it), whether windows shrink, the
+negatives per unit and their :class:`~item2vec.sampling.negatives.NegativeSampler`, and the
+subsampling probabilities.
 :func:`kept_events` applies the subsampling to a chunk and gives each kept event the number
 of kept events before and after it in its session: where the window core of
 :mod:`item2vec.sampling.windows` starts. ``windows`` re-exports :class:`WindowPlan` and
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_int, check_real
+from ..checks import DIRECTIONS, check_choice, check_int, check_real
 from ..data.sessions import Sessions
 from ..data.vocabulary import Vocabulary
 from ..exceptions import DataError, ParameterError
@@ -51,6 +52,10 @@ class WindowPlan:
         every event.
     sampler : NegativeSampler or None
         Draws the negatives; None when ``negatives == 0``.
+    forward : bool
+        ``direction="forward"``: a target's contexts are only the kept events before it in
+        its session (within the effective window; in session mode every earlier one), so
+        that a couple ``(c, t)`` always has ``c`` before ``t``. False: both sides.
     """
 
     window: int | None
@@ -59,25 +64,26 @@ class WindowPlan:
     negatives: int
     keep: np.ndarray | None
     sampler: NegativeSampler | None
+    forward: bool = False
 
     @classmethod
     def from_vocabulary(
         cls, vocabulary: Vocabulary, *, window: int | str, negatives: int,
         ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
-        max_contexts: int | None = None,
+        max_contexts: int | None = None, direction: str = "both",
     ) -> WindowPlan:  # fmt: skip
         """Check the settings (parameters as in :func:`window_units`) and bind them to
         ``vocabulary.counts``; raises :class:`ParameterError` naming the first bad one, or
         when the vocabulary has too few drawable items for ``negatives``."""
         settings = _check_settings(window, negatives, ns_exponent, sample, shrink_window,
-                                   max_contexts)  # fmt: skip
+                                   max_contexts, direction)  # fmt: skip
         return _bind(vocabulary.counts, *settings)
 
     @classmethod
     def from_sessions(
         cls, sessions: Sessions, *, window: int | str, negatives: int,
         ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
-        max_contexts: int | None = None,
+        max_contexts: int | None = None, direction: str = "both",
     ) -> WindowPlan:  # fmt: skip
         """:meth:`from_vocabulary` of ``sessions.vocabulary``, after checking that ``sessions``
         is a non-empty :class:`~item2vec.data.sessions.Sessions` (a :class:`DataError`
@@ -85,7 +91,7 @@ class WindowPlan:
         if not isinstance(sessions, Sessions):
             raise DataError(f"sessions must be an item2vec.Sessions, got {type(sessions).__name__}")
         settings = _check_settings(window, negatives, ns_exponent, sample, shrink_window,
-                                   max_contexts)  # fmt: skip
+                                   max_contexts, direction)  # fmt: skip
         if len(sessions) == 0 or sessions.n_events == 0:
             raise DataError(
                 f"the corpus is empty: {len(sessions)} sessions, {sessions.n_events} events"
@@ -95,9 +101,9 @@ class WindowPlan:
 
 def _check_settings(
     window: Any, negatives: Any, ns_exponent: Any, sample: Any, shrink_window: Any,
-    max_contexts: Any,
-) -> tuple[int | None, int, bool, int, float, float]:  # fmt: skip
-    """Checked ``(window, max_contexts, shrink, negatives, ns_exponent, sample)``."""
+    max_contexts: Any, direction: Any = "both",
+) -> tuple[int | None, int, bool, int, float, float, bool]:  # fmt: skip
+    """Checked ``(window, max_contexts, shrink, negatives, ns_exponent, sample, forward)``."""
     if isinstance(window, str) and window == "session":
         win = None
         cap = DEFAULT_MAX_CONTEXTS if max_contexts is None else max_contexts
@@ -115,18 +121,19 @@ def _check_settings(
     sample = check_real("sample", sample, 0)
     if not isinstance(shrink_window, bool | np.bool_):
         raise ParameterError(f"shrink_window must be True or False, got {shrink_window!r}")
-    return win, cap, bool(shrink_window), k, ns_exponent, sample
+    forward = check_choice("direction", direction, DIRECTIONS) == "forward"
+    return win, cap, bool(shrink_window), k, ns_exponent, sample, forward
 
 
 def _bind(
     counts: np.ndarray, win: int | None, cap: int, shrink: bool, k: int, ns_exponent: float,
-    sample: float,
+    sample: float, forward: bool = False,
 ) -> WindowPlan:  # fmt: skip
     sampler = NegativeSampler(counts, ns_exponent) if k else None
     if sampler is not None:
         sampler.check(k)
     keep = keep_probability(counts, sample) if sample > 0 else None
-    return WindowPlan(win, cap, shrink, k, keep, sampler)
+    return WindowPlan(win, cap, shrink, k, keep, sampler, forward)
 
 
 def kept_events(

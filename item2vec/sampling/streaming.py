@@ -102,7 +102,7 @@ def stream_units(
     sessions: Sessions, *, batch_size: int, window: int | str, negatives: int,
     ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
     max_contexts: int | None = None, seed: int = 0, epoch: int = 0,
-    chunk_events: int = 1_000_000, trace: bool = False,
+    chunk_events: int = 1_000_000, trace: bool = False, direction: str = "both",
 ) -> Iterator[Units]:  # fmt: skip
     """Stream one epoch of :class:`Units` in batches of exactly ``batch_size`` (last smaller).
 
@@ -123,7 +123,7 @@ def stream_units(
     """
     plan = WindowPlan.from_sessions(
         sessions, window=window, negatives=negatives, ns_exponent=ns_exponent, sample=sample,
-        shrink_window=shrink_window, max_contexts=max_contexts,
+        shrink_window=shrink_window, max_contexts=max_contexts, direction=direction,
     )  # fmt: skip
     check_stream(batch_size, seed, epoch, chunk_events)
     return _stream(
@@ -136,7 +136,7 @@ def stream_spans(
     sessions: Sessions, *, batch_size: int, block: int, window: int, negatives: int,
     ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
     max_contexts: int | None = None, seed: int = 0, epoch: int = 0,
-    chunk_events: int = 1_000_000,
+    chunk_events: int = 1_000_000, direction: str = "both",
 ) -> Iterator[Spans]:  # fmt: skip
     """Stream one epoch of :class:`~item2vec.sampling.units.Spans` of ``block`` targets each, in
     batches of exactly ``batch_size`` blocks (last smaller): the chunks of
@@ -145,12 +145,14 @@ def stream_spans(
     integer window only)."""
     plan = WindowPlan.from_sessions(
         sessions, window=window, negatives=negatives, ns_exponent=ns_exponent, sample=sample,
-        shrink_window=shrink_window, max_contexts=max_contexts,
+        shrink_window=shrink_window, max_contexts=max_contexts, direction=direction,
     )  # fmt: skip
     check_stream(batch_size, seed, epoch, chunk_events)
     check_int("block", block, 1)
     if plan.window is None:
         raise ParameterError("stream_spans needs an integer window, not window='session'")
+    if plan.forward:
+        raise ParameterError("stream_spans needs direction='both' (forward windows are units)")
     return _stream(
         lambda i, o, r, t: chunk_spans(plan, i, o, r, block), sessions, batch_size, seed,
         epoch, chunk_events, False,
@@ -188,12 +190,12 @@ def stream_couples(
     sessions: Sessions, *, batch_size: int, window: int | str, negatives: int,
     ns_exponent: float = 0.75, sample: float = 1e-3, shrink_window: bool = True,
     max_contexts: int | None = None, seed: int = 0, epoch: int = 0,
-    chunk_events: int = 1_000_000,
+    chunk_events: int = 1_000_000, direction: str = "both",
 ) -> Iterator[Couples]:  # fmt: skip
     """Stream one epoch of :func:`skipgram_couples` in batches, like :func:`stream_units`."""
     plan = WindowPlan.from_sessions(
         sessions, window=window, negatives=negatives, ns_exponent=ns_exponent, sample=sample,
-        shrink_window=shrink_window, max_contexts=max_contexts,
+        shrink_window=shrink_window, max_contexts=max_contexts, direction=direction,
     )  # fmt: skip
     check_stream(batch_size, seed, epoch, chunk_events)
     return _stream(

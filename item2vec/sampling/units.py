@@ -56,7 +56,8 @@ class Units:
     contexts : ndarray of int32, shape (U, C)
         Context items, -1 where padded (``mask = contexts >= 0``; every row has at least one).
         ``C = 2 * window``: slot ``window - d`` holds offset ``-d``, slot ``window + d - 1``
-        offset ``+d``; in session mode ``C = max_contexts``, filled from the left.
+        offset ``+d`` (all -1 with ``direction="forward"``); in session mode
+        ``C = max_contexts``, filled from the left.
     negatives : ndarray of int32, shape (U, K)
         Shared by all contexts of the row; none equals the row's target.
     events : ndarray of int64, shape (U,), or None

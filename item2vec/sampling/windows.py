@@ -9,6 +9,11 @@ Window semantics, shared by every function of the sampler:
 * Subsampling (word2vec) drops events *before* windowing, so windows span dropped items.
 * ``window=W``: the effective window of a target is drawn uniformly from ``1..W``
   (``shrink_window=True``, word2vec) or is ``W``; contexts never cross a session boundary.
+* ``direction="forward"``: only the kept events *before* a target (within its effective
+  window; in session mode every earlier kept event) are its contexts, so every couple
+  ``(c, t)`` has ``c`` before ``t``: the model learns what comes next after ``c``.
+  ``"both"`` (the default) is the symmetric window. Forward windows are units and couples
+  only: :func:`chunk_spans` refuses them (the trainer feeds them as units).
 * ``window="session"``: every other kept event of the session is a context (baskets have
   no order). A target with more than ``max_contexts`` (default
   :data:`DEFAULT_MAX_CONTEXTS` = 20) others gets a uniform random subset of that size
@@ -86,6 +91,8 @@ def _core(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:  # fmt: skip
     """Targets (U,), contexts (U, C), effective windows and local event indices (trace only)."""
     items, left, right, src = kept_events(plan, items, offsets, rng, trace)
+    if plan.forward:  # no context after the target (the +d slots stay -1)
+        right = np.zeros_like(right)
     n = len(items)
     w = None
     if plan.window is None:
@@ -192,6 +199,8 @@ def chunk_spans(
     """
     if plan.window is None:
         raise ValueError("chunk_spans needs an integer window, not window='session'")
+    if plan.forward:
+        raise ValueError("chunk_spans needs direction='both'; forward windows are units")
     items, left, right, _ = kept_events(plan, items, offsets, rng, False)
     n, big_w = len(items), plan.window
     w = rng.integers(1, big_w + 1, size=n, dtype=np.int32) if plan.shrink else None
@@ -257,7 +266,8 @@ def _window_pairs(
     slots = []  # (mask, target slice, context slice): context at offset -d, then +d
     for d in range(1, min(big_w, n - 1) + 1):
         slots.append((lw[d:] >= d, slice(d, n), slice(0, n - d)))
-        slots.append((rw[: n - d] >= d, slice(0, n - d), slice(d, n)))
+        if not plan.forward:
+            slots.append((rw[: n - d] >= d, slice(0, n - d), slice(d, n)))
     counts = [int(np.count_nonzero(mk)) for mk, _, _ in slots]
     tgt, cx = np.empty(sum(counts), np.int32), np.empty(sum(counts), np.int32)
     pos = 0
@@ -368,7 +378,7 @@ def _unpacker(keys: np.ndarray, b: int, out: Couples) -> Callable[[tuple[int, in
 def window_units(
     sessions: Sessions, *, window: int | str, negatives: int, ns_exponent: float = 0.75,
     sample: float = 1e-3, shrink_window: bool = True, max_contexts: int | None = None,
-    seed: SeedLike = None, trace: bool = False,
+    seed: SeedLike = None, trace: bool = False, direction: str = "both",
 ) -> Units:  # fmt: skip
     """Training units of the whole corpus, in shuffled order (the form the trainer consumes).
 
@@ -389,6 +399,8 @@ def window_units(
     seed : int, Generator or None
     trace : bool
         Also fill ``Units.events`` and ``Units.windows`` (for checks and debugging).
+    direction : ``"both"`` or ``"forward"``
+        Contexts on both sides of a target, or only before it (see the module docstring).
 
     Returns
     -------
@@ -398,7 +410,7 @@ def window_units(
     """
     plan = WindowPlan.from_sessions(
         sessions, window=window, negatives=negatives, ns_exponent=ns_exponent, sample=sample,
-        shrink_window=shrink_window, max_contexts=max_contexts,
+        shrink_window=shrink_window, max_contexts=max_contexts, direction=direction,
     )  # fmt: skip
     rng = np.random.default_rng(seed)
     off, parts = sessions.offsets, []
@@ -421,7 +433,7 @@ def window_units(
 def skipgram_couples(
     sessions: Sessions, *, window: int | str, negatives: int, ns_exponent: float = 0.75,
     sample: float = 1e-3, shrink_window: bool = True, max_contexts: int | None = None,
-    seed: SeedLike = None,
+    seed: SeedLike = None, direction: str = "both",
 ) -> Couples:  # fmt: skip
     """Flat skip-gram couples of the whole corpus, shuffled.
 
@@ -436,7 +448,7 @@ def skipgram_couples(
     """
     plan = WindowPlan.from_sessions(
         sessions, window=window, negatives=negatives, ns_exponent=ns_exponent, sample=sample,
-        shrink_window=shrink_window, max_contexts=max_contexts,
+        shrink_window=shrink_window, max_contexts=max_contexts, direction=direction,
     )  # fmt: skip
     rng = np.random.default_rng(seed)
     return chunk_couples(plan, sessions.items, sessions.offsets, rng)

@@ -128,6 +128,7 @@ class _StreamedUpdate:
         seed: int = 0,
         epoch: int = 0,
         chunk_events: int = 1_000_000,
+        direction: str = "both",
     ) -> Iterator:
         plan = WindowPlan.from_vocabulary(
             self.vocabulary,
@@ -137,6 +138,7 @@ class _StreamedUpdate:
             sample=sample,
             shrink_window=shrink_window,
             max_contexts=max_contexts,
+            direction=direction,
         )
         batch_size, seed, epoch, chunk = check_stream(batch_size, seed, epoch, chunk_events)
         rng = np.random.default_rng(np.random.SeedSequence([seed, epoch], spawn_key=(1,)))
