@@ -16,7 +16,7 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["as_matrix", "as_row_set", "check_rows", "normalise", "per_query_rows"]
+__all__ = ["as_matrix", "as_row_set", "check_rows", "equal_norms", "normalise", "per_query_rows"]
 
 
 def as_matrix(x: Any, name: str, dim: int | None = None) -> tuple[np.ndarray, bool]:
@@ -109,3 +109,14 @@ def check_rows(
         bad = arr[(arr < 0) | (arr >= n_items)][0]
         raise ParameterError(f"{name} must be vocabulary rows in [0, {n_items}), got {bad}")
     return arr.astype(np.int64)
+
+
+def equal_norms(x: np.ndarray) -> np.ndarray:
+    """``[x, sqrt(M^2 - |x|^2)]`` as float32, ``M`` the largest row norm: the inner product
+    with ``[q, 0]`` is ``q . x``, and every row has norm ``M``, so that maximum inner product
+    search becomes nearest-neighbour search, where IVF's clusters and HNSW's graph work
+    (Bachrach et al., RecSys 2014). On a 1M-item model's ``[E, b + log prior]`` IVF found
+    0.19 of the top 32 rows at nprobe 62 without it."""
+    sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+    extra = np.sqrt(np.maximum(sq.max(initial=0.0) - sq, 0.0)).astype(np.float32)
+    return np.ascontiguousarray(np.hstack([x, extra[:, None]]), dtype=np.float32)

@@ -42,7 +42,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from ..arrays import as_matrix, as_row_set, normalise, per_query_rows
+from ..arrays import as_matrix, as_row_set, equal_norms, normalise, per_query_rows
 from ..checks import check_choice, check_int, check_k
 from ..exceptions import ModelFormatError, ParameterError
 from .filters import clamp_k
@@ -89,6 +89,9 @@ class IndexParams:
     pq_m: int
     rerank: int
     seed: int
+    augmented: bool = False
+    """Approximate inner-product kinds store :func:`~item2vec.arrays.equal_norms` rows and
+    search ``[q, 0]`` (same inner products, rows of equal norm: what IVF and HNSW assume)."""
 
 
 class ItemIndex:
@@ -159,8 +162,10 @@ class ItemIndex:
             raise ParameterError(f"pq_m must divide the vector dim {d}, got {pq_m}")
         nprobe = max(16, nlist // 64) if nprobe is None else check_int("nprobe", nprobe, 1)
         nlist, nprobe = min(nlist, n), min(nprobe, nlist, n)
-        self.params = IndexParams(metric, kind, nlist=nlist, nprobe=nprobe, pq_m=pq_m, **knobs)
-        self._setup(self._build(x))
+        augmented = metric == "ip" and kind != "exact"
+        self.params = IndexParams(metric, kind, nlist=nlist, nprobe=nprobe, pq_m=pq_m,
+                                  augmented=augmented, **knobs)  # fmt: skip
+        self._setup(self._build(equal_norms(x) if augmented else x))
 
     def _build(self, x: np.ndarray) -> faiss.Index:
         p, (n, d) = self.params, x.shape
@@ -223,7 +228,9 @@ class ItemIndex:
 
     @property
     def dim(self) -> int:
-        return int(self._index.d)
+        """Width of the vectors and queries (the stored rows hold one more when
+        ``params.augmented``)."""
+        return int(self._index.d) - int(self.params.augmented)
 
     @property
     def ef_search(self) -> int:
@@ -285,6 +292,8 @@ class ItemIndex:
         q, single = as_matrix(queries, "queries", self.dim)
         if self.metric == "cosine":
             q = normalise(q)
+        if self.params.augmented:  # [q, 0] . [x, sqrt(M^2 - |x|^2)] = q . x
+            q = np.hstack([q, np.zeros((len(q), 1), np.float32)])
         k, m, n = check_k(k), len(q), self.n_items
         per_row = None if exclude is None else per_query_rows(exclude, m, n)
         shared = (
@@ -410,7 +419,7 @@ class ItemIndex:
             index = faiss.read_index(str(path))
         except (RuntimeError, MemoryError) as e:
             raise ModelFormatError(f"cannot read FAISS index file {path}: {e}") from e
-        if (index.ntotal, index.d) != (meta["n_items"], meta["dim"]):
+        if (index.ntotal, index.d - int(params.augmented)) != (meta["n_items"], meta["dim"]):
             raise ModelFormatError(
                 f"index file {path} holds {index.ntotal} x {index.d} vectors, "
                 f"its sidecar says {meta['n_items']} x {meta['dim']}"
