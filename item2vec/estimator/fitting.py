@@ -5,7 +5,7 @@ per-epoch validation (:func:`validator`)."""
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,13 +23,15 @@ from .persistence import model_bytes
 __all__ = ["FitInputs", "check_fit", "validator", "warn_if_short"]
 
 
-class FitInputs:
+class FitInputs(NamedTuple):
     """The checked inputs of a fit: ``raw`` the sessions as given, ``sessions`` those
     trained on (``min_count`` applied), ``config`` with its epochs resolved, and whether
     the corpus is ``streamed`` from Parquet."""
 
-    def __init__(self, raw: Any, sessions: Any, config: Config, streamed: bool) -> None:
-        self.raw, self.sessions, self.config, self.streamed = raw, sessions, config, streamed
+    raw: Any
+    sessions: Any
+    config: Config
+    streamed: bool
 
 
 def check_fit(

@@ -52,7 +52,7 @@ from .candidates import count_tops, merge, mixture_scores, row_sums
 from .filters import Eligible, clamp_k, eligible_rows
 from .index import AUTO_THRESHOLD, ItemIndex
 from .normaliser import EXACT_ITEMS, Normalisers, RowCache
-from .scoring import MIXTURES, history_scores, recency_weights, top_k
+from .scoring import MIXTURES, history_scores, recency_weights, score_biases, top_k
 
 __all__ = [
     "ALLOWED_EXACT",
@@ -130,7 +130,7 @@ class QueryEngine:
         self.all_items = ALL_ITEMS if all_items is None else all_items
         self.allowed_exact = ALLOWED_EXACT if allowed_exact is None else allowed_exact
         exact_items = EXACT_ITEMS if exact_items is None else exact_items
-        self.terms = {"logit": biases, "log_prob": biases + log_prior}
+        self.terms = {s: score_biases(biases, log_prior, s) for s in ("logit", "log_prob")}
         self._b = {s: t.astype(np.float64) for s, t in self.terms.items()}
         self._indexes: dict[str, ItemIndex] = {}
         self._lock = threading.Lock()
@@ -216,10 +216,7 @@ class QueryEngine:
                 warnings.warn(f"{what} does not match the vectors; rebuilt on first use",
                               UserWarning, stacklevel=3)  # fmt: skip
                 continue
-            found = ItemIndex.from_array(extras[f"index_{name}"], params, what)
-            if name == "log_prob" and found.kind in ("ivf", "ivfpq"):  # a search setting
-                found.nprobe = min(CANDIDATE_NPROBE, found.params.nlist)
-            self._indexes[name] = found
+            self._indexes[name] = ItemIndex.from_array(extras[f"index_{name}"], params, what)
 
     # ------------------------------------------------------------------ similar
     def similar(
