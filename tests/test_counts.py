@@ -28,6 +28,8 @@ from item2vec.queries.pair_counts import (
     TAIL,
     PairCounter,
     count_blocks,
+    distance_counts,
+    in_threads,
     session_tails,
     top_neighbours,
     weigh_distances,
@@ -90,6 +92,31 @@ def test_distance_counts_and_windows_by_hand(hand):
     # the in-memory helpers count the same
     np.testing.assert_array_equal(pair_matrix(hand, 3, symmetric=False).toarray(), want)
     np.testing.assert_array_equal(pair_matrix(hand, 3).toarray(), want + want.T)
+
+
+def test_distance_counts_agree_with_a_dense_count_on_a_random_log():
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 9, 400)
+    items = rng.integers(0, 30, lengths.sum())
+    got = distance_counts(items, lengths, 30, 3)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    for d, m in enumerate(got, start=1):
+        want = np.zeros((30, 30))
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            for i in range(a, b - d):
+                if items[i] != items[i + d]:
+                    want[items[i], items[i + d]] += 1
+        assert m.has_sorted_indices and m.dtype == np.float64
+        np.testing.assert_array_equal(m.toarray(), want)
+
+
+def test_in_threads_keeps_the_order_of_the_serial_loop(monkeypatch):
+    cases = [(i, 10 - i) for i in range(7)]
+    want = [a * 100 + b for a, b in cases]
+    assert in_threads(lambda a, b: a * 100 + b, cases) == want
+    monkeypatch.setattr("os.cpu_count", lambda: 1)  # one core: no pool
+    assert in_threads(lambda a, b: a * 100 + b, iter(cases)) == want
+    assert in_threads(lambda a: a, []) == []
 
 
 def test_next_counts_with_a_fixed_window_by_hand(hand):
@@ -199,9 +226,7 @@ def test_sample_keeps_the_same_sessions_whatever_the_sharding(walk_log):
 def test_top_neighbours_keeps_each_rows_largest_ties_by_column():
     m = sp.csr_matrix(np.array([[0, 3, 1, 2], [5, 5, 5, 0], [0, 0, 0, 7], [0, 0, 0, 0.0]]))
     got = top_neighbours(m, 2).toarray()
-    np.testing.assert_array_equal(
-        got, [[0, 3, 0, 2], [5, 5, 0, 0], [0, 0, 0, 7], [0, 0, 0, 0]]
-    )
+    np.testing.assert_array_equal(got, [[0, 3, 0, 2], [5, 5, 0, 0], [0, 0, 0, 7], [0, 0, 0, 0]])
     assert top_neighbours(m, 2).has_sorted_indices
     assert (top_neighbours(m, None) != m).nnz == 0 and (top_neighbours(m, 3) != m).nnz == 0
     assert m.nnz == 7  # the argument is left alone

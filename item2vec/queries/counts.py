@@ -31,6 +31,7 @@ from .pair_counts import (
     PairCounter,
     counts_arrays,
     counts_from_arrays,
+    in_threads,
     session_tails,
     top_neighbours,
     weigh_distances,
@@ -334,7 +335,8 @@ def choose_order_weight(
         return prior
     candidates = (prior, *ORDER_WEIGHTS)
     backward = forward.T.tocsr()
-    hits = [loo_hit_rate(blend_rows(forward, backward, a, w), a, b) for w in candidates]
+    hits = in_threads(lambda w: loo_hit_rate(blend_rows(forward, backward, a, w), a, b),
+                  ((w,) for w in candidates))  # fmt: skip
     return candidates[int(np.argmax(hits))]
 
 
@@ -396,11 +398,13 @@ def choose_window(
     if len(a) == 0:
         return COUNT_WINDOWS[0], forwards[0]
     hist, last = (x[:LOO_HISTORY_CASES] for x in last_histories(sessions))
-    hits = []
-    for w, f in zip(COUNT_WINDOWS, forwards, strict=True):
+
+    def judge(w: int, f: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         back = f.T.tocsr()
         prev = loo_hits(blend_rows(f, back, a, beta), a, b)
-        hits.append((prev, loo_history_hits(f, beta, w, hist, last, backward=back)))
+        return prev, loo_history_hits(f, beta, w, hist, last, backward=back)
+
+    hits = in_threads(judge, zip(COUNT_WINDOWS, forwards, strict=True))
     scores = [p.mean() + (h.mean() if len(h) else 0.0) for p, h in hits]
     best = int(np.argmax(scores))
     for i, (p, h) in enumerate(hits):  # the smallest window within one error of the best
@@ -438,21 +442,29 @@ def counts_from_counter(
     :data:`LOO_CASES`), the kept counts cut to ``max_neighbours`` per item."""
     top_neighbours(sp.csr_matrix((1, 1)), max_neighbours)  # checks max_neighbours
     tails = counter.tails()
+    beta = None
     if window is None:
         forwards = counter.forwards(COUNT_WINDOWS)  # forwards[0]: window 1
-        window, forward = choose_window(tails, choose_order_weight(tails, forwards[0]), forwards)
+        beta_1 = choose_order_weight(tails, forwards[0])
+        window, forward = choose_window(tails, beta_1, forwards)
+        if forward is forwards[0]:  # window 1: its beta is already judged
+            beta = beta_1
     else:
         forward = counter.forwards((window,))[0]
-    beta = choose_order_weight(tails, forward)
-    counts = top_neighbours(blend_counts(forward, beta), max_neighbours)
-    return NextCounts(counts, top_neighbours(forward, max_neighbours), window, beta)
+    if beta is None:
+        beta = choose_order_weight(tails, forward)
+    counts, forward = in_threads(
+        lambda m: top_neighbours(m, max_neighbours), [(blend_counts(forward, beta),), (forward,)]
+    )
+    return NextCounts(counts, forward, window, beta)
 
 
 class DeferredCounts:
     """:func:`next_counts` of ``sessions``, computed once, on the first :meth:`get`.
 
-    What a fit keeps instead of the counts: they cost 1-2 s on Online Retail and ~10 s on a
-    5 M-event log (16-45% of a fit, benchmarks/README.md), and only ``score="blend"``, an
+    What a fit keeps instead of the counts: they cost 1.3-1.4 s on Online Retail and 3.6 s
+    on a 5 M-event log of 10k items (Intel kind, two threads; 25-40% of a fit,
+    benchmarks/README.md), and only ``score="blend"``, an
     update and saving need them. Holds a reference to ``sessions`` until then. Safe to call
     from several threads: one computes, the others wait for its result. ``sessions`` may
     also be a function of no arguments that returns the :class:`NextCounts` (a streamed

