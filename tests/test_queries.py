@@ -204,10 +204,31 @@ def test_chunks_bound_the_memory(monkeypatch):
         assert step * eng._max_candidates(width, score, None) * (dim + 2 * width) <= (
             rec_mod.CHUNK_FLOATS
         )
-    monkeypatch.setattr(rec_mod, "CHUNK_FLOATS", 4 * (rec_mod.INDEX_CANDIDATES + 2 * (
-        rec_mod.ITEM_CANDIDATES + rec_mod.COUNT_CANDIDATES)) * (D + 4))  # fmt: skip
+    # log_prob's candidates: the index search and each item's own tops (no count neighbours)
+    monkeypatch.setattr(rec_mod, "CHUNK_FLOATS", 4 * (
+        rec_mod.INDEX_CANDIDATES + 2 * rec_mod.ITEM_CANDIDATES) * (D + 4))  # fmt: skip
     sizes = []
     real = eng._chunk
     monkeypatch.setattr(eng, "_chunk", lambda h, *a: sizes.append(len(h)) or real(h, *a))
     eng.recommend([np.array([i, i + 1]) for i in range(10)], 3, "log_prob")
     assert sizes == [4, 4, 2]
+
+
+@pytest.mark.parametrize("score", ["logit", "cosine"])
+def test_logit_and_cosine_candidates_hold_each_history_items_own_tops(score):
+    eng = QueryEngine(E, B, np.zeros(N, np.float32), kind="exact", all_items=0)
+    hist = np.array([[-1, 4, 9], [2, 7, 11]])
+    el = eligible_rows(N, None, None, hist)
+    cand = eng._candidates(hist, 5, score, el)
+    e64 = E.astype(np.float64)
+    for h, c in zip(hist, cand, strict=True):
+        for r in h[h >= 0]:
+            if score == "logit":
+                s = e64 @ e64[r] + B
+            else:
+                s = (e64 / np.linalg.norm(e64, axis=1)[:, None]) @ (e64[r] / np.linalg.norm(e64[r]))
+            own = np.argsort(-s, kind="stable")[: rec_mod.ITEM_CANDIDATES]
+            assert set(own) <= set(c.tolist())  # its own top items by that score
+    got = eng.recommend(list(hist[:, 1:]), 5, score)
+    want = eng.recommend(list(hist[:, 1:]), 5, score, exact=True)
+    np.testing.assert_array_equal(got[0], want[0])
