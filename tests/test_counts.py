@@ -26,6 +26,7 @@ from item2vec.queries.counts import (
 )
 from item2vec.queries.pair_counts import (
     TAIL,
+    THREAD_BYTES,
     PairCounter,
     count_blocks,
     distance_counts,
@@ -110,13 +111,26 @@ def test_distance_counts_agree_with_a_dense_count_on_a_random_log():
         np.testing.assert_array_equal(m.toarray(), want)
 
 
-def test_in_threads_keeps_the_order_of_the_serial_loop(monkeypatch):
+def test_in_threads_keeps_the_order_and_stays_serial_for_large_pieces(monkeypatch):
+    import threading
+
     cases = [(i, 10 - i) for i in range(7)]
     want = [a * 100 + b for a, b in cases]
-    assert in_threads(lambda a, b: a * 100 + b, cases) == want
+    seen: list[str] = []
+
+    def fn(a: int, b: int) -> int:
+        seen.append(threading.current_thread().name)
+        return a * 100 + b
+
+    assert in_threads(fn, cases, 1) == want
+    assert any(name.startswith("item2vec-counts") for name in seen)  # small pieces: a pool
+    seen.clear()
+    assert in_threads(fn, iter(cases), THREAD_BYTES + 1) == want  # too large: this thread
+    assert set(seen) == {threading.current_thread().name}
+    seen.clear()
     monkeypatch.setattr("os.cpu_count", lambda: 1)  # one core: no pool
-    assert in_threads(lambda a, b: a * 100 + b, iter(cases)) == want
-    assert in_threads(lambda a: a, []) == []
+    assert in_threads(fn, cases, 1) == want and set(seen) == {threading.current_thread().name}
+    assert in_threads(fn, [], 1) == []
 
 
 def test_next_counts_with_a_fixed_window_by_hand(hand):

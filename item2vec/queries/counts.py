@@ -336,7 +336,7 @@ def choose_order_weight(
     candidates = (prior, *ORDER_WEIGHTS)
     backward = forward.T.tocsr()
     hits = in_threads(lambda w: loo_hit_rate(blend_rows(forward, backward, a, w), a, b),
-                  ((w,) for w in candidates))  # fmt: skip
+                      ((w,) for w in candidates), 64 * forward.nnz)  # fmt: skip
     return candidates[int(np.argmax(hits))]
 
 
@@ -404,7 +404,7 @@ def choose_window(
         prev = loo_hits(blend_rows(f, back, a, beta), a, b)
         return prev, loo_history_hits(f, beta, w, hist, last, backward=back)
 
-    hits = in_threads(judge, zip(COUNT_WINDOWS, forwards, strict=True))
+    hits = in_threads(judge, zip(COUNT_WINDOWS, forwards, strict=True), 64 * forwards[-1].nnz)
     scores = [p.mean() + (h.mean() if len(h) else 0.0) for p, h in hits]
     best = int(np.argmax(scores))
     for i, (p, h) in enumerate(hits):  # the smallest window within one error of the best
@@ -453,8 +453,9 @@ def counts_from_counter(
         forward = counter.forwards((window,))[0]
     if beta is None:
         beta = choose_order_weight(tails, forward)
+    blend = blend_counts(forward, beta)
     counts, forward = in_threads(
-        lambda m: top_neighbours(m, max_neighbours), [(blend_counts(forward, beta),), (forward,)]
+        lambda m: top_neighbours(m, max_neighbours), [(blend,), (forward,)], 40 * blend.nnz
     )
     return NextCounts(counts, forward, window, beta)
 
