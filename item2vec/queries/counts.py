@@ -463,13 +463,13 @@ def counts_from_counter(
 class DeferredCounts:
     """:func:`next_counts` of ``sessions``, computed once, on the first :meth:`get`.
 
-    What a fit keeps instead of the counts: they cost 1.3-1.4 s on Online Retail and 3.6 s
-    on a 5 M-event log of 10k items (Intel kind, two threads; 25-40% of a fit,
-    benchmarks/README.md), and only ``score="blend"``, an
-    update and saving need them. Holds a reference to ``sessions`` until then. Safe to call
-    from several threads: one computes, the others wait for its result. ``sessions`` may
-    also be a function of no arguments that returns the :class:`NextCounts` (a streamed
-    corpus counted in a pass of its own, :func:`counts_from_counter`).
+    What a fit keeps instead of the counts: they cost 1.3-1.4 s on Online Retail and
+    2.6-3.6 s on a 5 M-event log of 10k items (Intel kind; 25-40% of a fit,
+    benchmarks/README.md), and only ``score="blend"``, an update and saving need them.
+    Holds a reference to ``sessions`` until then. Safe to call from several threads: one
+    computes, the others wait for its result. ``sessions`` may also be a function of no
+    arguments that returns the :class:`NextCounts` (a streamed corpus counted in a pass of
+    its own, :func:`counts_from_counter`).
     """
 
     def __init__(self, sessions: Sessions | Callable[[], NextCounts]) -> None:

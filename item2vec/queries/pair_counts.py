@@ -37,12 +37,12 @@ from ..exceptions import ModelFormatError, ParameterError
 
 __all__ = [
     "TAIL",
+    "THREAD_BYTES",
     "PairCounter",
     "count_blocks",
     "counts_arrays",
     "counts_from_arrays",
     "distance_counts",
-    "THREAD_BYTES",
     "in_threads",
     "session_tails",
     "top_neighbours",
