@@ -128,7 +128,7 @@ def test_in_threads_keeps_the_order_and_stays_serial_for_large_pieces(monkeypatc
     assert in_threads(fn, iter(cases), THREAD_BYTES + 1) == want  # too large: this thread
     assert set(seen) == {threading.current_thread().name}
     seen.clear()
-    monkeypatch.setattr("os.cpu_count", lambda: 1)  # one core: no pool
+    monkeypatch.setattr("item2vec.queries.pair_counts.usable_cores", lambda: 1)  # no pool
     assert in_threads(fn, cases, 1) == want and set(seen) == {threading.current_thread().name}
     assert in_threads(fn, [], 1) == []
 

@@ -25,7 +25,6 @@ O(log blocks) times). :func:`top_neighbours` then bounds what is kept per item.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..cores import usable_cores
 from ..exceptions import ModelFormatError, ParameterError
 
 __all__ = [
@@ -101,7 +101,7 @@ def in_threads(fn: Callable[..., Any], cases: Iterable[tuple], piece_bytes: int)
     piece's temporaries (``piece_bytes``, the caller's estimate) stay within
     :data:`THREAD_BYTES`."""
     cases = list(cases)
-    workers = min(2, len(cases), os.cpu_count() or 1)
+    workers = min(2, len(cases), usable_cores())
     if workers < 2 or piece_bytes > THREAD_BYTES:
         return [fn(*case) for case in cases]
     with ThreadPoolExecutor(workers, thread_name_prefix="item2vec-counts") as pool:

@@ -139,8 +139,8 @@ class QueryEngine:
         self._indexes: dict[str, ItemIndex] = {}
         self._lock = threading.Lock()
         self._norms: np.ndarray | None = None
-        self.item_tops = RowCache(self.n, ITEM_CANDIDATES, self._model_tops, CACHE_ITEMS)
-        self._tops = {"log_prob": self.item_tops}
+        self._tops: dict[str, RowCache] = {}
+        self.item_tops = self._item_tops("log_prob")
         self.normalisers = Normalisers(
             vectors, self.terms["log_prob"], self.item_tops.get, exact_items=exact_items
         )
@@ -396,13 +396,15 @@ class QueryEngine:
         """The cache of each row's own top items by the index ``name``'s score."""
         tops = self._tops.get(name)
         if tops is None:
-            with self._lock:
-                tops = self._tops.setdefault(name, RowCache(
-                    self.n, ITEM_CANDIDATES, lambda r: self._model_tops(r, name), CACHE_ITEMS
-                ))  # fmt: skip
+            with self._lock:  # one cache per score, as one index
+                tops = self._tops.get(name)
+                if tops is None:
+                    tops = RowCache(self.n, ITEM_CANDIDATES,
+                                    lambda r: self._model_tops(r, name), CACHE_ITEMS)  # fmt: skip
+                    self._tops[name] = tops
         return tops
 
-    def _model_tops(self, rows: np.ndarray, name: str = "log_prob") -> np.ndarray:
+    def _model_tops(self, rows: np.ndarray, name: str) -> np.ndarray:
         """Each row's top items by the score of the index ``name`` (an index search):
         ``E[r] . E[t] + b[t] (+ log prior[t])``, or the cosine of ``E[r]`` and ``E[t]``."""
         q = self.vectors[rows]

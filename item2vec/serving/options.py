@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from ..cores import usable_cores
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -38,11 +39,7 @@ DEFAULTS = Limits()
 
 def default_threads() -> int:
     """Query threads when ``--threads`` is not given: one per core the process may use."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(2, cores)
+    return max(2, usable_cores())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
